@@ -1,0 +1,28 @@
+"""Canonical hashes: the same code, however it is formatted or commented, hashes the same.
+
+Evolution uses them to recognise a candidate it has already evaluated and to tell
+a real rewrite from a copy of its parent.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+
+
+def canonical_hash(source: str) -> str:
+    """Hash of the code's syntax tree, with docstrings reduced to their words."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        _normalise_docstring(node)
+    dump = ast.dump(tree, annotate_fields=False, include_attributes=False)
+    return hashlib.sha256(dump.encode("utf-8")).hexdigest()
+
+
+def _normalise_docstring(node: ast.AST) -> None:
+    if not isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+        return
+    body = node.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        if isinstance(body[0].value.value, str):
+            body[0].value.value = " ".join(body[0].value.value.split())
