@@ -53,10 +53,14 @@ class Block:
 
 
 def parse_source(source: str, origin: str = "<source>") -> cst.Module:
-    """Parse with libcst, turning its exception into one located, printable error."""
+    """Parse with libcst; on failure report Python's own message, which users know, with its location."""
     try:
         return cst.parse_module(source)
     except cst.ParserSyntaxError as error:
+        try:
+            ast.parse(source)
+        except SyntaxError as python_error:
+            raise SourceParseError(origin, python_error.lineno or 1, python_error.offset or 1, python_error.msg) from None
         message = str(error.message).splitlines()[0] if error.message else "syntax error"
         raise SourceParseError(origin, error.raw_line, error.raw_column + 1, message) from None
 

@@ -1,0 +1,168 @@
+"""The `astevo` command line: thin typer commands over the library's public functions."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Annotated, Callable, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from astevo.blocks import ModelFile
+from astevo.cache import EvaluationCache
+from astevo.canonical import canonical_hash
+from astevo.data import DATASET_NAMES, dataset_geometry, require_dataset
+from astevo.errors import AstevoError
+from astevo.fitness import MAC_UNIT, Evaluation, FitnessSettings, evaluate
+from astevo.inspection import Anatomy, inspect_model
+from astevo.seed import default_seed_path
+from astevo.train import TrainBudget
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Evolve neural-network source code with a local LLM.")
+console = Console()
+errors = Console(stderr=True)
+
+SeedArgument = Annotated[
+    Optional[Path], typer.Argument(help="Model file (default: the bundled ExquisiteNetV2 seed).", show_default=False)
+]
+
+
+def user_errors(command: Callable) -> Callable:
+    """Print an AstevoError as one line and exit 2: bad input never shows a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except AstevoError as error:
+            errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def read_model(path: Optional[Path]) -> ModelFile:
+    return ModelFile.read(path or default_seed_path())
+
+
+@app.command()
+@user_errors
+def blocks(seed_file: SeedArgument = None) -> None:
+    """List the file's blocks: kind, lines, how often the model builds them, parameters, dependencies."""
+    model_file = read_model(seed_file)
+    anatomy: Anatomy | None = None
+    try:
+        anatomy = inspect_model(model_file)
+    except AstevoError as error:
+        errors.print(f"[yellow]note:[/] {error}; parameter counts are left blank", highlight=False, soft_wrap=True)
+    table = Table(title=model_file.origin, title_justify="left")
+    for column, justify in [("block", "left"), ("kind", "left"), ("lines", "right"), ("built", "right"),
+                            ("parameters", "right"), ("uses", "left"), ("used by", "left")]:
+        table.add_column(column, justify=justify)
+    for block in model_file.blocks.values():
+        built, parameters = _build_columns(anatomy, block.name, block.kind)
+        table.add_row(
+            block.name, block.kind, f"{block.first_line}-{block.last_line}", built, parameters,
+            ", ".join(block.uses), ", ".join(block.used_by),
+        )
+    console.print(table)
+    if anatomy is not None:
+        console.print(f"model: {anatomy.model_class}, {anatomy.parameters:,} parameters (10 classes, 3 channels)")
+        unbuilt = [b.name for b in model_file.blocks.values() if b.kind == "class" and not anatomy.is_built(b.name)
+                   and b.name != anatomy.model_class]
+        if unbuilt:
+            console.print(f"never built by {anatomy.model_class}: {', '.join(unbuilt)} "
+                          "(evolving only these cannot change fitness)")
+
+
+def _build_columns(anatomy: Anatomy | None, name: str, kind: str) -> tuple[str, str]:
+    if anatomy is None or kind != "class":
+        return "", ""
+    if name == anatomy.model_class:
+        return "model", f"{anatomy.parameters:,}"
+    use = anatomy.uses.get(name)
+    if use is None:
+        return "never", ""
+    counts = set(use.parameters)
+    shown = f"{use.parameters[0]:,}" if len(counts) == 1 else f"{min(counts):,}-{max(counts):,}"
+    return f"{len(use.parameters)}x", shown
+
+
+@app.command("eval")
+@user_errors
+def eval_command(
+    model_file: Annotated[Path, typer.Argument(help="The model file to evaluate.", show_default=False)],
+    dataset: Annotated[str, typer.Option(help=f"Data set: {' or '.join(DATASET_NAMES)}.")] = "fashion-mnist",
+    data: Annotated[Optional[Path], typer.Option(help="Folder holding the data set.")] = None,
+    epochs: Annotated[float, typer.Option(help="Training budget in epochs.")] = 1.0,
+    max_images: Annotated[Optional[int], typer.Option(help="Training budget in images (overrides epochs).")] = None,
+    max_seconds: Annotated[float, typer.Option(help="Time cap on training.")] = 600.0,
+    batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 128,
+    limit_train: Annotated[Optional[int], typer.Option(help="Use only this many training images.")] = None,
+    seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+    train: Annotated[bool, typer.Option(help="Train and validate, or stop after the fast checks.")] = True,
+    against: Annotated[Optional[Path], typer.Option(
+        help="Original model file: blocks that differ from it must keep its block-level shapes.")] = None,
+    max_parameters: Annotated[Optional[int], typer.Option(help="Reject models with more parameters.")] = None,
+    max_macs: Annotated[Optional[int], typer.Option(help=f"Reject models with more {MAC_UNIT}.")] = None,
+    gate: Annotated[bool, typer.Option(help="Run the static safety gate (the sandbox always runs).")] = True,
+    cache: Annotated[bool, typer.Option(help="Reuse and store results in the evaluation cache.")] = True,
+) -> None:
+    """Run the fitness cascade on one model file; exit 0 if valid, 1 if not."""
+    source = read_model(model_file).source
+    if train:
+        require_dataset(dataset, data)
+    else:
+        dataset_geometry(dataset)
+    reference, rewritten = None, ()
+    if against is not None:
+        reference = read_model(against)
+        candidate = ModelFile(source, str(model_file))
+        rewritten = tuple(
+            name for name, block in candidate.blocks.items()
+            if name in reference.blocks and canonical_hash(block.source) != canonical_hash(reference.blocks[name].source)
+        )
+    settings = FitnessSettings(
+        dataset=dataset, data_dir=str(data) if data else None, limit_train=limit_train, train=train,
+        budget=TrainBudget(epochs=epochs, max_images=max_images, max_seconds=max_seconds, batch_size=batch_size,
+                           seed=seed),
+        max_parameters=max_parameters, max_macs=max_macs, safety_gate=gate,
+    )
+    with console.status("evaluating (build, probe and cost take a few seconds; training longer)"):
+        evaluation = evaluate(source, settings, reference=reference, rewritten=rewritten,
+                              cache=EvaluationCache() if cache else None)
+    print_evaluation(evaluation, rewritten)
+    raise typer.Exit(0 if evaluation.valid else 1)
+
+
+def print_evaluation(evaluation: Evaluation, rewritten: tuple[str, ...]) -> None:
+    table = Table(title="fitness cascade" + (" (cached result)" if evaluation.cached else ""), title_justify="left")
+    for column in ("stage", "result", "seconds", "reason"):
+        table.add_column(column, justify="right" if column == "seconds" else "left")
+    for stage in evaluation.stages:
+        result = "[green]passed[/]" if stage.ok else "[bold red]failed[/]"
+        table.add_row(stage.name, result, f"{stage.seconds:.2f}", stage.reason or "")
+    console.print(table)
+    if rewritten:
+        console.print(f"block contracts checked for: {', '.join(rewritten)}")
+    metrics = evaluation.metrics
+    lines = []
+    if "parameters" in metrics:
+        lines.append(f"parameters: {metrics['parameters']:,}")
+        lines.append(f"compute: {metrics['macs']:,} {MAC_UNIT} per image")
+        if metrics.get("uncounted_ops"):
+            lines.append(f"not counted: {', '.join(sorted(metrics['uncounted_ops']))}")
+    if "val_accuracy" in metrics:
+        lines.append(f"validation accuracy: {metrics['val_accuracy'] * 100:.2f}%")
+        lines.append(f"training: {metrics['images_seen']:,} images in {metrics['train_seconds']:.1f} s "
+                     f"({metrics['images_per_second']:,.0f} images/s, stopped by {metrics['stopped_by']})")
+    verdict = "[green]valid[/]" if evaluation.valid else f"[bold red]invalid[/] at {evaluation.failure.name}"
+    lines.append(f"verdict: {verdict}")
+    console.print("\n".join(lines), highlight=False)
+
+
+if __name__ == "__main__":
+    app()

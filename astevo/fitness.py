@@ -1,0 +1,191 @@
+"""The fitness cascade: cheapest check first, each stage recorded with outcome, reason and time.
+
+A broken candidate is told apart in seconds (parse, safety gate, build, probe, cost)
+before any training starts; everything that runs candidate code runs in the sandbox.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable
+
+import astevo
+from astevo import sandbox
+from astevo.blocks import ModelFile
+from astevo.cache import EvaluationCache, cache_key
+from astevo.canonical import canonical_hash
+from astevo.data import dataset_geometry
+from astevo.errors import AstevoError
+from astevo.inspection import model_candidates
+from astevo.safety import check_source
+from astevo.train import TrainBudget
+
+MAC_UNIT = "multiply-adds"  # what the cost stage counts (fvcore's convention)
+FAST_STAGES = ("parse", "gate", "build", "probe", "cost")
+TRAIN_STAGES = ("train", "validate")
+
+
+@dataclass(frozen=True)
+class FitnessSettings:
+    dataset: str = "fashion-mnist"
+    data_dir: str | None = None
+    limit_train: int | None = None
+    val_fraction: float = 0.1
+    split_seed: int = 0
+    budget: TrainBudget = field(default_factory=TrainBudget)
+    train: bool = True
+    max_parameters: int | None = None
+    max_macs: int | None = None
+    safety_gate: bool = True  # off only for trusted files the gate is too strict for; the sandbox still runs
+    check_seconds: float = 120.0
+    memory_mb: int = 6144
+    threads: int = 0  # 0: all cores
+
+    def stages(self) -> tuple[str, ...]:
+        return FAST_STAGES + TRAIN_STAGES if self.train else FAST_STAGES
+
+
+@dataclass(frozen=True)
+class StageResult:
+    name: str
+    ok: bool
+    reason: str | None
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    stages: tuple[StageResult, ...]
+    metrics: dict
+    cached: bool = False
+
+    @property
+    def failure(self) -> StageResult | None:
+        return next((stage for stage in self.stages if not stage.ok), None)
+
+    @property
+    def valid(self) -> bool:
+        return self.failure is None
+
+    @property
+    def seconds(self) -> float:
+        return sum(stage.seconds for stage in self.stages)
+
+    def to_record(self) -> dict:
+        return {"stages": [asdict(s) for s in self.stages], "metrics": self.metrics}
+
+    @classmethod
+    def from_record(cls, record: dict, cached: bool = False) -> "Evaluation":
+        return cls(tuple(StageResult(**s) for s in record["stages"]), record["metrics"], cached)
+
+
+def evaluate(
+    source: str,
+    settings: FitnessSettings,
+    *,
+    reference: ModelFile | None = None,
+    rewritten: tuple[str, ...] = (),
+    cache: EvaluationCache | None = None,
+) -> Evaluation:
+    """Run the cascade on one model file's source; with `cache`, never evaluate the same thing twice."""
+    key = None
+    if cache is not None:
+        key = _key(source, settings, reference, rewritten)
+        if key and (record := cache.get(key)):
+            return Evaluation.from_record(record, cached=True)
+    evaluation = _run_cascade(source, settings, reference, rewritten)
+    if cache is not None and key:
+        cache.put(key, evaluation.to_record())
+    return evaluation
+
+
+def _key(source: str, settings: FitnessSettings, reference: ModelFile | None, rewritten: tuple[str, ...]) -> str | None:
+    try:
+        code = canonical_hash(source)
+    except SyntaxError:
+        return None  # unparsable code fails in microseconds; nothing worth caching
+    return cache_key({
+        "astevo": astevo.__version__,
+        "code": code,
+        "reference": canonical_hash(reference.source) if reference and rewritten else None,
+        "rewritten": sorted(rewritten),
+        "settings": asdict(replace(settings, threads=0)),
+    })
+
+
+def _run_cascade(
+    source: str, settings: FitnessSettings, reference: ModelFile | None, rewritten: tuple[str, ...]
+) -> Evaluation:
+    stages: list[StageResult] = []
+    metrics: dict = {}
+    model_file = _timed(stages, "parse", lambda: ModelFile(source, "candidate.py"))
+    if model_file is None:
+        return Evaluation(tuple(stages), metrics)
+    if settings.safety_gate and not _timed(stages, "gate", lambda: _gate(source)):
+        return Evaluation(tuple(stages), metrics)
+    num_classes, channels, image_size = dataset_geometry(settings.dataset)
+    payload = {
+        "source": source,
+        "model_candidates": model_candidates(model_file),
+        "block_names": list(model_file.blocks),
+        "num_classes": num_classes,
+        "channels": channels,
+        "image_size": image_size,
+        "reference_source": reference.source if reference else None,
+        "rewritten_blocks": list(rewritten),
+        "max_parameters": settings.max_parameters,
+        "max_macs": settings.max_macs,
+    }
+    check_limits = sandbox.Limits(settings.check_seconds, settings.memory_mb, settings.threads or os.cpu_count() or 1)
+    if not _sandboxed(stages, metrics, "astevo.tasks:check_candidate", payload, check_limits, FAST_STAGES[2:]):
+        return Evaluation(tuple(stages), metrics)
+    if settings.train:
+        payload["data"] = {
+            "name": settings.dataset, "data_dir": settings.data_dir, "limit_train": settings.limit_train,
+            "val_fraction": settings.val_fraction, "split_seed": settings.split_seed,
+        }
+        payload["budget"] = asdict(settings.budget)
+        train_limits = replace(check_limits, seconds=settings.budget.max_seconds + settings.check_seconds)
+        _sandboxed(stages, metrics, "astevo.tasks:train_candidate", payload, train_limits, TRAIN_STAGES)
+    return Evaluation(tuple(stages), metrics)
+
+
+def _timed(stages: list[StageResult], name: str, step: Callable):
+    """Run an in-process stage; an AstevoError is the candidate's failure, recorded as the reason."""
+    started = time.perf_counter()
+    try:
+        result = step()
+    except AstevoError as error:
+        stages.append(StageResult(name, False, str(error), time.perf_counter() - started))
+        return None
+    stages.append(StageResult(name, True, None, time.perf_counter() - started))
+    return result
+
+
+def _gate(source: str) -> bool:
+    violations = check_source(source)
+    if violations:
+        shown = "; ".join(str(v) for v in violations[:3])
+        more = f" (+{len(violations) - 3} more)" if len(violations) > 3 else ""
+        raise AstevoError(f"{shown}{more}")
+    return True
+
+
+def _sandboxed(
+    stages: list[StageResult], metrics: dict, task: str, payload: dict, limits: sandbox.Limits,
+    expected: tuple[str, ...],
+) -> bool:
+    """Run child stages; a child that dies is blamed on the first stage it had not finished."""
+    outcome = sandbox.run(task, payload, limits)
+    reported = [StageResult(**record) for record in outcome.progress]
+    stages.extend(reported)
+    if outcome.ok:
+        metrics.update(outcome.value["metrics"])
+        return all(stage.ok for stage in reported) and len(reported) == len(expected)
+    if not reported or reported[-1].ok:
+        unfinished = expected[len(reported)] if len(reported) < len(expected) else expected[-1]
+        spent = outcome.seconds - sum(stage.seconds for stage in reported)
+        stages.append(StageResult(unfinished, False, outcome.error, max(spent, 0.0)))
+    return False

