@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import sys
 from pathlib import Path
@@ -9,6 +10,8 @@ from typing import Annotated, Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.syntax import Syntax
 from rich.table import Table
 
 from astevo.blocks import ModelFile
@@ -38,7 +41,7 @@ def user_errors(command: Callable) -> Callable:
         try:
             return command(*args, **kwargs)
         except AstevoError as error:
-            errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            errors.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
             sys.exit(2)
 
     return wrapper
@@ -57,7 +60,8 @@ def blocks(seed_file: SeedArgument = None) -> None:
     try:
         anatomy = inspect_model(model_file)
     except AstevoError as error:
-        errors.print(f"[yellow]note:[/] {error}; parameter counts are left blank", highlight=False, soft_wrap=True)
+        errors.print(f"[yellow]note:[/] {escape(str(error))}; parameter counts are left blank", highlight=False,
+                     soft_wrap=True)
     table = Table(title=model_file.origin, title_justify="left")
     for column, justify in [("block", "left"), ("kind", "left"), ("lines", "right"), ("built", "right"),
                             ("parameters", "right"), ("uses", "left"), ("used by", "left")]:
@@ -144,7 +148,7 @@ def print_evaluation(evaluation: Evaluation, rewritten: tuple[str, ...]) -> None
         table.add_column(column, justify="right" if column == "seconds" else "left")
     for stage in evaluation.stages:
         result = "[green]passed[/]" if stage.ok else "[bold red]failed[/]"
-        table.add_row(stage.name, result, f"{stage.seconds:.2f}", stage.reason or "")
+        table.add_row(stage.name, result, f"{stage.seconds:.2f}", escape(stage.reason or ""))
     console.print(table)
     if rewritten:
         console.print(f"block contracts checked for: {', '.join(rewritten)}")
@@ -162,6 +166,47 @@ def print_evaluation(evaluation: Evaluation, rewritten: tuple[str, ...]) -> None
     verdict = "[green]valid[/]" if evaluation.valid else f"[bold red]invalid[/] at {evaluation.failure.name}"
     lines.append(f"verdict: {verdict}")
     console.print("\n".join(lines), highlight=False)
+
+
+@app.command()
+@user_errors
+def mutate(
+    block: Annotated[str, typer.Option("--block", help="Name of the block to rewrite.", show_default=False)],
+    seed_file: SeedArgument = None,
+    model: Annotated[Optional[str], typer.Option(help="GGUF model file (default: $ASTEVO_MODEL, else the bundled tiny model).")] = None,
+    operator: Annotated[Optional[str], typer.Option(
+        help="GE's mutation intent: hyperparameters, unusual_values, complexity, fewer_parameters, "
+             "rare_enhancement or bold_change (default: drawn per proposal).")] = None,
+    persona: Annotated[Optional[str], typer.Option(help="expert, innovator or researcher (default: none).")] = None,
+    n: Annotated[int, typer.Option("--n", help="How many proposals.")] = 3,
+    scope: Annotated[str, typer.Option(help="line: edit one spot per call (suits tiny models); block: write the whole body.")] = "line",
+    repairs: Annotated[int, typer.Option(help="Further attempts after a rejected answer.")] = 3,
+    seed: Annotated[int, typer.Option(help="Seed of the run's random draws.")] = 0,
+) -> None:
+    """Ask the local model for new versions of one block; show each as a diff with its fast-check verdict."""
+    from astevo.mutation import MutationSettings, propose  # loads llama.cpp only when needed
+
+    model_file = read_model(seed_file)
+    original = model_file.block(block)
+    settings = MutationSettings(model=model, intent=operator, persona=persona, scope=scope,
+                                repairs=repairs, seed=seed)
+    useful = 0
+    for index, (proposal, verdict) in enumerate(propose(model_file, block, n, settings), start=1):
+        useful += proposal.accepted
+        title = f"proposal {index}/{n}: {proposal.operator}, intent {proposal.intent}, persona {proposal.persona or '-'}"
+        console.rule(title)
+        if proposal.accepted:
+            console.print(Syntax(block_diff(original.source, proposal.source, block), "diff", theme="ansi_dark"))
+        elif proposal.exchanges:
+            console.print(f"last answer: {escape(repr(proposal.exchanges[-1].answer.strip()))}", highlight=False)
+        console.print(f"{len(proposal.exchanges)} model call(s), {proposal.seconds:.1f} s; fast checks: {escape(verdict)}",
+                      highlight=False)
+    console.print(f"useful proposals: {useful} of {n}")
+
+
+def block_diff(before: str, after: str, name: str) -> str:
+    return "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
+                                        f"{name} (original)", f"{name} (proposal)"))
 
 
 if __name__ == "__main__":

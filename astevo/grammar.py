@@ -10,6 +10,7 @@ the model starts a line at column 0. libcst checks the rest.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from collections.abc import Sequence
 from importlib.resources import files
 from string import Template
@@ -97,3 +98,47 @@ def body_grammar(
     parts = [_template(f"{kind}_body.lark").substitute(values), _levels(indent)]
     parts.append(_template("lines.lark").substitute(values))
     return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The identifiers an edit may use: names in scope, attributes after a dot, keyword names."""
+
+    names: frozenset[str]
+    attributes: frozenset[str]
+    keywords: frozenset[str]
+    layers: frozenset[str]  # nn module classes a constructor line may build
+
+
+def continuation_grammar(open_brackets: int, after_comma: bool, vocabulary: Vocabulary) -> str:
+    """Grammar for the rest of a line whose value was cut right after `(` or `,` inside a call:
+    the call's remaining arguments and closing brackets, nothing after them."""
+    if open_brackets < 1:
+        raise ValueError("a continuation starts inside a call: at least one bracket must be open")
+    first = '" " arg (", " arg)* ")"' if after_comma else '(arg (", " arg)*)? ")"'
+    outer = ['(", " arg)* ")"'] * (open_brackets - 1)
+    return _expression_grammar(" ".join([first, *outer]), vocabulary)
+
+
+def layer_grammar(vocabulary: Vocabulary) -> str:
+    """Grammar for another argument-free nn layer in a constructor line (an activation, a gate)."""
+    return _expression_grammar("layer", vocabulary)
+
+
+def assignment_grammar(targets: Sequence[str], vocabulary: Vocabulary) -> str:
+    """Grammar for a new shape-keeping line on one of `targets` (names the following code reads)."""
+    return _expression_grammar("reshaping_free", vocabulary, targets)
+
+
+def _alternatives(words: frozenset[str]) -> str:
+    if not words:
+        raise ValueError("a grammar terminal needs at least one word")
+    return " | ".join(json.dumps(word) for word in sorted(words))
+
+
+def _expression_grammar(start: str, vocabulary: Vocabulary, targets: Sequence[str] = ("x",)) -> str:
+    return _template("expression.lark").substitute(
+        start=start, keep=KEEP_CAPTURE, targets=_alternatives(frozenset(targets)), names=_alternatives(vocabulary.names),
+        attributes=_alternatives(vocabulary.attributes), keywords=_alternatives(vocabulary.keywords),
+        layers=_alternatives(vocabulary.layers),
+    )

@@ -92,6 +92,24 @@ class TokenMask:
         return logits
 
 
+class FirstTokenDiverges:
+    """Logits processor that forbids, at the first sampled step only, the tokens that would
+    repeat the original text: the model must write something of its own from that spot."""
+
+    def __init__(self, banned: np.ndarray) -> None:
+        self._banned = banned
+        self._used = False
+
+    def __call__(self, input_ids: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        if not self._used:
+            self._used = True
+            kept = logits.copy()
+            kept[self._banned] = -np.inf
+            if np.isfinite(kept).any():  # never leave nothing to sample
+                logits[:] = kept
+        return logits
+
+
 def _one_line(message: str) -> str:
     return " ".join(message.split())
 
@@ -143,6 +161,7 @@ class LocalLLM:
         self._seed = seed
         self._chat = self._chat_formatter()
         self._tokenizer: llguidance.LLTokenizer | None = None
+        self._pieces: np.ndarray | None = None  # each token's text, built on first use of `avoid`
 
     def _chat_formatter(self) -> Jinja2ChatFormatter:
         llama = self._llama
@@ -208,6 +227,7 @@ class LocalLLM:
         temperature: float = 0.2,
         max_tokens: int = 1024,
         seed: int | None = None,
+        avoid: str = "",
     ) -> Completion:
         """Continue the assistant's turn after `prefix` (given text, never generated).
 
@@ -232,9 +252,11 @@ class LocalLLM:
         tokens = matcher.compute_ff_tokens() if matcher is not None else []
         if matcher is not None and not matcher.consume_tokens(tokens):
             raise GrammarError(f"grammar rejected its own forced text: {matcher.get_error()}")
+        forced = self._llama.detokenize(tokens).decode("utf-8", errors="replace")
+        avoid = avoid[len(forced):] if avoid.startswith(forced) else ""  # forced text may already diverge
         self._llama.set_seed(self._seed if seed is None else seed)
         finish, first_token_at = self._extend(
-            prompt_ids, tokens, matcher, temperature, min(max_tokens, room)
+            prompt_ids, tokens, matcher, temperature, min(max_tokens, room), avoid
         )
         finished = time.perf_counter()
         return Completion(
@@ -254,17 +276,20 @@ class LocalLLM:
         matcher: llguidance.LLMatcher | None,
         temperature: float,
         budget: int,
+        avoid: str,
     ) -> tuple[Finish, float | None]:
         """Sample onto `tokens` until done; the reason, and when the first token came."""
         if matcher is not None and matcher.is_stopped():
             return "complete", None
         if len(tokens) >= budget:
             return "length", None
-        processors = [TokenMask(matcher, self._llama.n_vocab())] if matcher is not None else None
+        processors = [TokenMask(matcher, self._llama.n_vocab())] if matcher is not None else []
+        if avoid:
+            processors.append(FirstTokenDiverges(self._banned_first(avoid)))
         vocab = self._llama._model.vocab
         first_token_at = None
         stream = self._llama.generate(
-            prompt_ids + tokens, temp=temperature, logits_processor=processors, **SAMPLING
+            prompt_ids + tokens, temp=temperature, logits_processor=processors or None, **SAMPLING
         )
         for token in stream:
             first_token_at = first_token_at or time.perf_counter()
@@ -280,6 +305,16 @@ class LocalLLM:
             if len(tokens) >= budget:
                 break
         return "length", first_token_at
+
+    def _banned_first(self, avoid: str) -> np.ndarray:
+        """Token ids whose text would start repeating `avoid` (or is `avoid` followed by more)."""
+        if self._pieces is None:
+            count = self._llama.n_vocab()
+            self._pieces = np.array(
+                [self._llama.detokenize([t]).decode("utf-8", errors="replace") for t in range(count)], dtype=object
+            )
+        repeats = np.frompyfunc(lambda piece: bool(piece) and (avoid.startswith(piece) or piece.startswith(avoid)), 1, 1)
+        return np.flatnonzero(repeats(self._pieces).astype(bool))
 
     def _continuation_text(self, tokens: list[int], matcher: llguidance.LLMatcher | None) -> str:
         if matcher is not None and matcher.is_accepting():

@@ -6,6 +6,7 @@ shows exactly what the model was asked and said, including resamples and repairs
 
 from __future__ import annotations
 
+import ast
 import random
 import time
 from dataclasses import dataclass, field
@@ -15,9 +16,24 @@ from astevo import prompts
 from astevo.answers import RejectedAnswer, block_from_answer
 from astevo.blocks import Block, split_header
 from astevo.canonical import canonical_hash
+from astevo.edit_sites import EditSite, sites
+from astevo.grammar import assignment_grammar, continuation_grammar, layer_grammar
+from astevo.torch_vocabulary import edit_vocabulary
 
 TEMPERATURES = {"mutate": (0.05, 0.4), "eot": (0.05, 0.4), "merge": (0.05, 0.1)}
 MAX_NEW_TOKENS = (600, 1400)
+MAX_EDIT_TOKENS = 48  # one line; a longer answer is rambling and is cut
+# Which spots an intent edits first: numbers and arguments for value changes, new or
+# rewritten computations for added functionality.
+INTENT_SPOTS = {
+    "hyperparameters": ("arguments", "layers"),
+    "unusual_values": ("arguments", "layers"),
+    "fewer_parameters": ("arguments", "layers"),
+    "complexity": ("layers", "computations", "arguments"),
+    "rare_enhancement": ("layers", "computations", "arguments"),
+    "bold_change": ("computations", "layers", "arguments"),
+}
+Scope = str  # "line": continue from one spot of the block; "block": write the whole body
 
 Check = Callable[[str], "str | None"]  # a block's new source -> why it fails the fast checks, or None
 
@@ -79,18 +95,70 @@ class BlockRewriter:
 
     def __init__(
         self, llm: Generator, rng: random.Random, *, grammar: Callable[[Block], str | None] | None = None,
-        check: Check | None = None, max_repairs: int = 2,
+        check: Check | None = None, max_repairs: int = 3, scope: Scope = "line",
     ) -> None:
         self.llm, self.rng, self.grammar, self.check, self.max_repairs = llm, rng, grammar, check, max_repairs
+        self.scope = scope
 
     def mutate(
-        self, block: Block, intent: str | None = None, persona: str | None = None,
+        self, block: Block, file_source: str, intent: str | None = None, persona: str | None = None,
         exemplar: prompts.Exemplar | None = None,
     ) -> Proposal:
         intent = intent or self.rng.choice(prompts.INTENTS)
         operator = "eot" if exemplar else "mutate"
         request = prompts.mutation_prompt(block.name, block.source, intent, persona, exemplar)
+        if self.scope == "line" and any(sites(block.source).values()):
+            return self._propose_edits(block, file_source, operator, intent, persona, request)
         return self._propose(block, operator, intent, persona, request, avoid=(block.source,))
+
+    def _propose_edits(
+        self, block: Block, file_source: str, operator: str, intent: str, persona: str | None, request: str,
+    ) -> Proposal:
+        """Continue the block from one spot at a time; a rejected change moves on to another spot."""
+        spots = sites(block.source)
+        order = [group for group in INTENT_SPOTS[intent] if spots[group]]
+        low, high = TEMPERATURES[operator]
+        exchanges: list[Exchange] = []
+        note = ""
+        tried: set[EditSite] = set()
+        for attempt in range(1 + self.max_repairs):
+            group = order[0] if attempt == 0 or len(order) == 1 else self.rng.choice(order)
+            fresh = [spot for spot in spots[group] if spot not in tried] or spots[group]
+            site = self.rng.choice(fresh)
+            tried.add(site)
+            messages = [
+                {"role": "system", "content": prompts.system_prompt()},
+                {"role": "user", "content": request + prompts.spot_prompt(site.kind, _line(block, site)) + note},
+            ]
+            temperature, seed = self.rng.uniform(low, high), self.rng.randrange(2**31)
+            completion = self.llm.complete(
+                messages, prefix=_prefix(block, site), grammar=_edit_grammar(file_source, site),
+                temperature=temperature, max_tokens=MAX_EDIT_TOKENS, seed=seed, avoid=site.avoided,
+            )
+            started = time.perf_counter()
+            source, verdict = self._judge_edit(block, site, completion)
+            exchanges.append(Exchange(
+                "propose" if attempt == 0 else "repair", completion.prompt, completion.text, temperature, seed,
+                completion.n_tokens, completion.seconds + time.perf_counter() - started, completion.finish, verdict,
+            ))
+            if verdict is None:
+                return Proposal(block.name, operator, intent, persona, source, tuple(exchanges))
+            note = "\n" + prompts.retry_prompt(verdict)
+        return Proposal(block.name, operator, intent, persona, None, tuple(exchanges))
+
+    def _judge_edit(self, block: Block, site: EditSite, completion: Completion) -> tuple[str | None, str | None]:
+        if completion.finish != "complete":
+            return None, "the new line was not finished"
+        lines = block.source.splitlines(keepends=True)
+        index = site.statement.line - 1
+        written = site.statement.indent + (
+            "" if site.kind == "insert" else site.statement.lead + site.kept_value) + completion.text
+        kept = lines[index:index + 1] if site.kind == "insert" else []
+        try:
+            source = block_from_answer(block, "", "".join(lines[:index] + [written] + kept + lines[index + 1:]))
+        except RejectedAnswer as error:
+            return None, str(error)
+        return self._accept(block, source, {canonical_hash(block.source)})
 
     def merge(self, block: Block, other_source: str) -> Proposal:
         request = prompts.merge_prompt(block.name, block.source, other_source)
@@ -135,7 +203,34 @@ class BlockRewriter:
             source = block_from_answer(block, header, answer)
         except RejectedAnswer as error:
             return None, str(error)
+        return self._accept(block, source, forbidden)
+
+    def _accept(self, block: Block, source: str, forbidden: set[str]) -> tuple[str | None, str | None]:
         if canonical_hash(source) in forbidden:
             return None, f"it is a copy of the version you were shown; change {block.name} as asked"
         reason = self.check(source) if self.check else None
         return (None, reason) if reason else (source, None)
+
+
+def _line(block: Block, site: EditSite) -> str:
+    return block.source.splitlines()[site.statement.line - 1]
+
+
+def _prefix(block: Block, site: EditSite) -> str:
+    """The block's text up to the spot, given to the model as already written."""
+    before = "".join(block.source.splitlines(keepends=True)[: site.statement.line - 1])
+    statement = site.statement
+    if site.kind == "insert":
+        return before + statement.indent
+    return before + statement.indent + statement.lead + site.kept_value
+
+
+def _edit_grammar(file_source: str, site: EditSite) -> str:
+    vocabulary = edit_vocabulary(file_source, site)
+    if site.kind == "insert":
+        used = {node.id for node in ast.walk(ast.parse(site.statement.value)) if isinstance(node, ast.Name)}
+        read = [name for name in site.statement.locals_before if name != "self" and name in used]
+        return assignment_grammar(read or [n for n in site.statement.locals_before if n != "self"], vocabulary)
+    if site.kind == "replace" and site.split == 0:
+        return layer_grammar(vocabulary)
+    return continuation_grammar(site.open_brackets, site.kept_value.endswith(","), vocabulary)

@@ -67,3 +67,12 @@ def merge_prompt(name: str, first: str, second: str) -> str:
 
 def repair_prompt(name: str, error: str) -> str:
     return template("repair").substitute(name=name, error=error)
+
+
+def spot_prompt(kind: str, line: str) -> str:
+    """Where the change goes, for a model that edits one spot of the block."""
+    return template(f"{kind}_spot").substitute(line=line.strip())
+
+
+def retry_prompt(error: str) -> str:
+    return template("retry").substitute(error=error)

@@ -85,3 +85,26 @@ def test_eval_usage_errors_exit_2(tmp_path: Path) -> None:
     result = astevo("eval", str(default_seed_path()), "--dataset", "cifar10", "--data", str(tmp_path))
     assert result.returncode == 2 and "CIFAR-10 not found" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_mutate_shows_a_diff_and_a_verdict_with_the_bundled_model() -> None:
+    result = astevo("mutate", "--block", "DW", "--n", "1", "--operator", "complexity")
+    assert result.returncode == 0, result.stderr
+    assert "proposal 1/1: mutate, intent complexity" in result.stdout
+    assert "fast checks: " in result.stdout and "useful proposals: " in result.stdout
+    if "fast checks: passed" in result.stdout:
+        assert "--- DW (original)" in result.stdout and "+++ DW (proposal)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--block", "SEX"], "no block named 'SEX'; blocks in this file: get_optimizer, pad_num, SE"),
+        (["--block", "SE", "--model", "/nonexistent/model.gguf"], "/nonexistent/model.gguf"),
+        (["--block", "SE", "--operator", "nonsense"], "unknown operator 'nonsense'"),
+    ],
+)
+def test_mutate_usage_errors_exit_2(args: list[str], message: str) -> None:
+    result = astevo("mutate", *args)
+    assert result.returncode == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1

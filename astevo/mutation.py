@@ -1,0 +1,78 @@
+"""One block's proposals from the local model, each judged by the fitness cascade's fast stages.
+
+This is the wiring `astevo mutate` (and later evolution) uses: model file, local LLM,
+operator and the fast checks, with every setting in one place.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Iterator
+
+from astevo.blocks import Block, ModelFile
+from astevo.errors import AstevoError
+from astevo.fitness import FitnessSettings, evaluate
+from astevo.grammar import body_grammar
+from astevo.llm import LocalLLM
+from astevo.models import resolve_model
+from astevo.operators import BlockRewriter, Proposal
+from astevo.prompts import INTENTS, PERSONAS
+
+SCOPES = ("line", "block")
+
+
+@dataclass(frozen=True)
+class MutationSettings:
+    model: str | None = None
+    intent: str | None = None
+    persona: str | None = None
+    scope: str = "line"
+    repairs: int = 3
+    seed: int = 0
+    dataset: str = "fashion-mnist"  # fixes the probe's input shape
+
+    def check(self) -> None:
+        if self.intent is not None and self.intent not in INTENTS:
+            raise AstevoError(f"unknown operator {self.intent!r}; choose one of: {', '.join(INTENTS)}")
+        if self.persona is not None and self.persona not in PERSONAS:
+            raise AstevoError(f"unknown persona {self.persona!r}; choose one of: {', '.join(PERSONAS)}")
+        if self.scope not in SCOPES:
+            raise AstevoError(f"unknown scope {self.scope!r}; choose one of: {', '.join(SCOPES)}")
+        if self.repairs < 0:
+            raise AstevoError("repairs must be 0 or more")
+
+
+def fast_check(model_file: ModelFile, name: str, dataset: str):
+    """Reason a new version of block `name` fails parse, gate, build or shape probe; None when it passes."""
+    settings = FitnessSettings(dataset=dataset, train=False)
+
+    def check(new_source: str) -> str | None:
+        child = model_file.replace(name, new_source)
+        evaluation = evaluate(child.source, settings, reference=model_file, rewritten=(name,))
+        return None if evaluation.valid else f"{evaluation.failure.name}: {evaluation.failure.reason}"
+
+    return check
+
+
+def whole_body_grammar(block: Block) -> str:
+    """For scope "block": the constructor's signature and super() call are kept verbatim."""
+    fixed = [line for line in block.source.splitlines()
+             if line.strip().startswith("def __init__(") or line.strip() == "super().__init__()"]
+    return body_grammar(block.kind, "    ", fixed if block.kind == "class" else [])
+
+
+def propose(model_file: ModelFile, name: str, count: int, settings: MutationSettings) -> Iterator[tuple[Proposal, str]]:
+    """`count` proposals for block `name`, each with its verdict ("passed" or the failure)."""
+    settings.check()
+    block = model_file.block(name)
+    if count < 1:
+        raise AstevoError("--n must be at least 1")
+    llm = LocalLLM(resolve_model(settings.model), seed=settings.seed)
+    rewriter = BlockRewriter(
+        llm, random.Random(settings.seed), grammar=whole_body_grammar,
+        check=fast_check(model_file, name, settings.dataset), max_repairs=settings.repairs, scope=settings.scope,
+    )
+    for _ in range(count):
+        proposal = rewriter.mutate(block, model_file.source, settings.intent, settings.persona)
+        yield proposal, "passed (parse, gate, build, shape probe)" if proposal.accepted else f"failed: {proposal.error}"

@@ -1,0 +1,148 @@
+"""Prompt rendering, answer handling and the edit-spot operator, with a scripted model and the real one."""
+
+from __future__ import annotations
+
+import difflib
+import random
+from dataclasses import dataclass
+
+import pytest
+
+from astevo import prompts
+from astevo.answers import RejectedAnswer, block_from_answer
+from astevo.blocks import ModelFile, parse_definition, split_header
+from astevo.edit_sites import argument_splits, sites
+from astevo.operators import BlockRewriter
+from astevo.seed import default_seed_path
+
+SEED = ModelFile.read(default_seed_path())
+
+
+@dataclass
+class Scripted:
+    text: str
+    prompt: str
+    n_tokens: int = 3
+    seconds: float = 0.01
+    finish: str = "complete"
+
+
+class ScriptedModel:
+    """Answers from a list and records what it was asked."""
+
+    def __init__(self, answers: list[str]) -> None:
+        self.answers = list(answers)
+        self.calls: list[dict] = []
+
+    def complete(self, messages, *, prefix, grammar, temperature, max_tokens, seed, avoid=""):
+        self.calls.append({"messages": messages, "prefix": prefix, "grammar": grammar, "avoid": avoid,
+                           "temperature": temperature, "seed": seed})
+        return Scripted(self.answers.pop(0), prefix)
+
+
+def test_prompts_keep_code_braces_and_dollars_verbatim() -> None:
+    code = 'class SE(nn.Module):\n    table = {"a": 1}\n    cost = "$5 {x}"\n'
+    text = prompts.mutation_prompt("SE", code, "hyperparameters", "innovator", None)
+    assert code.rstrip("\n") in text
+    assert text.startswith("You are a serendipitous innovator")
+    assert "Change the values of the existing hyper-parameters" in text
+
+
+def test_evolution_of_thought_shows_the_measured_change() -> None:
+    exemplar = prompts.Exemplar("SE_LN", "old {code}", "new {code}", 0.0123, -300)
+    text = prompts.mutation_prompt("SE", "class SE:\n    pass\n", "complexity", None, exemplar)
+    assert "validation accuracy +1.23 points, parameters -300" in text
+    assert "old {code}" in text and "new {code}" in text and "apply the same principle to `SE`" in text
+
+
+def test_header_split_and_salvage_of_a_cut_off_answer() -> None:
+    block = SEED.blocks["SE_LN"]
+    header, body = split_header(block.source)
+    assert header == "class SE_LN(nn.Module):\n" and header + body == block.source
+    cut = body + "    def extra(self, x):\n        return (x +"
+    assert block_from_answer(block, header, cut) == block.source
+    with pytest.raises(RejectedAnswer, match="arguments of SE_LN.__init__ changed"):
+        block_from_answer(block, header, body.replace("def __init__(self, cin)", "def __init__(self, cin, k)"))
+    with pytest.raises(RejectedAnswer):
+        block_from_answer(block, header, "    x = (\n")
+
+
+def test_argument_spots_are_the_hyper_parameters_of_a_call() -> None:
+    value = 'nn.Conv2d(cin, cin, 3, padding=pad_num(dw_s), stride=2, eps=-1e-3, groups=cin, bias=False)'
+    assert [value[:i] for i in argument_splits(value)] == [
+        "nn.Conv2d(cin, cin,", "nn.Conv2d(cin, cin, 3, padding=pad_num(dw_s),",
+        "nn.Conv2d(cin, cin, 3, padding=pad_num(dw_s), stride=2,",
+        "nn.Conv2d(cin, cin, 3, padding=pad_num(dw_s), stride=2, eps=-1e-3, groups=cin,",
+    ]
+    groups = sites(SEED.blocks["DW"].source)
+    assert [(s.kind, s.statement.lead) for s in groups["arguments"]] == [("append", "self.dw = "), ("append", "self.act = ")]
+    assert [s.statement.lead for s in groups["layers"]] == ["self.act = "]
+    assert [(s.kind, s.statement.function) for s in groups["computations"]] == [("insert", "forward")]
+
+
+class SpotAwareModel(ScriptedModel):
+    """Writes what fits the spot it is handed: a layer, a new line or an extra argument."""
+
+    def complete(self, messages, *, prefix, grammar, temperature, max_tokens, seed, avoid=""):
+        self.answers = ["nn.GELU()\n" if prefix.endswith("self.act = ") else
+                        "x = F.silu(x)\n" if prefix.endswith("\n        ") else " stride=1)\n"]
+        return super().complete(messages, prefix=prefix, grammar=grammar, temperature=temperature,
+                                max_tokens=max_tokens, seed=seed, avoid=avoid)
+
+
+def test_edit_spot_operator_splices_one_line_and_moves_on_after_a_rejection() -> None:
+    block = SEED.blocks["DW"]
+    model = SpotAwareModel([])
+    checked: list[str] = []
+
+    def check(source: str) -> str | None:
+        checked.append(source)
+        return "probe: pretend failure" if len(checked) == 1 else None
+
+    proposal = BlockRewriter(model, random.Random(3), check=check, max_repairs=2).mutate(
+        block, SEED.source, intent="complexity")
+    assert proposal.accepted and len(proposal.exchanges) == 2
+    assert proposal.exchanges[0].verdict == "probe: pretend failure"
+    assert model.calls[0]["prefix"].endswith("self.act = ")  # complexity tries a layer first
+    assert "That change was rejected: probe: pretend failure" in model.calls[1]["messages"][-1]["content"]
+    parse_definition(proposal.source, "DW", "class")
+    diff = [line for line in difflib.ndiff(block.source.splitlines(), proposal.source.splitlines())
+            if line[:1] in "+-"]
+    assert len([line for line in diff if line.startswith("+")]) == 1, diff
+    assert len([line for line in diff if line.startswith("-")]) <= 1, diff
+
+
+def test_a_copy_is_never_accepted_even_when_reformatted() -> None:
+    block = SEED.blocks["DW"]
+    act_line = "        self.act = nn.Hardswish()\n"
+    model = ScriptedModel(["nn.Hardswish()\n"])
+    rewriter = BlockRewriter(model, random.Random(0), max_repairs=0)
+    spot = next(s for s in sites(block.source)["layers"] if s.statement.lead == "self.act = ")
+    source, verdict = rewriter._judge_edit(block, spot, Scripted("nn.Hardswish( )\n", ""))
+    assert source is None and "copy of the version you were shown" in verdict
+    assert act_line in block.source
+
+
+@pytest.fixture(scope="module")
+def smollm():
+    from astevo.llm import LocalLLM
+    from astevo.models import bundled_models
+
+    return LocalLLM(bundled_models()[0], seed=0)
+
+
+@pytest.mark.parametrize(("name", "intent", "seed"),
+                         [("SE_LN", "complexity", 1), ("DW", "hyperparameters", 2), ("ME", "bold_change", 3)])
+def test_real_model_proposals_parse_as_the_right_block(smollm, name: str, intent: str, seed: int) -> None:
+    block = SEED.blocks[name]
+    rewriter = BlockRewriter(smollm, random.Random(seed), max_repairs=1)
+    for _ in range(2):
+        proposal = rewriter.mutate(block, SEED.source, intent=intent)
+        assert proposal.exchanges
+        for exchange in proposal.exchanges:
+            if exchange.finish == "complete":  # the grammar makes every finished line parse in place
+                assert exchange.answer.endswith("\n")
+                assert not (exchange.verdict or "").startswith("line "), exchange.verdict
+        if proposal.accepted:
+            parse_definition(proposal.source, name, block.kind)
+            assert proposal.source != block.source
