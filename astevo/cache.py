@@ -34,12 +34,17 @@ class EvaluationCache:
     def get(self, key: str) -> dict | None:
         try:
             return json.loads(self._path(key).read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return None  # absent, unreadable or damaged: evaluate again
 
     def put(self, key: str, record: dict) -> None:
+        """Store a record; a cache folder that cannot be written only costs a later re-evaluation."""
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8") as tmp:
-            json.dump(record, tmp)
-        os.replace(tmp.name, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp",
+                                             encoding="utf-8") as tmp:
+                json.dump(record, tmp)
+            os.replace(tmp.name, path)
+        except OSError:
+            return

@@ -116,7 +116,10 @@ def eval_command(
     cache: Annotated[bool, typer.Option(help="Reuse and store results in the evaluation cache.")] = True,
 ) -> None:
     """Run the fitness cascade on one model file; exit 0 if valid, 1 if not."""
-    source = read_model(model_file).source
+    candidate = read_model(model_file)
+    source = candidate.source
+    if limit_train is not None and limit_train < 2:
+        raise AstevoError(f"--limit-train must be at least 2 images, got {limit_train}")
     if train:
         require_dataset(dataset, data)
     else:
@@ -124,7 +127,6 @@ def eval_command(
     reference, rewritten = None, ()
     if against is not None:
         reference = read_model(against)
-        candidate = ModelFile(source, str(model_file))
         rewritten = tuple(
             name for name, block in candidate.blocks.items()
             if name in reference.blocks and canonical_hash(block.source) != canonical_hash(reference.blocks[name].source)

@@ -72,14 +72,20 @@ def _statement(node: ast.stmt, lines: list[str], function: str, known: tuple[str
     if node.lineno != node.end_lineno:
         return None
     text = lines[node.lineno - 1].rstrip("\r\n")
+    encoded = text.encode("utf-8")  # ast's columns count UTF-8 bytes
+
+    def column(offset: int) -> int:
+        return len(encoded[:offset].decode("utf-8", errors="ignore"))
+
     indent = text[: len(text) - len(text.lstrip(" "))]
-    if isinstance(node, ast.Assign) and len(node.targets) == 1 and node.value.end_col_offset == len(text):
-        target = node.targets[0]
-        if isinstance(target, (ast.Name, ast.Attribute)):
-            lead = text[len(indent): node.value.col_offset]
-            return Statement(node.lineno, indent, lead, text[node.value.col_offset:], function, known)
-    if isinstance(node, ast.Return) and node.value is not None and node.value.end_col_offset == len(text):
-        return Statement(node.lineno, indent, "return ", text[node.value.col_offset:], function, known)
+    value = getattr(node, "value", None)
+    if value is None or column(value.end_col_offset) != len(text):
+        return None  # a comment or a second statement follows: not a clean one-line spot
+    start = column(value.col_offset)
+    if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], (ast.Name, ast.Attribute)):
+        return Statement(node.lineno, indent, text[len(indent):start], text[start:], function, known)
+    if isinstance(node, ast.Return):
+        return Statement(node.lineno, indent, "return ", text[start:], function, known)
     return None
 
 

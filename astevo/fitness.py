@@ -16,7 +16,7 @@ from astevo import sandbox
 from astevo.blocks import ModelFile
 from astevo.cache import EvaluationCache, cache_key
 from astevo.canonical import canonical_hash
-from astevo.data import dataset_geometry
+from astevo.data import dataset_geometry, require_dataset
 from astevo.errors import AstevoError
 from astevo.inspection import model_candidates
 from astevo.safety import check_source
@@ -43,9 +43,6 @@ class FitnessSettings:
     memory_mb: int = 6144
     threads: int = 0  # 0: all cores
 
-    def stages(self) -> tuple[str, ...]:
-        return FAST_STAGES + TRAIN_STAGES if self.train else FAST_STAGES
-
 
 @dataclass(frozen=True)
 class StageResult:
@@ -68,10 +65,6 @@ class Evaluation:
     @property
     def valid(self) -> bool:
         return self.failure is None
-
-    @property
-    def seconds(self) -> float:
-        return sum(stage.seconds for stage in self.stages)
 
     def to_record(self) -> dict:
         return {"stages": [asdict(s) for s in self.stages], "metrics": self.metrics}
@@ -96,9 +89,15 @@ def evaluate(
         if key and (record := cache.get(key)):
             return Evaluation.from_record(record, cached=True)
     evaluation = _run_cascade(source, settings, reference, rewritten)
-    if cache is not None and key:
+    if cache is not None and key and not _depends_on_load(evaluation):
         cache.put(key, evaluation.to_record())
     return evaluation
+
+
+def _depends_on_load(evaluation: Evaluation) -> bool:
+    """A candidate stopped by the clock or the memory cap may pass on a quieter machine: not a verdict to keep."""
+    failure = evaluation.failure
+    return failure is not None and (failure.reason or "").startswith(("timed out", "exceeded the memory limit"))
 
 
 def _key(source: str, settings: FitnessSettings, reference: ModelFile | None, rewritten: tuple[str, ...]) -> str | None:
@@ -142,8 +141,8 @@ def _run_cascade(
     if not _sandboxed(stages, metrics, "astevo.tasks:check_candidate", payload, check_limits, FAST_STAGES[2:]):
         return Evaluation(tuple(stages), metrics)
     if settings.train:
-        payload["data"] = {
-            "name": settings.dataset, "data_dir": settings.data_dir, "limit_train": settings.limit_train,
+        payload["data"] = {  # found here: the child sees neither $ASTEVO_DATA nor the user's home
+            "name": settings.dataset, "data_dir": str(require_dataset(settings.dataset, settings.data_dir)), "limit_train": settings.limit_train,
             "val_fraction": settings.val_fraction, "split_seed": settings.split_seed,
         }
         payload["budget"] = asdict(settings.budget)

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from collections.abc import Sequence
 from importlib.resources import files
 from string import Template
-from typing import Literal
 
+from astevo.blocks import BlockKind
 from astevo.llm import KEEP_CAPTURE
 
-BlockKind = Literal["class", "function"]
 
 MAX_LINE_CHARS = 120
 MAX_LEVELS = 8

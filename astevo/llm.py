@@ -54,8 +54,8 @@ TEMPLATE_BY_TURN_TOKEN = {"<start_of_turn>": GEMMA_TEMPLATE, "<|im_start|>": CHA
 SAMPLING = {"top_k": 40, "top_p": 0.95, "min_p": 0.05, "repeat_penalty": 1.0}
 
 
-class GrammarError(AstevoError):
-    """A grammar llguidance cannot compile."""
+class GrammarError(RuntimeError):
+    """A grammar llguidance cannot compile, or a token it refused: a bug in astevo, not bad input."""
 
 
 @dataclass(frozen=True)

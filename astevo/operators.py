@@ -49,7 +49,7 @@ class Completion(Protocol):
 class Generator(Protocol):
     def complete(
         self, messages: list[dict[str, str]], *, prefix: str, grammar: str | None, temperature: float,
-        max_tokens: int, seed: int | None,
+        max_tokens: int, seed: int | None, avoid: str = "",
     ) -> Completion: ...
 
 
@@ -57,7 +57,7 @@ class Generator(Protocol):
 class Exchange:
     """One call to the model: why it was made, what it was shown and what it wrote."""
 
-    purpose: str  # "propose", "resample" or "repair"
+    purpose: str  # "propose" or "repair"
     prompt: str
     answer: str
     temperature: float
@@ -107,7 +107,7 @@ class BlockRewriter:
         intent = intent or self.rng.choice(prompts.INTENTS)
         operator = "eot" if exemplar else "mutate"
         request = prompts.mutation_prompt(block.name, block.source, intent, persona, exemplar)
-        if self.scope == "line" and any(sites(block.source).values()):
+        if self.scope == "line" and any(sites(block.source).values()):  # else the whole body
             return self._propose_edits(block, file_source, operator, intent, persona, request)
         return self._propose(block, operator, intent, persona, request, avoid=(block.source,))
 
@@ -116,7 +116,7 @@ class BlockRewriter:
     ) -> Proposal:
         """Continue the block from one spot at a time; a rejected change moves on to another spot."""
         spots = sites(block.source)
-        order = [group for group in INTENT_SPOTS[intent] if spots[group]]
+        order = [group for group in INTENT_SPOTS[intent] if spots[group]] or [g for g in spots if spots[g]]
         low, high = TEMPERATURES[operator]
         exchanges: list[Exchange] = []
         note = ""

@@ -146,3 +146,27 @@ def test_real_model_proposals_parse_as_the_right_block(smollm, name: str, intent
         if proposal.accepted:
             parse_definition(proposal.source, name, block.kind)
             assert proposal.source != block.source
+
+
+def test_merge_shows_both_versions_and_refuses_a_copy_of_either() -> None:
+    block = SEED.blocks["DW"]
+    other = block.source.replace("nn.Hardswish()", "nn.GELU()")
+    _, body = split_header(block.source)
+    model = ScriptedModel([body.replace("nn.Hardswish()", "nn.GELU()"), body.replace("nn.Hardswish()", "nn.SiLU()")])
+    proposal = BlockRewriter(model, random.Random(0), scope="block", max_repairs=1).merge(block, other)
+    request = model.calls[0]["messages"][1]["content"]
+    assert block.source.rstrip() in request and other.rstrip() in request
+    assert all(0.05 <= call["temperature"] <= 0.1 for call in model.calls)
+    assert proposal.operator == "merge" and proposal.accepted
+    assert "copy of the version you were shown" in proposal.exchanges[0].verdict
+    assert "nn.SiLU()" in proposal.source
+
+
+@pytest.mark.parametrize("intent", prompts.INTENTS)
+@pytest.mark.parametrize("name", ["MinPool2d", "SE_LN", "ExquisiteNetV2"])
+def test_every_intent_finds_a_spot_in_every_kind_of_class_block(intent: str, name: str) -> None:
+    block = SEED.blocks[name]
+    model = SpotAwareModel([])
+    proposal = BlockRewriter(model, random.Random(0), max_repairs=0).mutate(block, SEED.source, intent=intent)
+    assert len(model.calls) == 1 and model.calls[0]["prefix"].startswith(split_header(block.source)[0])
+    assert proposal.intent == intent
