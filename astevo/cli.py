@@ -184,6 +184,9 @@ def mutate(
     scope: Annotated[str, typer.Option(help="line: edit one spot per call (suits tiny models); block: write the whole body.")] = "line",
     repairs: Annotated[int, typer.Option(help="Further attempts after a rejected answer.")] = 3,
     seed: Annotated[int, typer.Option(help="Seed of the run's random draws.")] = 0,
+    threads: Annotated[int, typer.Option(help="Threads for llama.cpp (0: half the cores).")] = 0,
+    context: Annotated[int, typer.Option(help="The model's context size in tokens.")] = 4096,
+    gpu_layers: Annotated[Optional[int], typer.Option(help="Layers to offload to a GPU (default: all when llama.cpp has GPU support).")] = None,
 ) -> None:
     """Ask the local model for new versions of one block; show each as a diff with its fast-check verdict."""
     from astevo.mutation import MutationSettings, propose  # loads llama.cpp only when needed
@@ -191,7 +194,7 @@ def mutate(
     model_file = read_model(seed_file)
     original = model_file.block(block)
     settings = MutationSettings(model=model, intent=operator, persona=persona, scope=scope,
-                                repairs=repairs, seed=seed)
+                                repairs=repairs, seed=seed, threads=threads, context=context, gpu_layers=gpu_layers)
     useful = 0
     for index, (proposal, verdict) in enumerate(propose(model_file, block, n, settings), start=1):
         useful += proposal.accepted
@@ -204,6 +207,25 @@ def mutate(
         console.print(f"{len(proposal.exchanges)} model call(s), {proposal.seconds:.1f} s; fast checks: {escape(verdict)}",
                       highlight=False)
     console.print(f"useful proposals: {useful} of {n}")
+
+
+@app.command()
+@user_errors
+def models(model: Annotated[Optional[str], typer.Option(help="A GGUF file to check as well.")] = None) -> None:
+    """List the GGUF models astevo finds and which one `mutate` uses by default."""
+    from astevo.models import bundled_models, resolve_model
+
+    chosen = resolve_model(model)
+    table = Table(title_justify="left")
+    for column in ("model", "size", "from", "path", "default"):
+        table.add_column(column, justify="right" if column == "size" else "left")
+    found = bundled_models()
+    if all(info.path != chosen.path for info in found):
+        found = [chosen, *found]
+    for info in found:
+        table.add_row(info.name, f"{info.size_mb:,.0f} MB", info.source, str(info.path),
+                      "yes" if info.path == chosen.path else "")
+    console.print(table)
 
 
 def block_diff(before: str, after: str, name: str) -> str:

@@ -30,6 +30,9 @@ class MutationSettings:
     scope: str = "line"
     repairs: int = 3
     seed: int = 0
+    threads: int = 0  # 0: llama.cpp's default share of the cores
+    context: int = 4096
+    gpu_layers: int | None = None  # None: all layers when llama.cpp was built with GPU support
     dataset: str = "fashion-mnist"  # fixes the probe's input shape
 
     def check(self) -> None:
@@ -68,7 +71,8 @@ def propose(model_file: ModelFile, name: str, count: int, settings: MutationSett
     block = model_file.block(name)
     if count < 1:
         raise AstevoError("--n must be at least 1")
-    llm = LocalLLM(resolve_model(settings.model), seed=settings.seed)
+    llm = LocalLLM(resolve_model(settings.model), n_ctx=settings.context, n_threads=settings.threads or None,
+                   seed=settings.seed, n_gpu_layers=settings.gpu_layers)
     rewriter = BlockRewriter(
         llm, random.Random(settings.seed), grammar=whole_body_grammar,
         check=fast_check(model_file, name, settings.dataset), max_repairs=settings.repairs, scope=settings.scope,

@@ -20,7 +20,7 @@ from astevo.build import build_recording, choose_model_class, count_parameters, 
 from astevo.cost import measure_cost
 from astevo.data import load_dataset
 from astevo.shape_contract import record_block_calls, violation
-from astevo.train import TrainBudget, train_and_validate
+from astevo.train import TrainBudget, evaluate_accuracy, pick_device, train
 
 PROBE_BATCH = 4
 REASON_LIMIT = 400
@@ -170,7 +170,7 @@ def _check_caps(parameters: int, macs: int, max_parameters: int | None, max_macs
 
 
 def train_candidate(payload: dict) -> dict:
-    """Short training on the training split, then accuracy on the validation split only."""
+    """Short training on the training split, then, as its own stage, accuracy on the validation split."""
     log, metrics = StageLog(), {}
     spec = payload["data"]
     data = load_dataset(
@@ -184,14 +184,15 @@ def train_candidate(payload: dict) -> dict:
     model, _ = build_recording(module, model_class, payload["block_names"], data.num_classes, data.channels)
     try:
         with log.stage("train"):
-            result = train_and_validate(model, data, budget, getattr(module, "get_optimizer", None))
+            device = pick_device()
+            result = train(model, data, budget, getattr(module, "get_optimizer", None), device)
             metrics.update(
                 train_loss=result.train_loss, images_seen=result.images_seen, epochs=result.epochs_done,
                 train_seconds=result.seconds, images_per_second=result.images_per_second,
                 stopped_by=result.stopped_by,
             )
         with log.stage("validate"):
-            metrics["val_accuracy"] = result.val_accuracy
+            metrics["val_accuracy"] = evaluate_accuracy(model, data.val, data, device, budget.batch_size)
     except StageFailed:
         pass
     return {"stages": log.records, "metrics": metrics}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 import torch
@@ -61,16 +61,22 @@ class TrainBudget:
 
 
 @dataclass(frozen=True)
-class TrainResult:
-    """What one short training run measured; `val_accuracy` is the fitness."""
+class TrainRun:
+    """What one short training run measured."""
 
-    val_accuracy: float
     train_loss: float
     images_seen: int
     epochs_done: float
     seconds: float
     images_per_second: float
     stopped_by: Literal["budget", "time"]
+
+
+@dataclass(frozen=True)
+class TrainResult(TrainRun):
+    """A training run and the fitness it earned: accuracy on the validation split."""
+
+    val_accuracy: float
 
 
 class TrainingDiverged(Exception):
@@ -180,7 +186,20 @@ def train_and_validate(
     make_optimizer: OptimizerFactory | None = None,
     device: torch.device | None = None,
 ) -> TrainResult:
-    """Train `model` on `data.train` within `budget`, then measure its accuracy on `data.val`.
+    """Train `model` on `data.train` within `budget`, then measure its accuracy on `data.val`."""
+    device = device or pick_device()
+    run = train(model, data, budget, make_optimizer, device)
+    return TrainResult(val_accuracy=evaluate_accuracy(model, data.val, data, device, budget.batch_size), **asdict(run))
+
+
+def train(
+    model: nn.Module,
+    data: Dataset,
+    budget: TrainBudget,
+    make_optimizer: OptimizerFactory | None = None,
+    device: torch.device | None = None,
+) -> TrainRun:
+    """Train `model` on `data.train` within `budget` (the cascade measures validation as its own stage).
 
     The learning-rate schedule is planned for the whole budget, so a run cut by the time cap
     stops before the rate has decayed: the cap is a safety net, not the intended budget.
@@ -223,8 +242,7 @@ def train_and_validate(
             break
     _check_finite(running_loss, step)
     seconds = time.perf_counter() - started
-    return TrainResult(
-        val_accuracy=evaluate_accuracy(model, data.val, data, device, budget.batch_size),
+    return TrainRun(
         train_loss=float(running_loss),
         images_seen=images_seen,
         epochs_done=images_seen / len(data.train),

@@ -108,3 +108,15 @@ def test_mutate_usage_errors_exit_2(args: list[str], message: str) -> None:
     result = astevo("mutate", *args)
     assert result.returncode == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_models_lists_the_bundled_ones_and_marks_the_default(tmp_path: Path) -> None:
+    result = astevo("models")
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("│")]
+    assert any("SmolLM2-135M-Instruct" in row and "yes" in row for row in rows)
+    assert any("Gemma 3 270M" in row for row in rows)
+    fake = tmp_path / "fake.gguf"
+    fake.write_bytes(b"not a model")
+    result = astevo("models", "--model", str(fake))
+    assert result.returncode == 2 and "GGUF" in result.stderr and len(result.stderr.strip().splitlines()) == 1
