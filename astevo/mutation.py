@@ -59,10 +59,12 @@ def fast_check(model_file: ModelFile, name: str, dataset: str):
 
 
 def whole_body_grammar(block: Block) -> str:
-    """For scope "block": the constructor's signature and super() call are kept verbatim."""
+    """For scope "block": a one-line constructor signature and its super() call are kept verbatim,
+    so the model cannot change how callers build the block."""
     fixed = [line for line in block.source.splitlines()
-             if line.strip().startswith("def __init__(") or line.strip() == "super().__init__()"]
-    return body_grammar(block.kind, "    ", fixed if block.kind == "class" else [])
+             if (line.strip().startswith("def __init__(") and line.rstrip().endswith(":"))
+             or line.strip() == "super().__init__()"]
+    return body_grammar(block.kind, "    ", fixed if block.kind == "class" and len(fixed) == 2 else [])
 
 
 def propose(model_file: ModelFile, name: str, count: int, settings: MutationSettings) -> Iterator[tuple[Proposal, str]]:
