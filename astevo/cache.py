@@ -12,10 +12,11 @@ import os
 import tempfile
 from pathlib import Path
 
+from astevo.user_cache import user_cache_root
+
 
 def default_cache_dir() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "astevo" / "evaluations"
+    return user_cache_root() / "evaluations"
 
 
 def cache_key(parts: dict) -> str:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from astevo.errors import AstevoError
+from astevo.user_cache import user_cache_root
 
 DATASET_NAMES = ("cifar10", "fashion-mnist")
 
@@ -65,8 +66,7 @@ class Dataset:
 
 def default_cache_dir() -> Path:
     """The per-user folder astevo searches last (and where tools/fetch_cifar10.py unpacks)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "astevo" / "data"
+    return user_cache_root() / "data"
 
 
 def load_dataset(
