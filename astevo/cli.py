@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import difflib
-import functools
-import sys
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
 from astevo.blocks import ModelFile
+from astevo.commands.evolve import evolve
+from astevo.commands.final import final
+from astevo.commands.inspect import diff, export, show
+from astevo.commands.report import report
 from astevo.cache import EvaluationCache
 from astevo.canonical import canonical_hash
 from astevo.data import DATASET_NAMES, dataset_geometry, require_dataset
@@ -22,29 +22,14 @@ from astevo.errors import AstevoError
 from astevo.fitness import MAC_UNIT, Evaluation, FitnessSettings, evaluate
 from astevo.inspection import Anatomy, inspect_model
 from astevo.seed import default_seed_path
+from astevo.terminal import console, errors, unified_diff, user_errors
 from astevo.train import TrainBudget
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Evolve neural-network source code with a local LLM.")
-console = Console()
-errors = Console(stderr=True)
 
 SeedArgument = Annotated[
     Optional[Path], typer.Argument(help="Model file (default: the bundled ExquisiteNetV2 seed).", show_default=False)
 ]
-
-
-def user_errors(command: Callable) -> Callable:
-    """Print an AstevoError as one line and exit 2: bad input never shows a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except AstevoError as error:
-            errors.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
-            sys.exit(2)
-
-    return wrapper
 
 
 def read_model(path: Optional[Path]) -> ModelFile:
@@ -201,7 +186,7 @@ def mutate(
         title = f"proposal {index}/{n}: {proposal.operator}, intent {proposal.intent}, persona {proposal.persona or '-'}"
         console.rule(title)
         if proposal.accepted:
-            console.print(Syntax(block_diff(original.source, proposal.source, block), "diff", theme="ansi_dark"))
+            console.print(Syntax(unified_diff(original.source, proposal.source, f"{block} (original)", f"{block} (proposal)"), "diff", theme="ansi_dark"))
         elif proposal.exchanges:
             console.print(f"last answer: {escape(repr(proposal.exchanges[-1].answer.strip()))}", highlight=False)
         console.print(f"{len(proposal.exchanges)} model call(s), {proposal.seconds:.1f} s; fast checks: {escape(verdict)}",
@@ -228,10 +213,8 @@ def models(model: Annotated[Optional[str], typer.Option(help="A GGUF file to che
     console.print(table)
 
 
-def block_diff(before: str, after: str, name: str) -> str:
-    return "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
-                                        f"{name} (original)", f"{name} (proposal)"))
-
+for command in (evolve, diff, show, export, report, final):
+    app.command()(command)
 
 if __name__ == "__main__":
     app()

@@ -124,31 +124,49 @@ def _run_cascade(
         return Evaluation(tuple(stages), metrics)
     if settings.safety_gate and not _timed(stages, "gate", lambda: _gate(source)):
         return Evaluation(tuple(stages), metrics)
-    num_classes, channels, image_size = dataset_geometry(settings.dataset)
     payload = {
-        "source": source,
-        "model_candidates": model_candidates(model_file),
-        "block_names": list(model_file.blocks),
-        "num_classes": num_classes,
-        "channels": channels,
-        "image_size": image_size,
+        **model_payload(model_file, settings.dataset),
         "reference_source": reference.source if reference else None,
         "rewritten_blocks": list(rewritten),
         "max_parameters": settings.max_parameters,
         "max_macs": settings.max_macs,
     }
-    check_limits = sandbox.Limits(settings.check_seconds, settings.memory_mb, settings.threads or os.cpu_count() or 1)
-    if not _sandboxed(stages, metrics, "astevo.tasks:check_candidate", payload, check_limits, FAST_STAGES[2:]):
-        return Evaluation(tuple(stages), metrics)
-    if settings.train:
-        payload["data"] = {  # found here: the child sees neither $ASTEVO_DATA nor the user's home
-            "name": settings.dataset, "data_dir": str(require_dataset(settings.dataset, settings.data_dir)), "limit_train": settings.limit_train,
-            "val_fraction": settings.val_fraction, "split_seed": settings.split_seed,
-        }
-        payload["budget"] = asdict(settings.budget)
-        train_limits = replace(check_limits, seconds=settings.budget.max_seconds + settings.check_seconds)
-        _sandboxed(stages, metrics, "astevo.tasks:train_candidate", payload, train_limits, TRAIN_STAGES)
+    if settings.train:  # one child for checks and training, the checks still held to their own time limit
+        payload.update(data=data_payload(settings), budget=asdict(settings.budget))
+        limits = replace(sandbox_limits(settings, training=True),
+                         milestone=(len(FAST_STAGES[2:]), settings.check_seconds))
+        _sandboxed(stages, metrics, "astevo.tasks:evaluate_candidate", payload, limits, FAST_STAGES[2:] + TRAIN_STAGES)
+    else:
+        _sandboxed(stages, metrics, "astevo.tasks:check_candidate", payload, sandbox_limits(settings, training=False),
+                   FAST_STAGES[2:])
     return Evaluation(tuple(stages), metrics)
+
+
+def model_payload(model_file: ModelFile, dataset: str) -> dict:
+    """What a sandbox task needs to build the file's network for `dataset`."""
+    num_classes, channels, image_size = dataset_geometry(dataset)
+    return {
+        "source": model_file.source,
+        "model_candidates": model_candidates(model_file),
+        "block_names": list(model_file.blocks),
+        "num_classes": num_classes,
+        "channels": channels,
+        "image_size": image_size,
+    }
+
+
+def data_payload(settings: FitnessSettings) -> dict:
+    """The data a training task loads, its folder found here: the child sees neither $ASTEVO_DATA nor the user's home."""
+    return {
+        "name": settings.dataset, "data_dir": str(require_dataset(settings.dataset, settings.data_dir)),
+        "limit_train": settings.limit_train, "val_fraction": settings.val_fraction, "split_seed": settings.split_seed,
+    }
+
+
+def sandbox_limits(settings: FitnessSettings, *, training: bool) -> sandbox.Limits:
+    """The child's limits: the check time, plus the budget's time cap when the child trains."""
+    seconds = settings.check_seconds + settings.budget.max_seconds if training else settings.check_seconds
+    return sandbox.Limits(seconds, settings.memory_mb, settings.threads or os.cpu_count() or 1)
 
 
 def _timed(stages: list[StageResult], name: str, step: Callable):

@@ -17,7 +17,7 @@ from astevo.grammar import body_grammar
 from astevo.llm import LocalLLM
 from astevo.models import resolve_model
 from astevo.operators import BlockRewriter, Proposal
-from astevo.prompts import INTENTS, PERSONAS
+from astevo.prompts import INTENTS, PERSONAS, Exemplar
 
 SCOPES = ("line", "block")
 
@@ -67,18 +67,41 @@ def whole_body_grammar(block: Block) -> str:
     return body_grammar(block.kind, "    ", fixed if block.kind == "class" and len(fixed) == 2 else [])
 
 
+class LLMVariation:
+    """GE's mutation operator for evolution: the local model loads once, each call gets its own rng."""
+
+    def __init__(self, settings: MutationSettings) -> None:
+        settings.check()
+        self.settings = settings
+        self._llm: LocalLLM | None = None
+
+    @property
+    def llm(self) -> LocalLLM:
+        if self._llm is None:
+            s = self.settings
+            self._llm = LocalLLM(resolve_model(s.model), n_ctx=s.context, n_threads=s.threads or None, seed=s.seed,
+                                 n_gpu_layers=s.gpu_layers)
+        return self._llm
+
+    def rewriter(self, model_file: ModelFile, name: str, rng: random.Random) -> BlockRewriter:
+        return BlockRewriter(
+            self.llm, rng, grammar=whole_body_grammar, check=fast_check(model_file, name, self.settings.dataset),
+            max_repairs=self.settings.repairs, scope=self.settings.scope,
+        )
+
+    def mutate(self, model_file: ModelFile, name: str, rng: random.Random, exemplar: Exemplar | None) -> Proposal:
+        rewriter = self.rewriter(model_file, name, rng)
+        return rewriter.mutate(model_file.block(name), model_file.source, self.settings.intent, self.settings.persona,
+                               exemplar)
+
+
 def propose(model_file: ModelFile, name: str, count: int, settings: MutationSettings) -> Iterator[tuple[Proposal, str]]:
     """`count` proposals for block `name`, each with its verdict ("passed" or the failure)."""
-    settings.check()
+    variation = LLMVariation(settings)
     block = model_file.block(name)
     if count < 1:
         raise AstevoError("--n must be at least 1")
-    llm = LocalLLM(resolve_model(settings.model), n_ctx=settings.context, n_threads=settings.threads or None,
-                   seed=settings.seed, n_gpu_layers=settings.gpu_layers)
-    rewriter = BlockRewriter(
-        llm, random.Random(settings.seed), grammar=whole_body_grammar,
-        check=fast_check(model_file, name, settings.dataset), max_repairs=settings.repairs, scope=settings.scope,
-    )
+    rewriter = variation.rewriter(model_file, name, random.Random(settings.seed))
     for _ in range(count):
         proposal = rewriter.mutate(block, model_file.source, settings.intent, settings.persona)
         yield proposal, "passed (parse, gate, build, shape probe)" if proposal.accepted else f"failed: {proposal.error}"

@@ -44,9 +44,12 @@ class Limits:
     seconds: float = 600.0
     memory_mb: int = 6144
     threads: int = 1
+    # (records, seconds): the task must have reported that many progress records within that time,
+    # so one child can run quick checks and a long training, each with a time limit of its own
+    milestone: tuple[int, float] | None = None
 
     def __post_init__(self) -> None:
-        if self.seconds <= 0 or self.memory_mb <= 0 or self.threads < 1:
+        if self.seconds <= 0 or self.memory_mb <= 0 or self.threads < 1 or (self.milestone and self.milestone[1] <= 0):
             raise AstevoError(f"sandbox limits must be positive (got seconds={self.seconds}, "
                               f"memory_mb={self.memory_mb}, threads={self.threads}); fix the settings")
 
@@ -127,6 +130,8 @@ class _Watch:
 
     def follow(self) -> None:
         deadline = time.monotonic() + self.limits.seconds
+        milestone = self.limits.milestone
+        milestone_deadline = time.monotonic() + milestone[1] if milestone else deadline
         next_check = 0.0
         while self.process.poll() is None:
             if self.result_fd not in self.open_fds and self.result:
@@ -134,6 +139,9 @@ class _Watch:
             now = time.monotonic()
             if now >= deadline:
                 self.stop_reason = f"timed out after {float(self.limits.seconds)} s"
+                return
+            if milestone and now >= milestone_deadline and self.result.count(b"\n") < milestone[0]:
+                self.stop_reason = f"timed out after {float(milestone[1])} s"
                 return
             if now >= next_check:  # a /proc scan costs about a millisecond: not per read
                 next_check = now + _POLL_SECONDS

@@ -169,13 +169,32 @@ def _check_caps(parameters: int, macs: int, max_parameters: int | None, max_macs
         raise StageFailed(f"{macs:,} multiply-adds exceed the cap of {max_macs:,}")
 
 
+def evaluate_candidate(payload: dict) -> dict:
+    """The fast stages, then, when they all pass, training and validation: one child, one torch import."""
+    checked = check_candidate(payload)
+    if any(not record["ok"] for record in checked["stages"]):
+        return checked
+    trained = train_candidate(payload)
+    return {"stages": checked["stages"] + trained["stages"], "metrics": {**checked["metrics"], **trained["metrics"]}}
+
+
 def train_candidate(payload: dict) -> dict:
     """Short training on the training split, then, as its own stage, accuracy on the validation split."""
+    return _train_and_measure(payload, with_test=False)
+
+
+def final_candidate(payload: dict) -> dict:
+    """A finalist's training (with the seed in the payload's budget), then validation and, only here, test accuracy."""
+    return _train_and_measure(payload, with_test=True)
+
+
+def _train_and_measure(payload: dict, *, with_test: bool) -> dict:
+    """Train as the payload says, then measure accuracy per split as its own stage: val, and test when loaded."""
     log, metrics = StageLog(), {}
     spec = payload["data"]
     data = load_dataset(
         spec["name"], spec["data_dir"], val_fraction=spec["val_fraction"], split_seed=spec["split_seed"],
-        limit_train=spec["limit_train"],
+        limit_train=spec["limit_train"], with_test=with_test,
     )
     budget = TrainBudget(**payload["budget"])
     torch.manual_seed(budget.seed)
@@ -193,6 +212,9 @@ def train_candidate(payload: dict) -> dict:
             )
         with log.stage("validate"):
             metrics["val_accuracy"] = evaluate_accuracy(model, data.val, data, device, budget.batch_size)
+        if data.test is not None:
+            with log.stage("test"):
+                metrics["test_accuracy"] = evaluate_accuracy(model, data.test, data, device, budget.batch_size)
     except StageFailed:
         pass
     return {"stages": log.records, "metrics": metrics}

@@ -210,3 +210,15 @@ def test_interim_records_arrive_even_when_the_task_dies_later(then: str, error: 
 
 def test_interim_records_are_ignored_outside_a_sandbox() -> None:
     assert sandbox_tasks.report_stages_then({"then": "return"}) == {"done": True}
+
+
+def test_a_milestone_holds_the_first_records_to_their_own_time_limit() -> None:
+    """Checks and training share one child: the checks must report within their limit, the rest gets the whole time."""
+    outcome = run(task("report_stages_then"), {"then": "hang"}, Limits(seconds=60.0, memory_mb=1500, milestone=(3, 4.0)))
+    assert outcome.error == "timed out after 4.0 s"  # not the 60 s of the whole run
+    assert [record["name"] for record in outcome.progress] == ["first", "second"]
+
+
+def test_a_reached_milestone_lets_the_task_run_on() -> None:
+    outcome = run(task("report_stages_then"), {"then": "return"}, Limits(seconds=60.0, memory_mb=1500, milestone=(2, 4.0)))
+    assert outcome.ok and outcome.value == {"done": True}

@@ -1,0 +1,1 @@
+"""Typer command functions for runs; astevo.cli registers them on the app."""

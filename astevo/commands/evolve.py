@@ -1,0 +1,141 @@
+"""`astevo evolve`: start or resume a run, with a live progress display and the Pareto front at the end."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from astevo.blocks import ModelFile
+from astevo.cache import EvaluationCache
+from astevo.config import EvolveConfig, apply, read_config
+from astevo.data import DATASET_NAMES, require_dataset
+from astevo.errors import AstevoError
+from astevo.evolve import Evolution, Progress as RunProgress, start_run
+from astevo.fitness import MAC_UNIT
+from astevo.models import resolve_model
+from astevo.seed import default_seed_path
+from astevo.selection import pareto_front
+from astevo.store import RunStore
+from astevo.terminal import console, errors, user_errors
+
+
+@user_errors
+def evolve(
+    block: Annotated[Optional[list[str]], typer.Option(
+        "--block", help="A block to evolve; repeat for several (default: every module the model builds).",
+        show_default=False)] = None,
+    seed_file: Annotated[Optional[Path], typer.Argument(
+        help="Model file to start from (default: the bundled ExquisiteNetV2 seed).", show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Option(help="GGUF model file (default: $ASTEVO_MODEL, else the bundled tiny model).")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help=f"Data set: {' or '.join(DATASET_NAMES)} (default fashion-mnist).")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="Folder holding the data set.")] = None,
+    population: Annotated[Optional[int], typer.Option(help="Individuals per generation (default 4).")] = None,
+    generations: Annotated[Optional[int], typer.Option(help="Generations, the first included (default 3).")] = None,
+    cost: Annotated[Optional[str], typer.Option(help="Second objective: parameters or macs (default parameters).")] = None,
+    limit_train: Annotated[Optional[int], typer.Option(help="Training images per evaluation (default 3000).")] = None,
+    epochs: Annotated[Optional[float], typer.Option(help="Training epochs per evaluation (default 1).")] = None,
+    random_seed: Annotated[Optional[int], typer.Option(help="Seed of every random draw of the run (default 0).")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="TOML file with any other settings (flags win).")] = None,
+    run: Annotated[Optional[Path], typer.Option(help="Run folder (default: astevo-runs/<date-time>).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --run where it stopped, with its own settings.")] = False,
+    cache: Annotated[bool, typer.Option(help="Reuse evaluations of identical code from earlier runs.")] = True,
+) -> None:
+    """Evolve blocks of a model with the local LLM: NSGA-II parents, SPEA2 elites, EoT, AST crossover."""
+    overrides = _flag_overrides(block, model, dataset, data, population, generations, cost, limit_train, epochs,
+                                random_seed)
+    if resume:
+        if run is None:
+            raise AstevoError("--resume needs --run FOLDER: the run to continue")
+        if overrides or config or seed_file:
+            raise AstevoError("--resume continues a run with the settings it was started with; "
+                              "leave out the seed file, --config and the setting flags")
+        store = RunStore.open(run)
+    else:
+        settings = EvolveConfig()
+        if config is not None:
+            settings = apply(settings, read_config(config), str(config))
+        settings = apply(settings, overrides, "flags")
+        settings = apply(settings, {"mutation": {"dataset": settings.fitness.dataset}})
+        settings.check()
+        require_dataset(settings.fitness.dataset, settings.fitness.data_dir)
+        model_info = resolve_model(settings.mutation.model)
+        seed = ModelFile.read(seed_file or default_seed_path())
+        run = run or Path("astevo-runs") / time.strftime("%Y%m%d-%H%M%S")
+        with console.status("building the seed once to find the blocks that can change fitness"):
+            store = start_run(run, settings, seed, model_info.path)
+    with store:
+        _run(store, cache)
+
+
+def _flag_overrides(block, model, dataset, data, population, generations, cost, limit_train, epochs,
+                    random_seed) -> dict[str, Any]:
+    """The settings given as flags, as a nested record like the TOML file's."""
+    top = {"blocks": block or None, "population": population, "generations": generations, "cost": cost,
+           "seed": random_seed}
+    fitness = {"dataset": dataset, "data_dir": str(data) if data else None, "limit_train": limit_train,
+               "budget": {"epochs": epochs} if epochs is not None else None}
+    overrides = {k: v for k, v in top.items() if v is not None}
+    if any(v is not None for v in fitness.values()):
+        overrides["fitness"] = {k: v for k, v in fitness.items() if v is not None}
+    if model is not None:
+        overrides["mutation"] = {"model": model}
+    return overrides
+
+
+def _run(store: RunStore, cache: bool) -> None:
+    from astevo.mutation import LLMVariation  # loads llama.cpp only when a run starts
+
+    config = EvolveConfig.from_record(store.meta()["config"])
+    console.print(f"run {store.folder}: evolving {', '.join(config.blocks)}; population {config.population}, "
+                  f"{config.generations} generations, {config.fitness.dataset}", highlight=False)
+    display = Progress(
+        TextColumn("generation {task.fields[generation]}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        console=console,
+    )
+    evolution = Evolution(store, LLMVariation(config.mutation), cache=EvaluationCache() if cache else None)
+    task = display.add_task("evolve", total=evolution.total, generation="-", status="")
+    evolution.on_progress = lambda progress: _show(display, task, progress)
+    try:
+        with display:
+            evolution.run()
+    except KeyboardInterrupt:
+        errors.print(f"interrupted; nothing evaluated is lost. Continue with: astevo evolve --run {store.folder} --resume",
+                     highlight=False)
+        raise typer.Exit(130)
+    _summary(store, config)
+
+
+def _show(display: Progress, task: int, progress: RunProgress) -> None:
+    best = progress.best
+    status = (f"valid {progress.valid}/{progress.done}"
+              + (f", best {best.val_accuracy * 100:.2f}% (#{best.id}) at or below the seed's size" if best else ""))
+    display.update(task, completed=progress.done, generation=f"{progress.generation + 1}/{progress.generations}",
+                   status=status)
+
+
+def _summary(store: RunStore, config: EvolveConfig) -> None:
+    individuals = store.individuals()
+    offspring = [i for i in individuals if i.operator != "seed"]
+    seconds = [i.propose_seconds + i.evaluate_seconds for i in offspring]
+    table = Table(title="Pareto front (validation accuracy up, cost down)", title_justify="left")
+    for column in ("id", "gen", "operator", "blocks", "val acc", "parameters", MAC_UNIT):
+        table.add_column(column, justify="right" if column in ("id", "gen", "val acc", "parameters", MAC_UNIT) else "left")
+    for member in pareto_front(individuals, config.cost):
+        table.add_row(str(member.id), str(member.generation), member.operator, escape(", ".join(member.blocks) or "-"),
+                      f"{member.val_accuracy * 100:.2f}%", f"{member.parameters:,}", f"{member.macs:,}")
+    console.print(table)
+    valid = sum(i.valid for i in offspring)
+    console.print(
+        f"offspring: {len(offspring)}, valid {valid} ({valid / max(len(offspring), 1):.0%}); "
+        f"{sum(seconds) / max(len(seconds), 1):.1f} s per offspring (proposal + evaluation)\n"
+        f"run database: {store.folder / 'run.sqlite'}\n"
+        f"next: astevo diff {store.folder} | astevo report {store.folder} | astevo final {store.folder}",
+        highlight=False,
+    )

@@ -1,0 +1,109 @@
+"""`astevo evolve` settings and refusals: everything a user can get wrong ends in one line and exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from astevo.blocks import ModelFile
+from astevo.cli import app
+from astevo.config import EvolveConfig, apply, read_config
+from astevo.errors import AstevoError
+from astevo.evolvable import evolvable_blocks
+from astevo.inspection import inspect_model
+from astevo.seed import default_seed_path
+from astevo.store import RunStore
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def seed() -> ModelFile:
+    return ModelFile.read(default_seed_path())
+
+
+@pytest.fixture(scope="module")
+def anatomy(seed):
+    return inspect_model(seed, num_classes=10, channels=1)
+
+
+def one_line_error(result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def test_default_blocks_are_the_modules_the_model_builds(seed, anatomy):
+    chosen = evolvable_blocks(seed, anatomy, ())
+    assert "SE" not in chosen and "get_optimizer" not in chosen and "pad_num" not in chosen
+    assert {"SE_LN", "DW", "ME", "DFSEBV2", "FCT", "EVE", "ExquisiteNetV2"} <= set(chosen)
+
+
+def test_an_unbuilt_block_is_refused_with_what_to_do_instead(seed, anatomy):
+    with pytest.raises(AstevoError, match=r"SE is never built by ExquisiteNetV2.*--block SE --block DFSEBV2"):
+        evolvable_blocks(seed, anatomy, ("SE",))
+    assert evolvable_blocks(seed, anatomy, ("SE", "DFSEBV2", "SE")) == ("SE", "DFSEBV2")
+
+
+def test_evolve_block_se_alone_stops_before_any_evaluation(tmp_path):
+    line = one_line_error(runner.invoke(app, ["evolve", "--block", "SE", "--run", str(tmp_path / "run")]))
+    assert "--block SE --block DFSEBV2" in line
+    assert not (tmp_path / "run").exists()  # nothing was started
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--block", "Nope"], "no block named 'Nope'"),
+    (["--population", "0"], "--population and --generations must be at least 1"),
+    (["--cost", "latency"], "unknown cost objective"),
+    (["--dataset", "mnist"], "mnist"),
+    (["--resume"], "--resume needs --run"),
+])
+def test_bad_settings_are_one_line_errors(tmp_path, arguments, message):
+    assert message in one_line_error(runner.invoke(app, ["evolve", *arguments, "--run", str(tmp_path / "r")]
+                                                   if "--resume" not in arguments else ["evolve", *arguments]))
+
+
+def test_resume_refuses_new_settings_and_folders_without_a_run(tmp_path):
+    assert "leave out" in one_line_error(
+        runner.invoke(app, ["evolve", "--run", str(tmp_path), "--resume", "--population", "3"]))
+    assert "holds no astevo run" in one_line_error(runner.invoke(app, ["evolve", "--run", str(tmp_path), "--resume"]))
+
+
+def test_a_folder_holding_a_run_is_never_overwritten(tmp_path):
+    RunStore.create(tmp_path, {"config": EvolveConfig().to_record()}).close()
+    before = (tmp_path / "run.sqlite").read_bytes()
+    line = one_line_error(runner.invoke(app, ["evolve", "--block", "SE_LN", "--run", str(tmp_path)]))
+    assert "already holds a run" in line and "--resume" in line
+    assert (tmp_path / "run.sqlite").read_bytes() == before
+
+
+def test_toml_config_sets_nested_settings_and_flags_win(tmp_path):
+    path = tmp_path / "evolve.toml"
+    path.write_text('population = 6\ncost = "macs"\n[fitness]\nlimit_train = 500\n[fitness.budget]\nepochs = 2\n'
+                    '[mutation]\nscope = "block"\n')
+    config = apply(apply(EvolveConfig(), read_config(path), str(path)), {"population": 8}, "flags")
+    assert (config.population, config.cost, config.fitness.limit_train) == (8, "macs", 500)
+    assert config.fitness.budget.epochs == 2 and config.mutation.scope == "block"
+    assert EvolveConfig.from_record(config.to_record()) == config
+
+
+@pytest.mark.parametrize("text, message", [
+    ("populaton = 3\n", "unknown setting 'populaton'"),
+    ("population = 'three'\n", "population must be int"),
+    ("[fitness.budget]\nepochs = -1\n", "epochs, max_seconds and lr must be positive"),
+    ("population = \n", "is not valid TOML"),
+])
+def test_bad_config_files_are_one_line_errors(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    line = one_line_error(runner.invoke(app, ["evolve", "--config", str(path), "--run", str(tmp_path / "r")]))
+    assert message in line
+
+
+def test_a_missing_config_file_is_a_one_line_error(tmp_path):
+    line = one_line_error(runner.invoke(app, ["evolve", "--config", str(tmp_path / "nope.toml")]))
+    assert "cannot read config file" in line

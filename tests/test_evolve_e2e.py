@@ -1,0 +1,87 @@
+"""The main job end to end, as a user runs it: `astevo evolve` with the bundled tiny GGUF on a slice of
+Fashion-MNIST, then `show`, `diff`, `export`, `report` and `final` on the run it leaves."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from astevo.blocks import ModelFile
+from astevo.models import resolve_model
+from astevo.store import RunStore
+
+POPULATION, GENERATIONS = 2, 2
+
+
+def astevo(*arguments: str, cwd: Path) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "XDG_CACHE_HOME": str(cwd / "cache"), "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "astevo.cli", *arguments], cwd=cwd, env=environment,
+                          capture_output=True, text=True, timeout=1200)
+
+
+@pytest.fixture(scope="module")
+def evolved(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    home = tmp_path_factory.mktemp("e2e")
+    result = astevo("evolve", "--population", str(POPULATION), "--generations", str(GENERATIONS),
+                    "--limit-train", "512", "--run", "run", "--no-cache", cwd=home)
+    return home, result
+
+
+def test_evolve_runs_to_the_end_and_records_every_individual(evolved):
+    home, result = evolved
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Pareto front" in result.stdout and "run database:" in result.stdout
+    with RunStore.open(home / "run") as store:
+        meta, individuals = store.meta(), store.individuals()
+        assert store.finished_generations() == list(range(GENERATIONS))
+    assert "finished" in meta
+    assert "SE" not in meta["config"]["blocks"] and "SE_LN" in meta["config"]["blocks"]
+    model = resolve_model(None).path
+    assert meta["model"]["sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
+    assert len(individuals) == 1 + POPULATION * GENERATIONS
+    seed, offspring = individuals[0], individuals[1:]
+    assert seed.operator == "seed" and seed.valid and 0.0 < seed.val_accuracy <= 1.0
+    assert all(i.status in ("evaluated", "discarded") for i in offspring)
+    for child in offspring:
+        if child.operator in ("mutate", "eot"):  # the real model was asked, and what it said is on record
+            assert child.exchanges and child.exchanges[0]["prompt"] and child.blocks[0] in child.exchanges[0]["prompt"]
+        if child.source is not None:
+            changed = [name for name, block in ModelFile(child.source).blocks.items()
+                       if block.source != ModelFile(seed.source).blocks[name].source]
+            assert changed and set(changed) <= set(meta["config"]["blocks"])
+    assert any(child.valid for child in offspring), [child.reason for child in offspring]
+
+
+def test_show_diff_export_and_report_work_on_the_run(evolved, tmp_path):
+    home, _ = evolved
+    with RunStore.open(home / "run") as store:
+        child = next(i for i in store.individuals() if i.valid and i.operator != "seed")
+    shown = astevo("show", "run", cwd=home)
+    assert shown.returncode == 0 and f"{child.id}" in shown.stdout
+    diff = astevo("diff", "run", str(child.id), cwd=home)
+    assert diff.returncode == 0, diff.stderr
+    assert child.blocks[0] in diff.stdout and "@@" in diff.stdout
+    exported = tmp_path / "model.py"
+    assert astevo("export", "run", str(child.id), "-o", str(exported), cwd=home).returncode == 0
+    assert ModelFile.read(exported).source.count("class ExquisiteNetV2") == 1
+    checked = astevo("eval", str(exported), "--no-train", "--no-cache", cwd=home)
+    assert checked.returncode == 0, checked.stdout
+    report = astevo("report", "run", cwd=home)
+    assert report.returncode == 0, report.stderr
+    assert (home / "run" / "report" / "report.html").is_file()
+
+
+def test_final_reports_test_accuracy_for_the_seed_and_the_front(evolved):
+    home, _ = evolved
+    result = astevo("final", "run", "--seeds", "1", "--epochs", "0.01", cwd=home)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    with RunStore.open(home / "run") as store:
+        finals = store.finals()
+    assert finals and all(0.0 <= r.metrics["test_accuracy"] <= 1.0 for r in finals)
+    assert 1 in {r.individual for r in finals}  # the seed is always retrained for comparison
+    assert "seed" in result.stdout

@@ -1,0 +1,87 @@
+"""A run killed with SIGKILL at random moments and resumed ends exactly as an uninterrupted run.
+
+Both runs are real processes with real sandboxed evaluations and real training on a slice of
+Fashion-MNIST; the scripted variation stands in for the LLM so the test is about the loop.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from astevo.store import RunStore
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPECTED_INDIVIDUALS = 1 + 2 * 3  # the seed, then population 2 for 3 generations (tests/scripted_evolution.py)
+
+
+def _start(folder: Path, resume: bool = False) -> subprocess.Popen:
+    command = [sys.executable, "-m", "tests.scripted_evolution", str(folder)] + (["--resume"] if resume else [])
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True, env={**os.environ, "XDG_CACHE_HOME": str(folder.parent / "cache")})
+
+
+def _finish(process: subprocess.Popen) -> None:
+    output, _ = process.communicate(timeout=900)
+    assert process.returncode == 0, output.decode(errors="replace")[-3000:]
+
+
+def genealogy(folder: Path) -> list[tuple]:
+    """Everything a run decided: who was made from whom, how, with which code and which measured result."""
+    with RunStore.open(folder) as store:
+        rows = [
+            (i.generation, i.slot, i.parents, i.operator, i.blocks, i.code_hash, i.status, i.reused_from,
+             i.metrics.get("val_accuracy"), i.metrics.get("parameters"))
+            for i in store.individuals()
+        ]
+        populations = [store.population(g) for g in store.finished_generations()]
+        finished = "finished" in store.meta()
+    return [rows, populations, finished]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> list[tuple]:
+    folder = tmp_path_factory.mktemp("reference") / "run"
+    _finish(_start(folder))
+    return genealogy(folder)
+
+
+def test_uninterrupted_run_is_complete(reference):
+    rows, populations, finished = reference
+    assert finished
+    assert len(rows) == EXPECTED_INDIVIDUALS
+    assert [(r[0], r[1]) for r in rows] == [(0, 0)] + [(g, s) for g in range(3) for s in (1, 2)]
+    assert all(r[6] in ("evaluated", "discarded") for r in rows)
+    assert rows[0][3] == "seed" and rows[0][8] is not None
+    assert len(populations) == 3 and all(1 <= len(p) <= 2 for p in populations)
+
+
+def test_kill_9_at_random_moments_then_resume_ends_as_uninterrupted(tmp_path, reference):
+    folder = tmp_path / "run"
+    delays = random.Random(2026).sample(range(4, 40), 3)
+    process = _start(folder)
+    for kills, delay in enumerate(delays):
+        time.sleep(delay)
+        if process.poll() is not None:
+            break
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        if (folder / "run.sqlite").exists():
+            process = _start(folder, resume=True)
+        else:  # killed before the run was created: start it again
+            process = _start(folder)
+    _finish(process)
+    assert genealogy(folder) == reference
+
+
+def test_the_same_seed_and_settings_give_the_same_genealogy(tmp_path, reference):
+    folder = tmp_path / "run"
+    _finish(_start(folder))
+    assert genealogy(folder) == reference
