@@ -83,6 +83,9 @@ def main() -> NoReturn:
     sys.path[:] = [p for p in sys.path if p not in ("", workdir)]
     request = json.loads(Path(REQUEST_FILE).read_text())
     os.unlink(REQUEST_FILE)
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # astevo killed (even by SIGKILL): this sandbox goes too
+    if os.getppid() != request["parent_pid"]:  # it died before the line above took effect
+        os._exit(1)
     if request["isolate"]:
         _enter_namespaces(workdir)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

@@ -24,7 +24,7 @@ from astevo.blocks import ModelFile
 from astevo.cache import EvaluationCache
 from astevo.canonical import canonical_hash
 from astevo.config import EvolveConfig
-from astevo.crossover import crossover
+from astevo.crossover import child_problem, crossover
 from astevo.data import dataset_geometry
 from astevo.errors import AstevoError
 from astevo.evolvable import evolvable_blocks
@@ -61,12 +61,14 @@ def start_run(folder: Path, config: EvolveConfig, seed: ModelFile, model_path: P
     num_classes, channels, _ = dataset_geometry(config.fitness.dataset)
     anatomy = inspect_model(seed, num_classes, channels)
     config = dataclasses.replace(config, blocks=evolvable_blocks(seed, anatomy, config.blocks))
+    if model_path is not None:  # resolved once: a resume may not pick another file from $ASTEVO_MODEL
+        config = dataclasses.replace(config, mutation=dataclasses.replace(config.mutation, model=str(model_path.resolve())))
     return RunStore.create(folder, {
         "config": config.to_record(),
         "seed_file": seed.origin,
         "seed_source": seed.source,
         "versions": _versions(),
-        "model": {"path": str(model_path), "sha256": _file_hash(model_path)} if model_path else None,
+        "model": {"path": str(model_path.resolve()), "sha256": _file_hash(model_path)} if model_path else None,
         "started": time.time(),
     })
 
@@ -74,6 +76,7 @@ def start_run(folder: Path, config: EvolveConfig, seed: ModelFile, model_path: P
 class Evolution:
     def __init__(self, store: RunStore, variation: Variation, *, cache: EvaluationCache | None = None,
                  on_progress: OnProgress | None = None) -> None:
+        store.claim()
         self.store, self.variation, self.cache = store, variation, cache
         self.on_progress = on_progress or (lambda progress: None)
         self.config = EvolveConfig.from_record(store.meta()["config"])
@@ -86,7 +89,8 @@ class Evolution:
         """Carry the run to its end (from wherever it stopped); returns the final population."""
         seed = self._seed()
         if not seed.valid:
-            raise AstevoError(f"the seed model fails the fitness cascade ({seed.reason}); fix it before evolving it")
+            raise AstevoError(f"the seed model fails the fitness cascade ({seed.reason}); fix it (or the settings), "
+                              f"then start a new run (delete {self.store.folder} or choose another --run)")
         population = [seed]
         for generation in range(self.config.generations):
             population = self._generation(generation, population)
@@ -158,9 +162,12 @@ class Evolution:
         source, discarded = None, f"no answer passed the fast checks ({proposal.error})"
         if proposal.accepted:
             try:
-                source, discarded = parent_file.replace(block, proposal.source).source, None
+                source = parent_file.replace(block, proposal.source).source
             except AstevoError as error:  # the operator's checks should have caught it; the run goes on
                 discarded = f"the new {block} does not fit the file: {error}"
+            else:
+                discarded = child_problem(source, self.config.blocks)  # e.g. a name only an untried branch uses
+                source = None if discarded else source
         added = self.store.add(
             generation=generation, slot=slot, parents=(parent.id,), operator=proposal.operator, blocks=(block,),
             intent=proposal.intent, source=source, code_hash=canonical_hash(source) if source else None,
@@ -206,7 +213,7 @@ class Evolution:
         return found
 
     def _report(self, generation: int, latest: Individual) -> None:
-        everyone = self.store.individuals()
+        everyone = self.store.individuals(with_text=False)
         settled = [i for i in everyone if i.status != PENDING]
         self.on_progress(Progress(
             generation=generation, generations=self.config.generations, done=len(settled), total=self.total,
@@ -234,6 +241,14 @@ def _exemplar(store: RunStore, population: list[Individual]) -> Exemplar | None:
                 parameter_change=elite.parameters - parent.parameters,
             ))
     return best[1] if best else None
+
+
+def check_model(store: RunStore, model: Path) -> None:
+    """A resumed run must use the model file it started with, or it would not end as it would have."""
+    recorded = store.meta().get("model")
+    if recorded and (not model.is_file() or _file_hash(model) != recorded["sha256"]):
+        raise AstevoError(f"run {store.folder} was made with the model {recorded['path']} (sha256 "
+                          f"{recorded['sha256'][:12]}...), and {model} is missing or differs; restore that file to resume")
 
 
 def _versions() -> dict[str, str]:

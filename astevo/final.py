@@ -67,6 +67,7 @@ def final_evaluation(
 
     A failed training is recorded with its reason (so it is reported) and retried by the next call.
     """
+    store.claim()
     config = _run_config(store)
     fitness = replace(config.fitness, limit_train=None, budget=settings.budget(config.fitness.budget))
     record = {key: value for key, value in asdict(fitness.budget).items() if key != "seed"}

@@ -169,6 +169,18 @@ def sandbox_limits(settings: FitnessSettings, *, training: bool) -> sandbox.Limi
     return sandbox.Limits(seconds, settings.memory_mb, settings.threads or os.cpu_count() or 1)
 
 
+def _stage_records(progress: tuple[dict, ...], expected: tuple[str, ...]) -> list[StageResult]:
+    """The well-formed records for the expected stages, in order, up to the first that is not."""
+    records = []
+    for record, name in zip(progress, expected):
+        if not (isinstance(record, dict) and set(record) == {"name", "ok", "reason", "seconds"}
+                and record["name"] == name and isinstance(record["ok"], bool)
+                and isinstance(record["reason"], (str, type(None))) and isinstance(record["seconds"], (int, float))):
+            break
+        records.append(StageResult(**record))
+    return records
+
+
 def _timed(stages: list[StageResult], name: str, step: Callable):
     """Run an in-process stage; an AstevoError is the candidate's failure, recorded as the reason."""
     started = time.perf_counter()
@@ -196,8 +208,12 @@ def _sandboxed(
 ) -> bool:
     """Run child stages; a child that dies is blamed on the first stage it had not finished."""
     outcome = sandbox.run(task, payload, limits)
-    reported = [StageResult(**record) for record in outcome.progress]
+    reported = _stage_records(outcome.progress, expected)
     stages.extend(reported)
+    if len(reported) < len(outcome.progress):  # the candidate wrote on the channel itself
+        stages.append(StageResult(expected[len(reported)] if len(reported) < len(expected) else expected[-1], False,
+                                  "sent a malformed stage record", 0.0))
+        return False
     if outcome.ok:
         metrics.update(outcome.value["metrics"])
         return all(stage.ok for stage in reported) and len(reported) == len(expected)

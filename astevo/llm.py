@@ -162,6 +162,7 @@ class LocalLLM:
         self._chat = self._chat_formatter()
         self._tokenizer: llguidance.LLTokenizer | None = None
         self._pieces: np.ndarray | None = None  # each token's text, built on first use of `avoid`
+        self._primed: list[int] | None = None  # the prefix `restart` evaluated on its own
 
     def _chat_formatter(self) -> Jinja2ChatFormatter:
         llama = self._llama
@@ -207,6 +208,30 @@ class LocalLLM:
         if matcher.is_error():
             raise GrammarError(f"invalid grammar: {_one_line(matcher.get_error())}")
         return matcher
+
+    def restart(self, system: str) -> None:
+        """Make the next completions independent of every earlier call, as in a fresh process.
+
+        The KV cache keeps only the tokens that every chat with this system message starts with,
+        evaluated once in a batch of their own, so a resumed run samples the same text as the
+        run it continues (a cache evaluated in other batches gives logits that differ in their
+        last bits) without evaluating the system prompt again.
+        """
+        shared = self._shared_prefix(system)
+        cached = self._llama.input_ids[: self._llama.n_tokens].tolist()
+        if self._primed != shared or cached[: len(shared)] != shared:
+            self._llama.reset()
+            self._llama.eval(shared)
+            self._primed = shared
+        self._llama.n_tokens = len(shared)
+        self._llama._requires_eval = True  # the logits on hand belong to a later token
+
+    def _shared_prefix(self, system: str) -> list[int]:
+        """The tokens every prompt with this system message begins with, short of the last (it may merge)."""
+        one, other = (self._tokenize(self.render([{"role": "system", "content": system}, {"role": "user", "content": text}]))
+                      for text in ("a", "b"))
+        length = next((i for i, (x, y) in enumerate(zip(one, other)) if x != y), min(len(one), len(other)))
+        return one[: max(length - 1, 0)]
 
     def render(self, messages: list[dict[str, str]]) -> str:
         """The chat as the model was trained to read it, ending where the assistant speaks."""

@@ -17,7 +17,7 @@ from astevo.grammar import body_grammar
 from astevo.llm import LocalLLM
 from astevo.models import resolve_model
 from astevo.operators import BlockRewriter, Proposal
-from astevo.prompts import INTENTS, PERSONAS, Exemplar
+from astevo.prompts import INTENTS, PERSONAS, Exemplar, system_prompt
 
 SCOPES = ("line", "block")
 
@@ -90,6 +90,8 @@ class LLMVariation:
         )
 
     def mutate(self, model_file: ModelFile, name: str, rng: random.Random, exemplar: Exemplar | None) -> Proposal:
+        """One proposal that depends only on its arguments: resuming a run repeats it exactly."""
+        self.llm.restart(system_prompt())
         rewriter = self.rewriter(model_file, name, rng)
         return rewriter.mutate(model_file.block(name), model_file.source, self.settings.intent, self.settings.persona,
                                exemplar)

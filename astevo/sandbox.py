@@ -76,7 +76,7 @@ def run(function: str, payload: dict, limits: Limits = Limits(), *, isolate: boo
     token = secrets.token_hex(16)
     with tempfile.TemporaryDirectory(prefix="astevo-sandbox-", ignore_cleanup_errors=True) as workdir:
         Path(workdir, REQUEST_FILE).write_text(json.dumps({
-            "function": function, "payload": payload, "token": token, "isolate": isolate,
+            "function": function, "payload": payload, "token": token, "isolate": isolate, "parent_pid": os.getpid(),
             "threads": limits.threads, "memory_mb": limits.memory_mb,
         }))
         result_read, result_write = os.pipe()
@@ -91,7 +91,7 @@ def run(function: str, payload: dict, limits: Limits = Limits(), *, isolate: boo
             return Outcome(False, None, f"could not start the sandbox: {error}", 0.0, "")
         finally:
             os.close(result_write)
-        watch = _Watch(process, result_read, limits)
+        watch = _Watch(process, result_read, limits, token)
         try:
             watch.follow()
         finally:
@@ -118,9 +118,10 @@ def _child_environment(workdir: str, threads: int) -> dict[str, str]:
 class _Watch:
     """Follows one child: drains its pipes, enforces the limits, then removes every process."""
 
-    def __init__(self, process: subprocess.Popen, result_fd: int, limits: Limits) -> None:
+    def __init__(self, process: subprocess.Popen, result_fd: int, limits: Limits, token: str) -> None:
         self.process = process
         self.limits = limits
+        self.token = token
         self.output_fd = process.stdout.fileno()
         self.result_fd = result_fd
         self.open_fds = {self.output_fd, result_fd}
@@ -140,7 +141,9 @@ class _Watch:
             if now >= deadline:
                 self.stop_reason = f"timed out after {float(self.limits.seconds)} s"
                 return
-            if milestone and now >= milestone_deadline and self.result.count(b"\n") < milestone[0]:
+            if milestone and len(self._messages(self.token)[0]) >= milestone[0]:
+                deadline, milestone = now + self.limits.seconds, None  # what follows gets the whole time of its own
+            elif milestone and now >= milestone_deadline:
                 self.stop_reason = f"timed out after {float(milestone[1])} s"
                 return
             if now >= next_check:  # a /proc scan costs about a millisecond: not per read

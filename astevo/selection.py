@@ -66,11 +66,21 @@ def best_within_seed_cost(individuals: list[Individual], cost: str) -> Individua
 
 
 def survivors(individuals: Sequence[Individual], size: int, cost: str) -> list[Individual]:
-    """SPEA2's environmental selection: the elites that form the next population."""
+    """SPEA2's environmental selection: the elites that form the next population.
+
+    DEAP's SPEA2 measures density on the raw objective values, where a cost in the hundreds
+    of thousands would drown accuracy; each objective is divided by its spread first, which
+    leaves every dominance relation as it was.
+    """
     candidates = scored(individuals, cost)
     if len(candidates) <= size:
         return [s.individual for s in candidates]
-    return sorted((s.individual for s in tools.selSPEA2(candidates, size)), key=lambda i: i.id)
+    spreads = [max(values) - min(values) or 1.0 for values in zip(*(s.fitness.values for s in candidates))]
+    for entrant in candidates:
+        entrant.fitness.values = tuple(value / spread for value, spread in zip(entrant.fitness.values, spreads))
+    with _seeded(f"survivors:{min(s.individual.id for s in candidates)}:{len(candidates)}"):
+        chosen = tools.selSPEA2(candidates, size)
+    return sorted((s.individual for s in chosen), key=lambda i: i.id)
 
 
 def parents(population: Sequence[Individual], count: int, cost: str, seed: str) -> list[Individual]:

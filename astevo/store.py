@@ -7,12 +7,13 @@ losing or repeating an evaluation.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import IO, Any, Iterator
 
 from astevo.errors import AstevoError
 
@@ -114,6 +115,7 @@ class RunStore:
 
     def __init__(self, connection: sqlite3.Connection, folder: Path) -> None:
         self._db, self.folder = connection, folder
+        self._claim: IO[str] | None = None
 
     @classmethod
     def create(cls, folder: Path, meta: dict[str, Any]) -> "RunStore":
@@ -121,18 +123,21 @@ class RunStore:
         path = folder / DATABASE
         if path.exists():
             raise AstevoError(f"{folder} already holds a run; add --resume to continue it, or choose another --run folder")
-        folder.mkdir(parents=True, exist_ok=True)
         draft = path.with_name(f".{DATABASE}.creating")  # renamed when complete: a kill leaves no half-made run
-        for leftover in folder.glob(f"{draft.name}*"):
-            leftover.unlink()
-        connection = _connect(draft)
-        with connection:
-            connection.executescript(_SCHEMA)
-            connection.executemany("INSERT INTO meta VALUES (?, ?)",
-                                   [(k, json.dumps(v)) for k, v in {**meta, "schema": SCHEMA_VERSION}.items()])
-        connection.close()
-        draft.replace(path)
-        return cls(_connect(path), folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for leftover in folder.glob(f"{draft.name}*"):
+                leftover.unlink()
+            connection = _connect(draft)
+            with connection:
+                connection.executescript(_SCHEMA)
+                connection.executemany("INSERT INTO meta VALUES (?, ?)",
+                                       [(k, json.dumps(v)) for k, v in {**meta, "schema": SCHEMA_VERSION}.items()])
+            connection.close()
+            draft.replace(path)
+            return cls(_connect(path), folder)
+        except (OSError, sqlite3.Error) as error:
+            raise AstevoError(f"cannot create a run in {folder}: {error}; choose another --run folder") from None
 
     @classmethod
     def open(cls, folder: Path) -> "RunStore":
@@ -148,8 +153,22 @@ class RunStore:
             raise AstevoError(f"{path} was written by another astevo version (run schema {schema}, this astevo reads {SCHEMA_VERSION})")
         return store
 
+    def claim(self) -> None:
+        """Be the run's only writer: a second `evolve --resume` or `final` on it meanwhile is refused."""
+        if self._claim is not None:
+            return
+        handle = (self.folder / "run.lock").open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the kernel drops it when the process dies
+        except BlockingIOError:
+            handle.close()
+            raise AstevoError(f"run {self.folder} is in use by another astevo process; wait for it to end") from None
+        self._claim = handle
+
     def close(self) -> None:
         self._db.close()
+        if self._claim is not None:
+            self._claim.close()
 
     def __enter__(self) -> "RunStore":
         return self
@@ -194,16 +213,19 @@ class RunStore:
             )
 
     def individual(self, individual: int) -> Individual:
-        row = self._db.execute(f"{_SELECT} WHERE id = ?", (individual,)).fetchone()
+        row = self._db.execute(f"{_SELECT} WHERE id = ?", (individual,)).fetchone() if individual < 2**63 else None
         if row is None:
             raise AstevoError(f"run {self.folder} has no individual {individual}; `astevo show {self.folder}` lists them")
         return _individual(row)
 
-    def individuals(self, generation: int | None = None) -> list[Individual]:
+    def individuals(self, generation: int | None = None, *, with_text: bool = True) -> list[Individual]:
+        """All individuals (of one generation); without their sources, prompts and answers
+        (`with_text=False`) when only results are needed: a long run's text runs to megabytes."""
+        select = _SELECT if with_text else _SELECT_RESULTS
         if generation is None:
-            rows = self._db.execute(f"{_SELECT} ORDER BY id")
+            rows = self._db.execute(f"{select} ORDER BY id")
         else:
-            rows = self._db.execute(f"{_SELECT} WHERE generation = ? ORDER BY id", (generation,))
+            rows = self._db.execute(f"{select} WHERE generation = ? ORDER BY id", (generation,))
         return [_individual(row) for row in rows]
 
     def at(self, generation: int, slot: int) -> Individual | None:
@@ -250,10 +272,11 @@ class RunStore:
             current = found.parents[0] if found.parents else None
 
 
-_SELECT = (
-    "SELECT id, generation, slot, parents, operator, blocks, intent, source, code_hash, exchanges, rng_seed, status,"
-    " reason, stages, metrics, reused_from, propose_seconds, evaluate_seconds FROM individuals"
-)
+_COLUMNS = ("id", "generation", "slot", "parents", "operator", "blocks", "intent", "source", "code_hash", "exchanges",
+            "rng_seed", "status", "reason", "stages", "metrics", "reused_from", "propose_seconds", "evaluate_seconds")
+_WITHOUT_TEXT = {"source": "NULL", "exchanges": "'[]'"}
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM individuals"
+_SELECT_RESULTS = f"SELECT {', '.join(_WITHOUT_TEXT.get(column, column) for column in _COLUMNS)} FROM individuals"
 
 
 def _individual(row: tuple) -> Individual:

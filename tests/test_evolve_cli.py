@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import hashlib
 
 import pytest
 from typer.testing import CliRunner
@@ -11,6 +11,7 @@ from astevo.blocks import ModelFile
 from astevo.cli import app
 from astevo.config import EvolveConfig, apply, read_config
 from astevo.errors import AstevoError
+from astevo.evolve import check_model
 from astevo.evolvable import evolvable_blocks
 from astevo.inspection import inspect_model
 from astevo.seed import default_seed_path
@@ -107,3 +108,37 @@ def test_bad_config_files_are_one_line_errors(tmp_path, text, message):
 def test_a_missing_config_file_is_a_one_line_error(tmp_path):
     line = one_line_error(runner.invoke(app, ["evolve", "--config", str(tmp_path / "nope.toml")]))
     assert "cannot read config file" in line
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"blocks": "SE"}, "blocks must be a list of str"),
+    ({"fitness": {"data_dir": 5}}, "data_dir must be str or nothing"),
+    ({"fitness": {"train": False}}, "evolution needs training"),
+    ({"fitness": {"val_fraction": 1.5}}, "val_fraction must lie between 0 and 1"),
+    ({"fitness": {"limit_train": 1}}, "at least 2 images"),
+])
+def test_settings_are_checked_before_a_run_exists(overrides, message):
+    with pytest.raises(AstevoError, match=message):
+        apply(EvolveConfig(), overrides).check()
+
+
+def test_a_run_has_one_writer_at_a_time(tmp_path):
+    with RunStore.create(tmp_path, {"config": EvolveConfig().to_record()}) as first:
+        first.claim()
+        with RunStore.open(tmp_path) as second, pytest.raises(AstevoError, match="in use by another astevo process"):
+            second.claim()
+    with RunStore.open(tmp_path) as later:
+        later.claim()  # released when the first writer closed (or died)
+
+
+def test_a_resume_refuses_another_model_file(tmp_path):
+    model, other = tmp_path / "model.gguf", tmp_path / "other.gguf"
+    model.write_bytes(b"GGUF one")
+    other.write_bytes(b"GGUF two")
+    meta = {"model": {"path": str(model), "sha256": hashlib.sha256(b"GGUF one").hexdigest()}}
+    with RunStore.create(tmp_path / "run", meta) as store:
+        check_model(store, model)
+        with pytest.raises(AstevoError, match="is missing or differs; restore that file to resume"):
+            check_model(store, other)
+        with pytest.raises(AstevoError, match="is missing or differs"):
+            check_model(store, tmp_path / "gone.gguf")

@@ -63,7 +63,8 @@ def test_uninterrupted_run_is_complete(reference):
     assert len(populations) == 3 and all(1 <= len(p) <= 2 for p in populations)
 
 
-def test_kill_9_at_random_moments_then_resume_ends_as_uninterrupted(tmp_path, reference):
+def test_kill_9_at_random_moments_then_resume_gives_the_genealogy_of_an_uninterrupted_run(tmp_path, reference):
+    """Same seed and settings, same genealogy: also when the run was killed three times on the way."""
     folder = tmp_path / "run"
     delays = random.Random(2026).sample(range(4, 40), 3)
     process = _start(folder)
@@ -78,10 +79,4 @@ def test_kill_9_at_random_moments_then_resume_ends_as_uninterrupted(tmp_path, re
         else:  # killed before the run was created: start it again
             process = _start(folder)
     _finish(process)
-    assert genealogy(folder) == reference
-
-
-def test_the_same_seed_and_settings_give_the_same_genealogy(tmp_path, reference):
-    folder = tmp_path / "run"
-    _finish(_start(folder))
     assert genealogy(folder) == reference

@@ -10,6 +10,9 @@ import math
 import os
 import secrets
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -222,3 +225,41 @@ def test_a_milestone_holds_the_first_records_to_their_own_time_limit() -> None:
 def test_a_reached_milestone_lets_the_task_run_on() -> None:
     outcome = run(task("report_stages_then"), {"then": "return"}, Limits(seconds=60.0, memory_mb=1500, milestone=(2, 4.0)))
     assert outcome.ok and outcome.value == {"done": True}
+
+
+def _children_of(pid: int) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        try:
+            if name.isdigit() and int(Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(name))
+        except OSError:
+            continue
+    return found
+
+
+def test_a_sandbox_dies_with_astevo_even_when_astevo_is_killed_with_sigkill() -> None:
+    """A killed run must not leave training children competing with the resumed run."""
+    caller = subprocess.Popen([sys.executable, "-c", (
+        "from astevo.sandbox import Limits, run; "
+        f"run('{task('report_stages_then')}', {{'then': 'hang'}}, Limits(seconds=300.0, memory_mb=1500))")],
+        cwd=Path(__file__).resolve().parents[1])
+    try:
+        for _ in range(200):  # the sandbox appears, and its worker below it
+            supervisors = _children_of(caller.pid)
+            if supervisors and _children_of(supervisors[0]):
+                break
+            time.sleep(0.1)
+        sandbox = supervisors + _children_of(supervisors[0])
+        assert len(sandbox) == 2
+        time.sleep(5)  # past torch's import: the task is spinning, writing nothing that could fail
+    finally:
+        caller.kill()
+        caller.wait()
+    for _ in range(100):
+        alive = [pid for pid in sandbox if Path(f"/proc/{pid}").exists()
+                 and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+        if not alive:
+            break
+        time.sleep(0.1)
+    assert not alive

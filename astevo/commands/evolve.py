@@ -16,13 +16,15 @@ from astevo.cache import EvaluationCache
 from astevo.config import EvolveConfig, apply, read_config
 from astevo.data import DATASET_NAMES, require_dataset
 from astevo.errors import AstevoError
-from astevo.evolve import Evolution, Progress as RunProgress, start_run
+from astevo.evolve import Evolution, Progress as RunProgress, check_model, start_run
 from astevo.fitness import MAC_UNIT
 from astevo.models import resolve_model
 from astevo.seed import default_seed_path
 from astevo.selection import pareto_front
 from astevo.store import RunStore
 from astevo.terminal import console, errors, user_errors
+
+DEFAULTS = EvolveConfig()
 
 
 @user_errors
@@ -33,14 +35,14 @@ def evolve(
     seed_file: Annotated[Optional[Path], typer.Argument(
         help="Model file to start from (default: the bundled ExquisiteNetV2 seed).", show_default=False)] = None,
     model: Annotated[Optional[str], typer.Option(help="GGUF model file (default: $ASTEVO_MODEL, else the bundled tiny model).")] = None,
-    dataset: Annotated[Optional[str], typer.Option(help=f"Data set: {' or '.join(DATASET_NAMES)} (default fashion-mnist).")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help=f"Data set: {' or '.join(DATASET_NAMES)} (default {DEFAULTS.fitness.dataset}).")] = None,
     data: Annotated[Optional[Path], typer.Option(help="Folder holding the data set.")] = None,
-    population: Annotated[Optional[int], typer.Option(help="Individuals per generation (default 4).")] = None,
-    generations: Annotated[Optional[int], typer.Option(help="Generations, the first included (default 3).")] = None,
-    cost: Annotated[Optional[str], typer.Option(help="Second objective: parameters or macs (default parameters).")] = None,
-    limit_train: Annotated[Optional[int], typer.Option(help="Training images per evaluation (default 3000).")] = None,
-    epochs: Annotated[Optional[float], typer.Option(help="Training epochs per evaluation (default 1).")] = None,
-    random_seed: Annotated[Optional[int], typer.Option(help="Seed of every random draw of the run (default 0).")] = None,
+    population: Annotated[Optional[int], typer.Option(help=f"Individuals per generation (default {DEFAULTS.population}).")] = None,
+    generations: Annotated[Optional[int], typer.Option(help=f"Generations, the first included (default {DEFAULTS.generations}).")] = None,
+    cost: Annotated[Optional[str], typer.Option(help=f"Second objective: parameters or macs (default {DEFAULTS.cost}).")] = None,
+    limit_train: Annotated[Optional[int], typer.Option(help=f"Training images per evaluation (default {DEFAULTS.fitness.limit_train}).")] = None,
+    epochs: Annotated[Optional[float], typer.Option(help=f"Training epochs per evaluation (default {DEFAULTS.fitness.budget.epochs:g}).")] = None,
+    random_seed: Annotated[Optional[int], typer.Option(help=f"Seed of every random draw of the run (default {DEFAULTS.seed}).")] = None,
     config: Annotated[Optional[Path], typer.Option(help="TOML file with any other settings (flags win).")] = None,
     run: Annotated[Optional[Path], typer.Option(help="Run folder (default: astevo-runs/<date-time>).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --run where it stopped, with its own settings.")] = False,
@@ -62,6 +64,8 @@ def evolve(
             settings = apply(settings, read_config(config), str(config))
         settings = apply(settings, overrides, "flags")
         settings = apply(settings, {"mutation": {"dataset": settings.fitness.dataset}})
+        if settings.fitness.data_dir:  # the run may be resumed from another folder; the sandbox runs in a temporary one
+            settings = apply(settings, {"fitness": {"data_dir": str(Path(settings.fitness.data_dir).resolve())}})
         settings.check()
         require_dataset(settings.fitness.dataset, settings.fitness.data_dir)
         model_info = resolve_model(settings.mutation.model)
@@ -78,7 +82,7 @@ def _flag_overrides(block, model, dataset, data, population, generations, cost, 
     """The settings given as flags, as a nested record like the TOML file's."""
     top = {"blocks": block or None, "population": population, "generations": generations, "cost": cost,
            "seed": random_seed}
-    fitness = {"dataset": dataset, "data_dir": str(data) if data else None, "limit_train": limit_train,
+    fitness = {"dataset": dataset, "data_dir": str(data.resolve()) if data else None, "limit_train": limit_train,
                "budget": {"epochs": epochs} if epochs is not None else None}
     overrides = {k: v for k, v in top.items() if v is not None}
     if any(v is not None for v in fitness.values()):
@@ -92,6 +96,7 @@ def _run(store: RunStore, cache: bool) -> None:
     from astevo.mutation import LLMVariation  # loads llama.cpp only when a run starts
 
     config = EvolveConfig.from_record(store.meta()["config"])
+    check_model(store, resolve_model(config.mutation.model).path)
     console.print(f"run {store.folder}: evolving {', '.join(config.blocks)}; population {config.population}, "
                   f"{config.generations} generations, {config.fitness.dataset}", highlight=False)
     display = Progress(
