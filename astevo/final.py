@@ -15,9 +15,9 @@ from typing import Callable
 
 from astevo import sandbox
 from astevo.blocks import ModelFile
-from astevo.config import EvolveConfig
 from astevo.errors import AstevoError
 from astevo.fitness import data_payload, model_payload, sandbox_limits
+from astevo.run_view import run_config
 from astevo.selection import pareto_front
 from astevo.store import FinalResult, Individual, RunStore
 from astevo.train import TrainBudget
@@ -68,7 +68,7 @@ def final_evaluation(
     A failed training is recorded with its reason (so it is reported) and retried by the next call.
     """
     store.claim()
-    config = _run_config(store)
+    config = run_config(store)
     fitness = replace(config.fitness, limit_train=None, budget=settings.budget(config.fitness.budget))
     record = {key: value for key, value in asdict(fitness.budget).items() if key != "seed"}
     finalists = _finalists(store, config.cost)
@@ -93,13 +93,6 @@ def final_evaluation(
 
 def label(individual: Individual) -> str:
     return "seed" if individual.operator == "seed" else f"#{individual.id}"
-
-
-def _run_config(store: RunStore) -> EvolveConfig:
-    record = store.meta().get("config")
-    if record is None:
-        raise AstevoError(f"run {store.folder} records no settings; it was not started by `astevo evolve`")
-    return EvolveConfig.from_record(record)
 
 
 def _finalists(store: RunStore, cost: str) -> list[Individual]:

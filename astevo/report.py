@@ -21,7 +21,7 @@ from matplotlib.ticker import MaxNLocator
 
 from astevo.fitness import MAC_UNIT
 from astevo.run_view import (
-    best_individual, cost_label, cost_objective, format_accuracy, format_count, origin, verdict,
+    best_individual, cost_label, cost_objective, format_accuracy, format_count, origin, run_figures,
 )
 from astevo.selection import pareto_front
 from astevo.store import EVALUATED, Individual, RunStore
@@ -181,25 +181,28 @@ def _flatten(record: Any, prefix: str = "") -> list[tuple[str, str]]:
     return [pair for key, value in record.items() for pair in _flatten(value, f"{prefix}.{key}" if prefix else key)]
 
 
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
 def _when(timestamp: float | None) -> str:
     return "" if timestamp is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
 
 
 def _summary(store: RunStore, individuals: Sequence[Individual]) -> str:
     meta = store.meta()
-    evaluated = [i for i in individuals if i.status == EVALUATED]
-    measured = [i.evaluate_seconds for i in evaluated if i.reused_from is None]
-    valid = sum(i.valid for i in evaluated)
-    counts = {state: sum(verdict(i) == state for i in individuals) for state in ("pending", "discarded")}
+    figures = run_figures(individuals)
     run = [
         ("folder", str(store.folder)),
         ("seed file", str(meta.get("seed_file", ""))),
         ("started", _when(meta.get("started"))),
         ("finished", _when(meta["finished"]) if "finished" in meta else "still running (or stopped early)"),
-        ("individuals", f"{len(individuals)} ({counts['pending']} pending, {counts['discarded']} discarded)"),
-        ("evaluations", f"{len(evaluated)} ({len(evaluated) - len(measured)} reused for identical code)"),
-        ("valid share", f"{valid} of {len(evaluated)}" + (f" ({valid / len(evaluated):.0%})" if evaluated else "")),
-        ("mean seconds per evaluation", f"{statistics.mean(measured):.1f}" if measured else ""),
+        ("offspring", f"{figures.offspring} ({figures.pending} pending, {figures.discarded} discarded)"),
+        ("evaluations", f"{figures.evaluations} (identical code reused, not counted)"),
+        ("valid share of offspring", f"{figures.valid} of {figures.offspring}"
+                                     + (f" ({figures.valid_share:.0%})" if figures.offspring else "")),
+        ("mean seconds per evaluation", _seconds(figures.seconds_per_evaluation)),
+        ("mean seconds per proposal", _seconds(figures.seconds_per_proposal)),
     ]
     return (_table(("run", ""), run)
             + _table(("model", ""), _flatten(meta.get("model") or {"path": "none recorded"}))

@@ -9,27 +9,66 @@ from __future__ import annotations
 import ast
 import io
 import re
+import statistics
 from dataclasses import dataclass
 from typing import Sequence
 
 import astevo
 from astevo.blocks import ModelFile
+from astevo.config import EvolveConfig
 from astevo.errors import AstevoError
 from astevo.selection import best_within_seed_cost
 from astevo.fitness import MAC_UNIT
-from astevo.store import DISCARDED, PENDING, Individual, RunStore
+from astevo.store import DISCARDED, EVALUATED, PENDING, Individual, RunStore
 from astevo.terminal import unified_diff
 
 MODULE = "(module)"  # the pseudo-block: the file's text outside every block
 REFERENCES = "an individual's id (a number), 'seed' or 'best'"
 
 
-def cost_objective(store: RunStore) -> str:
-    """The run's second objective, "parameters" or "macs", as the run was started with."""
-    config = store.meta().get("config")
-    if config is None:
+def run_config(store: RunStore) -> EvolveConfig:
+    """The settings the run was started with."""
+    record = store.meta().get("config")
+    if record is None:
         raise AstevoError(f"run {store.folder} records no settings; it was not started by `astevo evolve`")
-    return config["cost"]
+    return EvolveConfig.from_record(record)
+
+
+def cost_objective(store: RunStore) -> str:
+    """The run's second objective, "parameters" or "macs"."""
+    return run_config(store).cost
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    """A run's headline figures, defined once for the closing summary of `evolve` and the report."""
+
+    offspring: int  # everything after the seed, evaluated or not
+    valid: int  # offspring that passed every stage
+    pending: int
+    discarded: int  # offspring with no usable code (the operator failed or the child was unusable)
+    evaluations: int  # cascade runs, identical code reused excluded
+    seconds_per_evaluation: float | None
+    seconds_per_proposal: float | None
+
+    @property
+    def valid_share(self) -> float | None:
+        return self.valid / self.offspring if self.offspring else None
+
+
+def run_figures(individuals: Sequence[Individual]) -> RunFigures:
+    offspring = [i for i in individuals if i.operator != "seed"]
+    measured = [i.evaluate_seconds for i in individuals if i.status == EVALUATED and i.reused_from is None]
+    proposals = [i.propose_seconds for i in offspring]
+    return RunFigures(
+        offspring=len(offspring),
+        valid=sum(i.valid for i in offspring),
+        pending=sum(i.status == PENDING for i in offspring),
+        discarded=sum(i.status == DISCARDED for i in offspring),
+        evaluations=len(measured),
+        seconds_per_evaluation=statistics.fmean(measured) if measured else None,
+        seconds_per_proposal=statistics.fmean(proposals) if proposals else None,
+    )
 
 
 def cost_label(cost: str) -> str:

@@ -51,7 +51,8 @@ class Limits:
     def __post_init__(self) -> None:
         if self.seconds <= 0 or self.memory_mb <= 0 or self.threads < 1 or (self.milestone and self.milestone[1] <= 0):
             raise AstevoError(f"sandbox limits must be positive (got seconds={self.seconds}, "
-                              f"memory_mb={self.memory_mb}, threads={self.threads}); fix the settings")
+                              f"memory_mb={self.memory_mb}, threads={self.threads}, milestone={self.milestone}); "
+                              "fix the settings")
 
 
 @dataclass(frozen=True)

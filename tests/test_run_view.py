@@ -20,7 +20,7 @@ from astevo.blocks import ModelFile
 from astevo.commands.inspect import diff, export, show
 from astevo.errors import AstevoError
 from astevo.fitness import MAC_UNIT
-from astevo.run_view import MODULE, best_individual, block_diffs, export_source, metric_deltas, resolve
+from astevo.run_view import MODULE, best_individual, block_diffs, export_source, metric_deltas, resolve, run_figures
 from astevo.store import RunStore
 from tests.run_builder import PROBE_FAILURE, SEED, SOURCES, add, build_run, edit, new_run
 
@@ -245,3 +245,12 @@ def test_export_writes_a_model_file_and_never_overwrites_unasked(run: RunStore, 
     forced = invoke("export", run.folder, "seed", "-o", target, "--force")
     assert forced.exit_code == 0, forced.output
     assert "individual #1, generation 0, operator seed" in target.read_text()
+
+
+def test_run_figures_count_offspring_once_each(run: RunStore) -> None:
+    figures = run_figures(run.individuals(with_text=False))
+    assert (figures.offspring, figures.valid, figures.pending, figures.discarded) == (6, 3, 1, 1)
+    assert figures.evaluations == 5  # the seed and #2, #3, #4, #6; nothing reused
+    assert figures.valid_share == 0.5
+    assert figures.seconds_per_evaluation == pytest.approx((4 * 30.0 + 2.0) / 5)
+    assert figures.seconds_per_proposal == 1.5

@@ -19,6 +19,7 @@ from astevo.errors import AstevoError
 from astevo.evolve import Evolution, Progress as RunProgress, check_model, start_run
 from astevo.fitness import MAC_UNIT
 from astevo.models import resolve_model
+from astevo.run_view import run_figures
 from astevo.seed import default_seed_path
 from astevo.selection import pareto_front
 from astevo.store import RunStore
@@ -77,8 +78,9 @@ def evolve(
         _run(store, cache)
 
 
-def _flag_overrides(block, model, dataset, data, population, generations, cost, limit_train, epochs,
-                    random_seed) -> dict[str, Any]:
+def _flag_overrides(block: list[str] | None, model: str | None, dataset: str | None, data: Path | None,
+                    population: int | None, generations: int | None, cost: str | None, limit_train: int | None,
+                    epochs: float | None, random_seed: int | None) -> dict[str, Any]:
     """The settings given as flags, as a nested record like the TOML file's."""
     top = {"blocks": block or None, "population": population, "generations": generations, "cost": cost,
            "seed": random_seed}
@@ -126,9 +128,8 @@ def _show(display: Progress, task: int, progress: RunProgress) -> None:
 
 
 def _summary(store: RunStore, config: EvolveConfig) -> None:
-    individuals = store.individuals()
-    offspring = [i for i in individuals if i.operator != "seed"]
-    seconds = [i.propose_seconds + i.evaluate_seconds for i in offspring]
+    individuals = store.individuals(with_text=False)
+    figures = run_figures(individuals)
     table = Table(title="Pareto front (validation accuracy up, cost down)", title_justify="left")
     for column in ("id", "gen", "operator", "blocks", "val acc", "parameters", MAC_UNIT):
         table.add_column(column, justify="right" if column in ("id", "gen", "val acc", "parameters", MAC_UNIT) else "left")
@@ -136,10 +137,10 @@ def _summary(store: RunStore, config: EvolveConfig) -> None:
         table.add_row(str(member.id), str(member.generation), member.operator, escape(", ".join(member.blocks) or "-"),
                       f"{member.val_accuracy * 100:.2f}%", f"{member.parameters:,}", f"{member.macs:,}")
     console.print(table)
-    valid = sum(i.valid for i in offspring)
     console.print(
-        f"offspring: {len(offspring)}, valid {valid} ({valid / max(len(offspring), 1):.0%}); "
-        f"{sum(seconds) / max(len(seconds), 1):.1f} s per offspring (proposal + evaluation)\n"
+        f"offspring: {figures.offspring}, valid {figures.valid} ({figures.valid_share or 0:.0%}); "
+        f"{figures.seconds_per_proposal or 0:.1f} s per proposal, {figures.seconds_per_evaluation or 0:.1f} s per "
+        f"evaluation ({figures.evaluations} evaluations)\n"
         f"run database: {store.folder / 'run.sqlite'}\n"
         f"next: astevo diff {store.folder} | astevo report {store.folder} | astevo final {store.folder}",
         highlight=False,
