@@ -70,6 +70,9 @@ FORBIDDEN_ATTRIBUTES = (
     "byref", "pointer", "POINTER", "cast", "addressof", "string_at", "memmove", "memset",
     "from_address", "from_buffer", "CDLL", "cdll", "pythonapi", "py_object", "c_void_p",
     "c_char_p", "c_double", "c_uint32",
+    # torch.fx.experimental re-exports sympy (its S parses strings with eval) once torch._dynamo
+    # is loaded, which building any optimizer does before training starts
+    "experimental",
 })
 # Parts of torch that load native code, start processes or reach other machines.
 FORBIDDEN_MODULE_PATHS = frozenset({

@@ -1,10 +1,7 @@
 """The short training loop on real data (a Fashion-MNIST slice) with real models, on the CPU."""
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 import torch
@@ -21,17 +18,10 @@ from astevo.train import (
     train_and_validate,
     warmup_cosine,
 )
+from tests.seed_module import load_seed
 
-REPO = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
 TRAIN_IMAGES = 2000
-
-
-def load_seed() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("exquisitenetv2_seed", REPO / "seeds" / "exquisitenetv2.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,10 @@
 
 Both train the seed model (seeds/exquisitenetv2.py) on the same data, batch size and machine in
 one run; each figure counts everything from the first batch request (data-loader start-up
-included) to the last optimiser step. The loops alternate for a few rounds and the best round of
-each is reported, since other load on the machine can only slow a round down. Usage:
+included) to the last optimiser step. A third loop is astevo's with every layer on its usual
+forward (no astevo.cpu_shortcuts), to show what the shortcuts add. The loops alternate for a few
+rounds and the best round of each is reported, since other load on the machine can only slow a
+round down; the medians follow. Usage:
 
     python tools/bench_train.py [--dataset auto|cifar10|fashion-mnist] [--data DIR] [--images N] [--rounds R]
 """
@@ -12,10 +14,13 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import statistics
 import sys
 import time
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from types import ModuleType
+from unittest import mock
 
 import torch
 import torch.nn.functional as F
@@ -62,6 +67,11 @@ class PilImages(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(self.images[i])), self.labels[i]
 
 
+def no_shortcuts(model: nn.Module, device: torch.device) -> AbstractContextManager[None]:
+    """Stands in for astevo.cpu_shortcuts.cpu_shortcuts: every layer runs its usual forward."""
+    return nullcontext()
+
+
 def conventional_images_per_second(model: nn.Module, data: Dataset, images: int, device: torch.device) -> float:
     transform = transforms.Compose(
         [
@@ -103,6 +113,10 @@ def batch_preparation_ms(data: Dataset, device: torch.device, repeats: int = 50)
     return (time.perf_counter() - started) / repeats * 1000.0
 
 
+def rounds_text(rounds: list[float]) -> str:
+    return ", ".join(f"{value:.0f}" for value in rounds)
+
+
 def pick_data(name: str, data_dir: Path | None) -> Dataset:
     """The named data set; for "auto", CIFAR-10 when it is there, else Fashion-MNIST."""
     if name != "auto":
@@ -119,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", choices=("auto", "cifar10", "fashion-mnist"), default="auto")
     parser.add_argument("--data", type=Path, help="folder holding the data set (see astevo.data)")
     parser.add_argument("--images", type=int, default=3840, help="training images per loop (default %(default)s)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of both loops (default %(default)s)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of the three loops (default %(default)s)")
     args = parser.parse_args(argv)
     try:
         data = pick_data(args.dataset, args.data)
@@ -132,17 +146,22 @@ def main(argv: list[str] | None = None) -> int:
           f"device: {device}; torch threads: {torch.get_num_threads()}; batch {BATCH_SIZE}; {args.images} images per loop")
     budget = TrainBudget(epochs=args.images / len(data.train) + 1, max_images=args.images, batch_size=BATCH_SIZE, lr=LR,
                          weight_decay=WEIGHT_DECAY)
-    rounds_ours, rounds_theirs = [], []
+    rounds_ours, rounds_usual, rounds_theirs = [], [], []
     for _ in range(args.rounds):
         rounds_ours.append(train_and_validate(fresh_model(seed, data), data, budget, device=device).images_per_second)
+        with mock.patch("astevo.train.cpu_shortcuts", no_shortcuts):
+            rounds_usual.append(train_and_validate(fresh_model(seed, data), data, budget, device=device).images_per_second)
         rounds_theirs.append(conventional_images_per_second(fresh_model(seed, data), data, args.images, device))
-    ours, theirs = max(rounds_ours), max(rounds_theirs)
+    ours, usual, theirs = max(rounds_ours), max(rounds_usual), max(rounds_theirs)
     prep_ms = batch_preparation_ms(data, device)
     step_ms = BATCH_SIZE / ours * 1000.0
-    print(f"astevo loop:       {ours:8.0f} images/s  (rounds: {', '.join(f'{v:.0f}' for v in rounds_ours)})")
-    print(f"conventional loop: {theirs:8.0f} images/s  (rounds: {', '.join(f'{v:.0f}' for v in rounds_theirs)}; "
+    print(f"astevo loop:       {ours:8.0f} images/s  (rounds: {rounds_text(rounds_ours)})")
+    print(f"astevo loop, usual layer forwards: {usual:8.0f} images/s  (rounds: {rounds_text(rounds_usual)}; "
+          f"the shortcuts give {ours / usual:.2f}x)")
+    print(f"conventional loop: {theirs:8.0f} images/s  (rounds: {rounds_text(rounds_theirs)}; "
           "PIL transforms, DataLoader with 2 workers, default memory format)")
-    print(f"ratio astevo/conventional: {ours / theirs:.2f}x")
+    print(f"ratio astevo/conventional: {ours / theirs:.2f}x (best rounds); "
+          f"{statistics.median(rounds_ours) / statistics.median(rounds_theirs):.2f}x (medians)")
     print(f"astevo batch preparation: {prep_ms:.2f} ms of {step_ms:.1f} ms per batch ({100 * prep_ms / step_ms:.1f}%)")
     return 0
 
