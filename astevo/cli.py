@@ -11,19 +11,20 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from astevo.blocks import ModelFile
+from astevo.budget import TrainBudget
 from astevo.commands.evolve import evolve
 from astevo.commands.final import final
 from astevo.commands.inspect import diff, export, show
 from astevo.commands.report import report
 from astevo.cache import EvaluationCache
 from astevo.canonical import canonical_hash
-from astevo.data import DATASET_NAMES, dataset_geometry, require_dataset
+from astevo.data_sources import DATASET_NAMES, dataset_geometry, require_dataset
 from astevo.errors import AstevoError
 from astevo.fitness import MAC_UNIT, Evaluation, FitnessSettings, evaluate
 from astevo.inspection import Anatomy, inspect_model
+from astevo.mutation_settings import MutationSettings
 from astevo.seed import default_seed_path
 from astevo.terminal import console, errors, unified_diff, user_errors
-from astevo.train import TrainBudget
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Evolve neural-network source code with a local LLM.")
 
@@ -174,7 +175,7 @@ def mutate(
     gpu_layers: Annotated[Optional[int], typer.Option(help="Layers to offload to a GPU (default: all when llama.cpp has GPU support).")] = None,
 ) -> None:
     """Ask the local model for new versions of one block; show each as a diff with its fast-check verdict."""
-    from astevo.mutation import MutationSettings, propose  # loads llama.cpp only when needed
+    from astevo.mutation import propose  # loads llama.cpp only when needed
 
     model_file = read_model(seed_file)
     original = model_file.block(block)

@@ -19,11 +19,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+from astevo.budget import TrainBudget
 from astevo.errors import AstevoError
 from astevo.fitness import FitnessSettings
-from astevo.mutation import MutationSettings
+from astevo.mutation_settings import MutationSettings
 from astevo.selection import check_cost
-from astevo.train import TrainBudget
 
 
 def default_fitness() -> FitnessSettings:

@@ -1,13 +1,13 @@
 """Offline image data sets, held in memory as uint8 tensors.
 
-Nothing here downloads: a missing data set is an AstevoError naming every place astevo looked,
-so an air-gapped workstation fails fast with instructions instead of hanging on a network call.
+Nothing here downloads: a missing data set is an AstevoError naming every place astevo looked
+(astevo.data_sources), so an air-gapped workstation fails fast with instructions instead of
+hanging on a network call.
 """
 from __future__ import annotations
 
 import gzip
 import importlib
-import os
 import pickle
 import zlib
 from dataclasses import dataclass
@@ -16,26 +16,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from astevo.data_sources import (
+    CIFAR10_TEST_FILE,
+    CIFAR10_TRAIN_FILES,
+    FASHION_MNIST_FILES,
+    NUM_CLASSES,
+    check_name,
+    locate_cifar10,
+    locate_fashion_mnist,
+    search_dirs,
+)
 from astevo.errors import AstevoError
-from astevo.user_cache import user_cache_root
-
-DATASET_NAMES = ("cifar10", "fashion-mnist")
-
-CIFAR10_FOLDER = "cifar-10-batches-py"
-CIFAR10_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
-CIFAR10_TEST_FILE = "test_batch"
-
-FASHION_MNIST_FOLDER = "fashion-mnist"
-FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
-FASHION_MNIST_FILES = {
-    "train_images": "train-images-idx3-ubyte.gz",
-    "train_labels": "train-labels-idx1-ubyte.gz",
-    "test_images": "t10k-images-idx3-ubyte.gz",
-    "test_labels": "t10k-labels-idx1-ubyte.gz",
-}
 
 _IDX_UBYTE = 0x08
-_NUM_CLASSES = 10
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,11 +57,6 @@ class Dataset:
     test: Split | None
 
 
-def default_cache_dir() -> Path:
-    """The per-user folder astevo searches last (and where tools/fetch_cifar10.py unpacks)."""
-    return user_cache_root() / "data"
-
-
 def load_dataset(
     name: str,
     data_dir: str | Path | None = None,
@@ -79,13 +67,13 @@ def load_dataset(
     with_test: bool = False,
 ) -> Dataset:
     """Load a data set from disk and carve a fixed, stratified validation split from its training set."""
-    _check_name(name)
+    check_name(name)
     if not 0.0 < val_fraction < 1.0:
         raise AstevoError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction}")
     if limit_train is not None and limit_train < 2:
         raise AstevoError(f"limit_train must be at least 2 images, got {limit_train}")
     reader = _read_cifar10 if name == "cifar10" else _read_fashion_mnist
-    full_train, test = reader(_search_dirs(name, data_dir), with_test)
+    full_train, test = reader(search_dirs(name, data_dir), with_test)
     generator = torch.Generator().manual_seed(split_seed)
     val_count = min(len(full_train) - 1, max(1, round(len(full_train) * val_fraction)))
     val_index, train_index = _stratified_pick(full_train.labels, val_count, generator)
@@ -96,7 +84,7 @@ def load_dataset(
     _, channels, height, _ = full_train.images.shape
     return Dataset(
         name=name,
-        num_classes=_NUM_CLASSES,
+        num_classes=NUM_CLASSES,
         channels=channels,
         image_size=height,
         mean=mean,
@@ -105,47 +93,6 @@ def load_dataset(
         val=_subset(full_train, val_index),
         test=test,
     )
-
-
-def dataset_geometry(name: str) -> tuple[int, int, int]:
-    """(classes, channels, image side) of a data set, known without reading it."""
-    _check_name(name)
-    return (_NUM_CLASSES, 3, 32) if name == "cifar10" else (_NUM_CLASSES, 1, 28)
-
-
-def require_dataset(name: str, data_dir: str | Path | None = None) -> Path:
-    """The folder a data set would load from; AstevoError naming the places looked, before any work starts."""
-    _check_name(name)
-    locate = _locate_cifar10 if name == "cifar10" else _locate_fashion_mnist
-    return locate(_search_dirs(name, data_dir))
-
-
-def _check_name(name: str) -> None:
-    if name not in DATASET_NAMES:
-        raise AstevoError(f"unknown data set {name!r}; choose one of: {', '.join(DATASET_NAMES)}")
-
-
-def _search_dirs(name: str, data_dir: str | Path | None) -> list[Path]:
-    dirs = [Path(data_dir).expanduser()] if data_dir is not None else []
-    if os.environ.get("ASTEVO_DATA"):
-        dirs.append(Path(os.environ["ASTEVO_DATA"]).expanduser())
-    dirs.append(default_cache_dir())
-    if name == "fashion-mnist":
-        dirs.append(FASHION_MNIST_SYSTEM_DIR)
-    return dirs
-
-
-def _find_folder(dirs: list[Path], subfolder: str, required: tuple[str, ...]) -> Path | None:
-    """The first of each dir itself or dir/subfolder that holds every required file."""
-    for folder in (candidate for d in dirs for candidate in (d, d / subfolder)):
-        if all((folder / name).is_file() for name in required):
-            return folder
-    return None
-
-
-def _not_found(title: str, dirs: list[Path], subfolder: str, how: str) -> AstevoError:
-    looked = ", ".join(str(d) for d in dirs)
-    return AstevoError(f"{title} not found; astevo looked in: {looked} (each itself and its '{subfolder}' subfolder). {how}")
 
 
 # --- CIFAR-10 ---------------------------------------------------------------------------------
@@ -177,26 +124,11 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
 
 
 def _read_cifar10(dirs: list[Path], with_test: bool) -> tuple[Split, Split | None]:
-    folder = _locate_cifar10(dirs)
+    folder = locate_cifar10(dirs)
     parts = [_read_cifar10_batch(folder / name) for name in CIFAR10_TRAIN_FILES]
     train = Split(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]))
     test = _read_cifar10_batch(folder / CIFAR10_TEST_FILE) if with_test else None
     return train, test
-
-
-def _locate_cifar10(dirs: list[Path]) -> Path:
-    required = (*CIFAR10_TRAIN_FILES, CIFAR10_TEST_FILE)
-    folder = _find_folder(dirs, CIFAR10_FOLDER, required)
-    if folder is None:
-        raise _not_found(
-            "CIFAR-10",
-            dirs,
-            CIFAR10_FOLDER,
-            f"Copy the standard '{CIFAR10_FOLDER}' folder (python version) into one of them, "
-            "pass --data DIR or set ASTEVO_DATA; on a connected machine `python tools/fetch_cifar10.py` "
-            "downloads and verifies it.",
-        )
-    return folder
 
 
 def _read_cifar10_batch(path: Path) -> Split:
@@ -219,30 +151,17 @@ def _read_cifar10_batch(path: Path) -> Split:
 def _check_labels(path: Path, labels: np.ndarray, count: int) -> None:
     if labels.ndim != 1 or labels.shape[0] != count or labels.dtype.kind not in "iu":
         raise AstevoError(f"{path}: expected {count} integer labels, got {labels.dtype} {labels.shape}")
-    if count and (labels.min() < 0 or labels.max() >= _NUM_CLASSES):
-        raise AstevoError(f"{path}: labels must lie in 0..{_NUM_CLASSES - 1}")
+    if count and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
+        raise AstevoError(f"{path}: labels must lie in 0..{NUM_CLASSES - 1}")
 
 
 # --- Fashion-MNIST ----------------------------------------------------------------------------
 
 
 def _read_fashion_mnist(dirs: list[Path], with_test: bool) -> tuple[Split, Split | None]:
-    folder = _locate_fashion_mnist(dirs)
+    folder = locate_fashion_mnist(dirs)
     train = _read_idx_pair(folder, "train")
     return train, (_read_idx_pair(folder, "test") if with_test else None)
-
-
-def _locate_fashion_mnist(dirs: list[Path]) -> Path:
-    folder = _find_folder(dirs, FASHION_MNIST_FOLDER, tuple(FASHION_MNIST_FILES.values()))
-    if folder is None:
-        raise _not_found(
-            "Fashion-MNIST",
-            dirs,
-            FASHION_MNIST_FOLDER,
-            "Install it with `apt-get install dataset-fashion-mnist`, or copy its four IDX .gz files "
-            "into one of them (pass --data DIR or set ASTEVO_DATA).",
-        )
-    return folder
 
 
 def _read_idx_pair(folder: Path, part: str) -> Split:

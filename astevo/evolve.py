@@ -25,7 +25,7 @@ from astevo.cache import EvaluationCache
 from astevo.canonical import canonical_hash
 from astevo.config import EvolveConfig
 from astevo.crossover import child_problem, crossover
-from astevo.data import dataset_geometry
+from astevo.data_sources import dataset_geometry
 from astevo.errors import AstevoError
 from astevo.evolvable import evolvable_blocks
 from astevo.fitness import evaluate

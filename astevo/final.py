@@ -15,12 +15,12 @@ from typing import Callable
 
 from astevo import sandbox
 from astevo.blocks import ModelFile
+from astevo.budget import TrainBudget
 from astevo.errors import AstevoError
 from astevo.fitness import data_payload, model_payload, sandbox_limits
 from astevo.run_view import run_config
 from astevo.selection import pareto_front
 from astevo.store import FinalResult, Individual, RunStore
-from astevo.train import TrainBudget
 
 TASK = "astevo.tasks:final_candidate"
 

@@ -14,13 +14,13 @@ from typing import Callable
 import astevo
 from astevo import sandbox
 from astevo.blocks import ModelFile
+from astevo.budget import TrainBudget
 from astevo.cache import EvaluationCache, cache_key
 from astevo.canonical import canonical_hash
-from astevo.data import dataset_geometry, require_dataset
+from astevo.data_sources import dataset_geometry, require_dataset
 from astevo.errors import AstevoError
 from astevo.inspection import model_candidates
 from astevo.safety import check_source
-from astevo.train import TrainBudget
 
 MAC_UNIT = "multiply-adds"  # what the cost stage counts (fvcore's convention)
 FAST_STAGES = ("parse", "gate", "build", "probe", "cost")

@@ -1,13 +1,12 @@
 """One block's proposals from the local model, each judged by the fitness cascade's fast stages.
 
 This is the wiring `astevo mutate` (and later evolution) uses: model file, local LLM,
-operator and the fast checks, with every setting in one place.
+operator and the fast checks, run as astevo.mutation_settings says.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from typing import Iterator
 
 from astevo.blocks import Block, ModelFile
@@ -16,34 +15,9 @@ from astevo.fitness import FitnessSettings, evaluate
 from astevo.grammar import body_grammar
 from astevo.llm import LocalLLM
 from astevo.models import resolve_model
+from astevo.mutation_settings import MutationSettings
 from astevo.operators import BlockRewriter, Proposal
-from astevo.prompts import INTENTS, PERSONAS, Exemplar, system_prompt
-
-SCOPES = ("line", "block")
-
-
-@dataclass(frozen=True)
-class MutationSettings:
-    model: str | None = None
-    intent: str | None = None
-    persona: str | None = None
-    scope: str = "line"
-    repairs: int = 3
-    seed: int = 0
-    threads: int = 0  # 0: llama.cpp's default share of the cores
-    context: int = 4096
-    gpu_layers: int | None = None  # None: all layers when llama.cpp was built with GPU support
-    dataset: str = "fashion-mnist"  # fixes the probe's input shape
-
-    def check(self) -> None:
-        if self.intent is not None and self.intent not in INTENTS:
-            raise AstevoError(f"unknown operator {self.intent!r}; choose one of: {', '.join(INTENTS)}")
-        if self.persona is not None and self.persona not in PERSONAS:
-            raise AstevoError(f"unknown persona {self.persona!r}; choose one of: {', '.join(PERSONAS)}")
-        if self.scope not in SCOPES:
-            raise AstevoError(f"unknown scope {self.scope!r}; choose one of: {', '.join(SCOPES)}")
-        if self.repairs < 0:
-            raise AstevoError("repairs must be 0 or more")
+from astevo.prompts import Exemplar, system_prompt
 
 
 def fast_check(model_file: ModelFile, name: str, dataset: str):

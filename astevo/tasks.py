@@ -16,11 +16,12 @@ import torch
 import torch.nn as nn
 
 from astevo import sandbox
+from astevo.budget import TrainBudget
 from astevo.build import build_recording, choose_model_class, count_parameters, load_candidate
 from astevo.cost import measure_cost
 from astevo.data import load_dataset
 from astevo.shape_contract import record_block_calls, violation
-from astevo.train import TrainBudget, evaluate_accuracy, pick_device, train
+from astevo.train import evaluate_accuracy, pick_device, train
 
 PROBE_BATCH = 4
 REASON_LIMIT = 400

@@ -23,6 +23,14 @@ def astevo(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[s
                                "HOME": str(Path.home())})
 
 
+def test_starting_the_command_line_loads_no_torch_llama_or_matchers() -> None:
+    """Help, show, diff and report answer at once: torch, llama.cpp and libcst's matchers load only when used."""
+    probe = "import sys, astevo.cli; print(sorted({'torch', 'llama_cpp', 'libcst.matchers', 'matplotlib'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 def test_blocks_lists_the_seed_with_dependencies_and_parameters() -> None:
     result = astevo("blocks")
     assert result.returncode == 0, result.stderr

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from torch import nn
 
 from astevo import cpu_shortcuts as shortcuts
+from astevo.budget import TrainBudget
 from astevo.data import load_dataset
-from astevo.train import TrainBudget, train
+from astevo.train import train
 from tests.seed_module import load_seed
 
 CPU = torch.device("cpu")

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from astevo.data import FASHION_MNIST_FILES, default_cache_dir, load_dataset, read_idx
+from astevo.data import load_dataset, read_idx
+from astevo.data_sources import FASHION_MNIST_FILES, default_cache_dir
 from astevo.errors import AstevoError
 from tests.cifar_fixture import FOLDER, fake_batch, write_fake_cifar10, write_pickle
 
@@ -196,7 +197,7 @@ def test_idx_that_is_not_gzip_is_an_astevo_error(tmp_path: Path) -> None:
 
 
 def test_missing_fashion_mnist_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("astevo.data.FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-system-copy")
+    monkeypatch.setattr("astevo.data_sources.FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-system-copy")
     with pytest.raises(AstevoError, match="apt-get install dataset-fashion-mnist") as caught:
         load_dataset("fashion-mnist", tmp_path)
     assert str(tmp_path / "no-system-copy") in str(caught.value)

@@ -17,6 +17,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from astevo import sandbox, tasks
+from astevo.budget import TrainBudget
 from astevo.canonical import canonical_hash
 from astevo.commands.final import final
 from astevo.config import EvolveConfig
@@ -24,7 +25,6 @@ from astevo.final import FinalSettings, FinalSummary, final_evaluation
 from astevo.fitness import FitnessSettings
 from astevo.seed import default_seed_path
 from astevo.store import RunStore
-from astevo.train import TrainBudget
 
 SEED_SOURCE = default_seed_path().read_text(encoding="utf-8")
 # A few hundred images in small batches: the test is about the plumbing, not the accuracy. One thread:

@@ -8,11 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from astevo.budget import TrainBudget
 from astevo.data import Dataset, Split, load_dataset
 from astevo.errors import AstevoError
 from astevo.train import (
     BatchMaker,
-    TrainBudget,
     TrainingDiverged,
     evaluate_accuracy,
     train_and_validate,

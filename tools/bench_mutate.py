@@ -14,7 +14,8 @@ import time
 
 from astevo.blocks import ModelFile
 from astevo.models import bundled_models
-from astevo.mutation import MutationSettings, propose
+from astevo.mutation import propose
+from astevo.mutation_settings import MutationSettings
 from astevo.seed import default_seed_path
 
 

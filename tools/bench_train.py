@@ -34,7 +34,8 @@ sys.path.insert(0, str(REPO))
 
 from astevo.data import Dataset, Split, load_dataset  # noqa: E402
 from astevo.errors import AstevoError  # noqa: E402
-from astevo.train import CROP_PADDING, BatchMaker, TrainBudget, default_optimizer, pick_device, train_and_validate  # noqa: E402
+from astevo.budget import TrainBudget  # noqa: E402
+from astevo.train import CROP_PADDING, BatchMaker, default_optimizer, pick_device, train_and_validate  # noqa: E402
 
 BATCH_SIZE = 128
 LR, WEIGHT_DECAY = 0.05, 5e-4

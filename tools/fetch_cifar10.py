@@ -26,7 +26,7 @@ class FetchError(Exception):
 
 
 def default_dest() -> Path:
-    """astevo's per-user data cache (kept equal to astevo.data.default_cache_dir by a test)."""
+    """astevo's per-user data cache (kept equal to astevo.data_sources.default_cache_dir by a test)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "astevo" / "data"
 

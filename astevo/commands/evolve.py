@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.markup import escape
@@ -14,9 +14,8 @@ from rich.table import Table
 from astevo.blocks import ModelFile
 from astevo.cache import EvaluationCache
 from astevo.config import EvolveConfig, apply, read_config
-from astevo.data import DATASET_NAMES, require_dataset
+from astevo.data_sources import DATASET_NAMES, require_dataset
 from astevo.errors import AstevoError
-from astevo.evolve import Evolution, Progress as RunProgress, check_model, start_run
 from astevo.fitness import MAC_UNIT
 from astevo.models import resolve_model
 from astevo.run_view import run_figures
@@ -24,6 +23,9 @@ from astevo.seed import default_seed_path
 from astevo.selection import pareto_front
 from astevo.store import RunStore
 from astevo.terminal import console, errors, user_errors
+
+if TYPE_CHECKING:
+    from astevo.evolve import Progress as RunProgress
 
 DEFAULTS = EvolveConfig()
 
@@ -72,6 +74,8 @@ def evolve(
         model_info = resolve_model(settings.mutation.model)
         seed = ModelFile.read(seed_file or default_seed_path())
         run = run or Path("astevo-runs") / time.strftime("%Y%m%d-%H%M%S")
+        from astevo.evolve import start_run  # imports torch: only once a run is really starting
+
         with console.status("building the seed once to find the blocks that can change fitness"):
             store = start_run(run, settings, seed, model_info.path)
     with store:
@@ -95,6 +99,7 @@ def _flag_overrides(block: list[str] | None, model: str | None, dataset: str | N
 
 
 def _run(store: RunStore, cache: bool) -> None:
+    from astevo.evolve import Evolution, check_model
     from astevo.mutation import LLMVariation  # loads llama.cpp only when a run starts
 
     config = EvolveConfig.from_record(store.meta()["config"])
