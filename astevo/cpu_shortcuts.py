@@ -38,11 +38,16 @@ def cpu_shortcuts(model: nn.Module, device: torch.device) -> Iterator[None]:
         yield
     finally:
         for module in patched:
-            del module.forward
+            vars(module).pop("forward", None)
 
 
 class _Shortcut:
-    """A layer's forward that tries its shortcut first; a class, so the layer holds no closure over itself."""
+    """A layer's forward that tries its shortcut first.
+
+    An object rather than a closure so that a deepcopy of the layer gets a forward bound to the
+    copy (a copy made inside the context keeps it after the context ends, which is harmless:
+    every call still checks its input).
+    """
 
     def __init__(self, module: nn.Module) -> None:
         self.module = module
@@ -54,8 +59,16 @@ class _Shortcut:
 
 
 def conv_as_matrix_product(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor | None:
-    """`conv(x)` without a convolution kernel, or None when no shortcut applies to this call."""
+    """`conv(x)` without a convolution kernel, or None when no shortcut applies to this call.
+
+    Only a channels_last (or 1x1) batch of the weight's dtype and channel count qualifies, so the
+    result has the layout, dtype and errors the convolution would have.
+    """
     if conv.padding_mode != "zeros" or isinstance(conv.padding, str) or x.dim() != 4:
+        return None
+    if x.shape[1] != conv.in_channels or x.dtype != conv.weight.dtype:
+        return None
+    if not x.is_contiguous(memory_format=torch.channels_last):
         return None
     height, width = x.shape[-2:]
     if _is_pointwise(conv) and height * width <= SMALL_PIXELS:

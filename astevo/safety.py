@@ -71,8 +71,8 @@ FORBIDDEN_ATTRIBUTES = (
     "from_address", "from_buffer", "CDLL", "cdll", "pythonapi", "py_object", "c_void_p",
     "c_char_p", "c_double", "c_uint32",
     # torch.fx.experimental re-exports sympy (its S parses strings with eval) once torch._dynamo
-    # is loaded, which building any optimizer does before training starts
-    "experimental",
+    # is loaded, which building any optimizer does before training starts; torch.onnx writes files
+    "experimental", "onnx",
 })
 # Parts of torch that load native code, start processes or reach other machines.
 FORBIDDEN_MODULE_PATHS = frozenset({

@@ -235,7 +235,8 @@ def evaluate_accuracy(model: nn.Module, split: Split, data: Dataset, device: tor
     batches = BatchMaker(split, data, device)
     model.to(device, memory_format=torch.channels_last).eval()
     correct = torch.zeros((), dtype=torch.int64, device=device)
-    with torch.inference_mode(), torch.autocast(device.type, enabled=device.type == "cuda"), cpu_shortcuts(model, device):
+    amp = torch.autocast(device.type, enabled=device.type == "cuda")
+    with torch.inference_mode(), amp, cpu_shortcuts(model, device):
         for start in range(0, len(split), batch_size):
             inputs, labels = batches.plain(slice(start, start + batch_size))
             correct += (model(inputs).argmax(dim=1) == labels).sum()

@@ -36,6 +36,8 @@ def forward_and_grads(module: nn.Module, x: torch.Tensor, use_shortcuts: bool) -
 def assert_same_results(module: nn.Module, x: torch.Tensor) -> None:
     usual = forward_and_grads(module, x, use_shortcuts=False)
     fast = forward_and_grads(module, x, use_shortcuts=True)
+    for layout in (torch.contiguous_format, torch.channels_last):  # the output's layout matters downstream
+        assert fast[0].is_contiguous(memory_format=layout) == usual[0].is_contiguous(memory_format=layout)
     for expected, actual in zip(usual, fast, strict=True):
         assert actual.shape == expected.shape
         scale = max(1.0, float(expected.abs().max()))  # sums of many terms differ by rounding in the last bits
@@ -92,21 +94,30 @@ def test_shortcut_is_taken_and_exact_where_it_applies(conv: nn.Conv2d, shape: tu
     assert_same_results(conv, x)
 
 
+F32, CL = torch.float32, torch.channels_last
+
+
 @pytest.mark.parametrize(
-    ("conv", "shape"),
+    ("conv", "shape", "dtype", "layout"),
     [
-        (nn.Conv2d(8, 16, 1), (4, 8, 3, 2)),  # pointwise over 6 pixels: oneDNN is faster there
-        (nn.Conv2d(8, 8, 3, padding=1, groups=8), (4, 8, 2, 2)),
-        (nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=8), (4, 8, 1, 1)),
-        (nn.Conv2d(8, 8, 3, padding=1, groups=8, padding_mode="reflect"), (4, 8, 1, 1)),
-        (nn.Conv2d(8, 8, 3, padding="same", groups=8), (4, 8, 1, 1)),
-        (nn.Conv2d(8, 8, 5, padding=3, groups=8), (4, 8, 1, 1)),  # two windows: 3x3 output
-        (nn.Conv2d(8, 8, 1, groups=2), (4, 8, 1, 1)),  # grouped but not depthwise
-        (nn.Conv2d(8, 16, 1), (8, 1, 1)),  # an unbatched input
+        (nn.Conv2d(8, 16, 1), (4, 8, 3, 2), F32, CL),  # pointwise over 6 pixels: oneDNN is faster there
+        (nn.Conv2d(8, 8, 3, padding=1, groups=8), (4, 8, 2, 2), F32, CL),
+        (nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=8), (4, 8, 1, 1), F32, CL),
+        (nn.Conv2d(8, 8, 3, padding=1, groups=8, padding_mode="reflect"), (4, 8, 1, 1), F32, CL),
+        (nn.Conv2d(8, 8, 3, padding="same", groups=8), (4, 8, 1, 1), F32, CL),
+        (nn.Conv2d(8, 8, 5, padding=3, groups=8), (4, 8, 1, 1), F32, CL),  # two windows: 3x3 output
+        (nn.Conv2d(8, 8, 1, groups=2), (4, 8, 1, 1), F32, CL),  # grouped but not depthwise
+        (nn.Conv2d(8, 16, 1), (8, 1, 1), F32, CL),  # an unbatched input
+        (nn.Conv2d(8, 8, 3, padding=1, groups=8), (4, 1, 1, 1), F32, CL),  # wrong channel count: the conv's own error
+        (nn.Conv2d(8, 16, 1), (4, 8, 2, 2), torch.float64, CL),  # another dtype: the conv's own error
+        (nn.Conv2d(8, 16, 1), (4, 8, 2, 2), F32, torch.contiguous_format),  # the usual output is contiguous there
     ],
 )
-def test_no_shortcut_outside_its_cases(conv: nn.Conv2d, shape: tuple[int, ...]) -> None:
-    assert shortcuts.conv_as_matrix_product(conv, torch.randn(shape)) is None
+def test_no_shortcut_outside_its_cases(conv: nn.Conv2d, shape: tuple[int, ...], dtype: torch.dtype,
+                                       layout: torch.memory_format) -> None:
+    x = torch.randn(shape, dtype=dtype)
+    x = x.contiguous(memory_format=layout) if x.dim() == 4 else x
+    assert shortcuts.conv_as_matrix_product(conv, x) is None
 
 
 @pytest.mark.parametrize("channels", [2, 3, 12, 15])

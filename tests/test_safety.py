@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import json
+import subprocess
+import sys
 import textwrap
 import types
 import warnings
@@ -13,7 +16,8 @@ import torch
 
 from astevo.safety import ALLOWED_IMPORTS, Violation, check_source
 
-SEED = Path(__file__).resolve().parent.parent / "seeds" / "exquisitenetv2.py"
+REPO = Path(__file__).resolve().parents[1]
+SEED = REPO / "seeds" / "exquisitenetv2.py"
 
 
 def messages(source: str) -> list[str]:
@@ -90,6 +94,8 @@ def test_attribute_builtins_need_constant_safe_names(body: str, message: str) ->
     ("model.compile()", "model.compile"),
     ("x.numpy().tofile('f')", "x.numpy().tofile"),
     ("torch.functional.np.load('f')", "torch.functional.np"),
+    ("torch.onnx.export(model, x, 'm.onnx')", "torch.onnx"),
+    ("torch.fx.experimental.symbolic_shapes.S('1')", "torch.fx.experimental"),
 ])
 def test_dangerous_torch_and_module_attributes_are_rejected(expression: str, shown: str) -> None:
     found = messages(in_function(f"return {expression}"))
@@ -316,10 +322,30 @@ def _danger(value: object) -> str | None:
 def test_nothing_dangerous_is_reachable_through_accepted_attribute_paths() -> None:
     """Walk, for real, every module attribute the gate accepts, from every allowed import.
 
-    The walk first loads what a training child has loaded when the candidate's forward runs:
-    building an optimizer imports torch._dynamo, which brings in sympy through torch.fx.
+    The walk runs in a fresh process that first does what a training child does before a
+    candidate's forward runs (astevo.tasks loaded, the seed's optimizer built, a training step
+    taken), so it walks the modules loaded there, such as torch._dynamo and the sympy it brings.
     """
-    torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)
+    probe = "import json, tests.test_safety as t; print(json.dumps(t.walk_after_a_training_step()))"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    visited, reachable = json.loads(result.stdout.splitlines()[-1])
+    assert visited > 50, "the walk must reach torch's submodules"
+    assert reachable == [], "\n".join(reachable)
+
+
+def walk_after_a_training_step() -> tuple[int, list[str]]:
+    """(modules visited, dangerous values reached) by attribute paths the gate accepts."""
+    import astevo.tasks  # noqa: F401 - loads what the training child loads
+    from astevo.cpu_shortcuts import cpu_shortcuts
+    from tests.seed_module import load_seed
+
+    seed = load_seed()
+    model = seed.ExquisiteNetV2(10, 1).to(memory_format=torch.channels_last)
+    optimizer = seed.get_optimizer(model, 0.05, 5e-4)
+    with cpu_shortcuts(model, torch.device("cpu")):
+        torch.nn.functional.cross_entropy(model(torch.randn(4, 1, 28, 28)), torch.arange(4)).backward()
+    optimizer.step()
     roots = sorted(m for m in ALLOWED_IMPORTS if m != "__future__")
     header = "".join(f"import {m}\n" for m in roots)
     pending = [(m, importlib.import_module(m)) for m in roots]
@@ -344,5 +370,4 @@ def test_nothing_dangerous_is_reachable_through_accepted_attribute_paths() -> No
                     reachable.append(f"{child} -> {danger}")
                 else:
                     pending.append((child, value))
-    assert len(visited) > 50, "the walk must reach torch's submodules"
-    assert reachable == [], "\n".join(reachable)
+    return len(visited), reachable

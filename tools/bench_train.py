@@ -6,7 +6,7 @@ one run; each figure counts everything from the first batch request (data-loader
 included) to the last optimiser step. A third loop is astevo's with every layer on its usual
 forward (no astevo.cpu_shortcuts), to show what the shortcuts add. The loops alternate for a few
 rounds and the best round of each is reported, since other load on the machine can only slow a
-round down; the medians follow. Usage:
+round down; the ratio of the medians follows. Usage:
 
     python tools/bench_train.py [--dataset auto|cifar10|fashion-mnist] [--data DIR] [--images N] [--rounds R]
 """
