@@ -197,7 +197,8 @@ class Evolution:
         evaluation = evaluate(individual.source, self.config.fitness, reference=reference, rewritten=rewritten,
                               cache=self.cache)
         record = evaluation.to_record()
-        self.store.record_evaluation(individual.id, record["stages"], record["metrics"], time.perf_counter() - started)
+        self.store.record_evaluation(individual.id, record["stages"], record["metrics"], time.perf_counter() - started,
+                                     cached=evaluation.cached)
 
     def _common_ancestor(self, first: Individual, second: Individual) -> int:
         """The most recent individual both descend from (the seed at the latest)."""

@@ -198,7 +198,8 @@ def _summary(store: RunStore, individuals: Sequence[Individual]) -> str:
         ("started", _when(meta.get("started"))),
         ("finished", _when(meta["finished"]) if "finished" in meta else "still running (or stopped early)"),
         ("offspring", f"{figures.offspring} ({figures.pending} pending, {figures.discarded} discarded)"),
-        ("evaluations", f"{figures.evaluations} (identical code reused, not counted)"),
+        ("evaluations", f"{figures.evaluations} (identical code reused, not counted; "
+                        f"{figures.from_cache} more taken from the evaluation cache of earlier runs)"),
         ("valid share of offspring", f"{figures.valid} of {figures.offspring}"
                                      + (f" ({figures.valid_share:.0%})" if figures.offspring else "")),
         ("mean seconds per evaluation", _seconds(figures.seconds_per_evaluation)),

@@ -47,7 +47,8 @@ class RunFigures:
     valid: int  # offspring that passed every stage
     pending: int
     discarded: int  # offspring with no usable code (the operator failed or the child was unusable)
-    evaluations: int  # cascade runs, identical code reused excluded
+    evaluations: int  # cascade runs in this run: identical code reused and results from the cache excluded
+    from_cache: int  # evaluations taken from the cross-run cache (measured by an earlier run)
     seconds_per_evaluation: float | None
     seconds_per_proposal: float | None
 
@@ -58,7 +59,8 @@ class RunFigures:
 
 def run_figures(individuals: Sequence[Individual]) -> RunFigures:
     offspring = [i for i in individuals if i.operator != "seed"]
-    measured = [i.evaluate_seconds for i in individuals if i.status == EVALUATED and i.reused_from is None]
+    evaluated = [i for i in individuals if i.status == EVALUATED and i.reused_from is None]
+    measured = [i.evaluate_seconds for i in evaluated if not i.cached]
     proposals = [i.propose_seconds for i in offspring]
     return RunFigures(
         offspring=len(offspring),
@@ -66,6 +68,7 @@ def run_figures(individuals: Sequence[Individual]) -> RunFigures:
         pending=sum(i.status == PENDING for i in offspring),
         discarded=sum(i.status == DISCARDED for i in offspring),
         evaluations=len(measured),
+        from_cache=sum(i.cached for i in evaluated),
         seconds_per_evaluation=statistics.fmean(measured) if measured else None,
         seconds_per_proposal=statistics.fmean(proposals) if proposals else None,
     )

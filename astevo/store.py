@@ -18,7 +18,7 @@ from typing import IO, Any, Iterator
 from astevo.errors import AstevoError
 
 DATABASE = "run.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2 added individuals.cached; version-1 runs are upgraded when opened
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS individuals (
     reused_from INTEGER,
     propose_seconds REAL NOT NULL,
     evaluate_seconds REAL NOT NULL DEFAULT 0,
+    cached INTEGER NOT NULL DEFAULT 0,
     created REAL NOT NULL,
     UNIQUE (generation, slot)
 );
@@ -83,6 +84,7 @@ class Individual:
     reused_from: int | None  # the individual whose evaluation of the same code was reused
     propose_seconds: float
     evaluate_seconds: float
+    cached: bool = False  # the evaluation came from the cross-run cache: measured by an earlier run
 
     @property
     def valid(self) -> bool:
@@ -149,9 +151,17 @@ class RunStore:
             schema = store.meta().get("schema")
         except sqlite3.DatabaseError as error:
             raise AstevoError(f"{path} is not a readable astevo run database ({error})") from None
-        if schema != SCHEMA_VERSION:
+        if schema == 1:
+            store._upgrade_from_version_1()
+        elif schema != SCHEMA_VERSION:
             raise AstevoError(f"{path} was written by another astevo version (run schema {schema}, this astevo reads {SCHEMA_VERSION})")
         return store
+
+    def _upgrade_from_version_1(self) -> None:
+        """Add what version 2 records; a version-1 run's evaluations count as measured in that run."""
+        with self._db:
+            self._db.execute("ALTER TABLE individuals ADD COLUMN cached INTEGER NOT NULL DEFAULT 0")
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (json.dumps(SCHEMA_VERSION),))
 
     def claim(self) -> None:
         """Be the run's only writer: a second `evolve --resume` or `final` on it meanwhile is refused."""
@@ -202,14 +212,16 @@ class RunStore:
 
     def record_evaluation(
         self, individual: int, stages: list[dict], metrics: dict, seconds: float, reused_from: int | None = None,
+        cached: bool = False,
     ) -> None:
         failure = next((s for s in stages if not s["ok"]), None)
         reason = f"{failure['name']}: {failure['reason']}" if failure else None
         with self._db:
             self._db.execute(
                 "UPDATE individuals SET status = ?, reason = ?, stages = ?, metrics = ?, evaluate_seconds = ?,"
-                " reused_from = ? WHERE id = ?",
-                (EVALUATED, reason, json.dumps(stages), json.dumps(metrics), seconds, reused_from, individual),
+                " reused_from = ?, cached = ? WHERE id = ?",
+                (EVALUATED, reason, json.dumps(stages), json.dumps(metrics), seconds, reused_from, int(cached),
+                 individual),
             )
 
     def individual(self, individual: int) -> Individual:
@@ -273,7 +285,8 @@ class RunStore:
 
 
 _COLUMNS = ("id", "generation", "slot", "parents", "operator", "blocks", "intent", "source", "code_hash", "exchanges",
-            "rng_seed", "status", "reason", "stages", "metrics", "reused_from", "propose_seconds", "evaluate_seconds")
+            "rng_seed", "status", "reason", "stages", "metrics", "reused_from", "propose_seconds", "evaluate_seconds",
+            "cached")
 _WITHOUT_TEXT = {"source": "NULL", "exchanges": "'[]'"}
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM individuals"
 _SELECT_RESULTS = f"SELECT {', '.join(_WITHOUT_TEXT.get(column, column) for column in _COLUMNS)} FROM individuals"
@@ -281,11 +294,11 @@ _SELECT_RESULTS = f"SELECT {', '.join(_WITHOUT_TEXT.get(column, column) for colu
 
 def _individual(row: tuple) -> Individual:
     (id_, generation, slot, parents, operator, blocks, intent, source, code_hash, exchanges, rng_seed, status,
-     reason, stages, metrics, reused_from, propose_seconds, evaluate_seconds) = row
+     reason, stages, metrics, reused_from, propose_seconds, evaluate_seconds, cached) = row
     return Individual(
         id_, generation, slot, tuple(json.loads(parents)), operator, tuple(json.loads(blocks)), intent, source,
         code_hash, tuple(json.loads(exchanges)), rng_seed, status, reason, tuple(json.loads(stages)),
-        json.loads(metrics), reused_from, propose_seconds, evaluate_seconds,
+        json.loads(metrics), reused_from, propose_seconds, evaluate_seconds, bool(cached),
     )
 
 

@@ -7,6 +7,7 @@ with fabricated metrics, so every expectation below is known exactly.
 from __future__ import annotations
 
 import ast
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -254,3 +255,29 @@ def test_run_figures_count_offspring_once_each(run: RunStore) -> None:
     assert figures.valid_share == 0.5
     assert figures.seconds_per_evaluation == pytest.approx((4 * 30.0 + 2.0) / 5)
     assert figures.seconds_per_proposal == 1.5
+    assert figures.from_cache == 0
+
+
+def test_results_from_the_evaluation_cache_are_counted_apart(tmp_path: Path) -> None:
+    with new_run(tmp_path / "run") as store:
+        add(store, 0, 0, SEED, operator="seed", accuracy=0.80)  # measured here: 30 s
+        cached = add(store, 1, 0, SOURCES["dropout"], parents=(1,), pending=True)
+        store.record_evaluation(cached, [], {"val_accuracy": 0.81}, 0.01, cached=True)
+        assert store.individual(cached).cached and not store.individual(1).cached
+        figures = run_figures(store.individuals(with_text=False))
+    assert (figures.evaluations, figures.from_cache, figures.seconds_per_evaluation) == (1, 1, 30.0)
+
+
+def test_a_version_1_run_is_upgraded_when_opened_and_keeps_its_individuals(tmp_path: Path) -> None:
+    with build_run(tmp_path / "run") as store:
+        before = store.individuals()
+    database = sqlite3.connect(tmp_path / "run" / "run.sqlite")
+    with database:  # what astevo before version 2 of the schema wrote
+        database.execute("ALTER TABLE individuals DROP COLUMN cached")
+        database.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    database.close()
+    with RunStore.open(tmp_path / "run") as store:
+        assert store.individuals() == before
+        assert store.meta()["schema"] == 2
+    with RunStore.open(tmp_path / "run") as store:  # and opens again as a version-2 run
+        assert len(store.individuals()) == len(before)

@@ -142,10 +142,13 @@ def _summary(store: RunStore, config: EvolveConfig) -> None:
         table.add_row(str(member.id), str(member.generation), member.operator, escape(", ".join(member.blocks) or "-"),
                       f"{member.val_accuracy * 100:.2f}%", f"{member.parameters:,}", f"{member.macs:,}")
     console.print(table)
+    evaluations = (f"{figures.seconds_per_evaluation:.1f} s per evaluation ({figures.evaluations} evaluations)"
+                   if figures.seconds_per_evaluation is not None else "no evaluation ran")
+    if figures.from_cache:
+        evaluations += f", {figures.from_cache} taken from the evaluation cache of earlier runs"
     console.print(
         f"offspring: {figures.offspring}, valid {figures.valid} ({figures.valid_share or 0:.0%}); "
-        f"{figures.seconds_per_proposal or 0:.1f} s per proposal, {figures.seconds_per_evaluation or 0:.1f} s per "
-        f"evaluation ({figures.evaluations} evaluations)\n"
+        f"{figures.seconds_per_proposal or 0:.1f} s per proposal, {evaluations}\n"
         f"run database: {store.folder / 'run.sqlite'}\n"
         f"next: astevo diff {store.folder} | astevo report {store.folder} | astevo final {store.folder}",
         highlight=False,
