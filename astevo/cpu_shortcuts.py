@@ -4,7 +4,7 @@ ExquisiteNetV2 trains on 28-32 pixel images: its stem has 12 channels and its la
 at 2x2 and 1x1 pixels. Measured on this project's 2-core machines, a training step of a
 channels_last BatchNorm over 12 channels took 1.8x the time it takes on a contiguous copy (the
 kernel vectorises across channels, 16 floats at a time), and oneDNN's convolutions at 1-4 output
-pixels took 2-4x (1x1) and 6x (3x3 depthwise) the time of the same arithmetic as a matrix
+pixels took 2-4x (1x1) and 5-7x (3x3 depthwise) the time of the same arithmetic as a matrix
 product or a per-channel scale. Together those layers were about a quarter of a training step.
 
 `cpu_shortcuts` gives exact `nn.Conv2d` and `nn.BatchNorm2d` modules a forward that takes these
