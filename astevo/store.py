@@ -159,9 +159,14 @@ class RunStore:
 
     def _upgrade_from_version_1(self) -> None:
         """Add what version 2 records; a version-1 run's evaluations count as measured in that run."""
-        with self._db:
-            self._db.execute("ALTER TABLE individuals ADD COLUMN cached INTEGER NOT NULL DEFAULT 0")
-            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (json.dumps(SCHEMA_VERSION),))
+        try:
+            with self._db:
+                self._db.execute("ALTER TABLE individuals ADD COLUMN cached INTEGER NOT NULL DEFAULT 0")
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (json.dumps(SCHEMA_VERSION),))
+        except sqlite3.Error as error:
+            self._db.close()
+            raise AstevoError(f"cannot upgrade run {self.folder} to this astevo's run schema ({error}); "
+                              "make its folder writable and try again") from None
 
     def claim(self) -> None:
         """Be the run's only writer: a second `evolve --resume` or `final` on it meanwhile is refused."""

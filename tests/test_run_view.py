@@ -281,3 +281,13 @@ def test_a_version_1_run_is_upgraded_when_opened_and_keeps_its_individuals(tmp_p
         assert store.meta()["schema"] == 2
     with RunStore.open(tmp_path / "run") as store:  # and opens again as a version-2 run
         assert len(store.individuals()) == len(before)
+
+
+def test_a_version_1_run_that_cannot_be_upgraded_is_a_one_line_error(tmp_path: Path) -> None:
+    build_run(tmp_path / "run").close()
+    database = sqlite3.connect(tmp_path / "run" / "run.sqlite")
+    with database:
+        database.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")  # the column exists: ALTER fails
+    database.close()
+    with pytest.raises(AstevoError, match="cannot upgrade run .* make its folder writable"):
+        RunStore.open(tmp_path / "run")
