@@ -1,5 +1,9 @@
-"""User-facing errors: each carries a one-line message that says what is wrong and what to do."""
+"""The two kinds of failure, kept apart: bad user input, and a candidate model that fails a check."""
 
 
 class AstevoError(Exception):
-    """An error the CLI prints as one line and turns into exit code 2."""
+    """Bad input from the user: the CLI prints it as one line and exits with code 2."""
+
+
+class CandidateRejected(Exception):
+    """A candidate failed a check: recorded with its reason as the candidate's verdict, never shown as an error."""

@@ -2,6 +2,7 @@
 
 Images are random but unique, so tests can follow each one through the loader's splits.
 """
+
 from __future__ import annotations
 
 import pickle

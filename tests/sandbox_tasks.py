@@ -2,6 +2,7 @@
 
 Each takes the payload dict the sandbox passes. They run only inside the sandbox's child.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,7 @@ import torch
 def train_briefly(payload: dict) -> dict:
     """Ordinary torch work: forward, backward and an optimiser step on a small model."""
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Flatten(),
-                                torch.nn.LazyLinear(10))
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.LazyLinear(10))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     images, labels = torch.randn(4, 3, 8, 8), torch.tensor([0, 1, 2, 3])
     for _ in range(payload["steps"]):
@@ -187,7 +187,7 @@ def return_non_dict(payload: dict) -> list:
 
 def report_stages_then(payload: dict) -> dict:
     """Report two interim records, then end as the payload says: return, hang or crash."""
-    from astevo.sandbox import report_progress
+    from astevo.evaluation.sandbox_child import report_progress
 
     report_progress({"name": "first", "ok": True})
     report_progress({"name": "second", "ok": True})

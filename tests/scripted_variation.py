@@ -2,26 +2,32 @@
 
 Evolution-loop tests use it where the point is the loop (store, resume, selection,
 determinism), not the model; the real tiny GGUF is exercised by the end-to-end test.
+Like any variation, it returns only what the run's fast checks accept.
 """
 
 from __future__ import annotations
 
 import random
 import re
+from pathlib import Path
 
-from astevo.blocks import ModelFile
-from astevo.operators import Exchange, Proposal
-from astevo.prompts import Exemplar
+from astevo.code.blocks import ModelFile
+from astevo.variation.base import Check, Exchange, Proposal
+from astevo.variation.prompts import Exemplar
 
 ACTIVATIONS = ("ReLU", "SiLU", "Hardswish", "Sigmoid", "GELU", "Mish", "ReLU6", "Tanh")
 _CALL = re.compile(r"nn\.(" + "|".join(ACTIVATIONS) + r")\(\)")
 
 
 class ScriptedVariation:
+    model_path: Path | None = None
+
     def __init__(self) -> None:
         self.calls = 0
 
-    def mutate(self, model_file: ModelFile, name: str, rng: random.Random, exemplar: Exemplar | None) -> Proposal:
+    def mutate(
+        self, model_file: ModelFile, name: str, rng: random.Random, exemplar: Exemplar | None, check: Check
+    ) -> Proposal:
         self.calls += 1
         source = model_file.block(name).source
         found = list(_CALL.finditer(source))
@@ -31,7 +37,9 @@ class ScriptedVariation:
             return Proposal(name, operator, "hyperparameters", None, None, (exchange,))
         spot = rng.choice(found)
         replacement = rng.choice([a for a in ACTIVATIONS if a != spot.group(1)])
-        new = f"{source[:spot.start()]}nn.{replacement}(){source[spot.end():]}"
-        exchange = Exchange("propose", f"rewrite {name}", f"nn.{replacement}()", 0.2, rng.randrange(2**31), 5, 0.0,
-                            "stop", None)
-        return Proposal(name, operator, "hyperparameters", None, new, (exchange,))
+        new = f"{source[: spot.start()]}nn.{replacement}(){source[spot.end() :]}"
+        verdict = check(new)
+        exchange = Exchange(
+            "propose", f"rewrite {name}", f"nn.{replacement}()", 0.2, rng.randrange(2**31), 5, 0.0, "stop", verdict
+        )
+        return Proposal(name, operator, "hyperparameters", None, None if verdict else new, (exchange,))

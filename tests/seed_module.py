@@ -1,10 +1,11 @@
 """The bundled seed model imported as a module, for tests that build and train it in-process."""
+
 from __future__ import annotations
 
 import importlib.util
 from types import ModuleType
 
-from astevo.seed import default_seed_path
+from astevo.paths import default_seed_path
 
 
 def load_seed() -> ModuleType:

@@ -8,15 +8,25 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from astevo.blocks import BlockShapeError, ModelFile, SourceParseError, UnknownBlockError
-from astevo.canonical import canonical_hash
+from astevo.code.blocks import BlockShapeError, ModelFile, SourceParseError, UnknownBlockError
+from astevo.code.canonical import canonical_hash
 from astevo.errors import AstevoError
-from astevo.seed import default_seed_path
+from astevo.paths import default_seed_path
 from tests.source_strategies import definitions, programs, render, render_definition, styles
 
 MODELS = Path(__file__).parent / "models"
 SEED_BLOCKS = [
-    "get_optimizer", "pad_num", "SE", "SE_LN", "DFSEBV2", "MinPool2d", "FCT", "EVE", "ME", "DW", "ExquisiteNetV2",
+    "get_optimizer",
+    "pad_num",
+    "SE",
+    "SE_LN",
+    "DFSEBV2",
+    "MinPool2d",
+    "FCT",
+    "EVE",
+    "ME",
+    "DW",
+    "ExquisiteNetV2",
 ]
 
 
@@ -173,7 +183,7 @@ def test_replacing_block_k_leaves_every_other_block_and_byte(data, program, styl
     new_block = child.blocks[target]
     new_start = _offset(child.source, new_block.first_line)
     assert child.source[:new_start] == model.source[:start]
-    assert child.source[new_start + len(new_block.source):] == model.source[end:]
+    assert child.source[new_start + len(new_block.source) :] == model.source[end:]
     assert canonical_hash(new_block.source) == canonical_hash(new_source)
     for name in model.blocks:
         if name != target:
@@ -184,6 +194,7 @@ def _offset(source: str, line: int) -> int:
     return sum(len(text) for text in source.splitlines(keepends=True)[: line - 1])
 
 
+@pytest.mark.slow
 @settings(max_examples=80, deadline=None)
 @given(program=programs(), first=styles, second=styles)
 def test_canonical_hash_ignores_layout_comments_and_docstring_wrapping(program, first, second) -> None:
@@ -215,7 +226,7 @@ def test_canonical_hash_notices_real_edits(data, program, style) -> None:
     )
     if new_definition == definition:
         return  # dropping an absent docstring is no edit; the other three always are
-    edited_program = (*program[:index], new_definition, *program[index + 1:])
+    edited_program = (*program[:index], new_definition, *program[index + 1 :])
     assert canonical_hash(render(program, style)) != canonical_hash(render(edited_program, style))
 
 
@@ -225,4 +236,3 @@ def test_canonical_hash_on_the_seed_ignores_comments_but_not_code(seed: ModelFil
     assert canonical_hash(commented) == canonical_hash(se)
     assert canonical_hash(se.replace("bias=False)", "bias=True)", 1)) != canonical_hash(se)
     assert canonical_hash(se.replace("nn.ReLU()", "nn.GELU()")) != canonical_hash(se)
-

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from astevo.seed import default_seed_path
+from astevo.paths import default_seed_path
 
 MODELS = Path(__file__).parent / "models"
 
@@ -18,14 +18,20 @@ def astevo(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[s
     command = [shutil.which("astevo") or sys.executable, *args]
     if command[0] == sys.executable:
         command[1:1] = ["-m", "astevo.cli"]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=cwd,
-                          env={"COLUMNS": "200", "PATH": "/usr/bin:/bin:" + str(Path(sys.executable).parent),
-                               "HOME": str(Path.home())})
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin:" + str(Path(sys.executable).parent), "HOME": str(Path.home())},
+    )
 
 
 def test_starting_the_command_line_loads_no_torch_llama_or_matchers() -> None:
     """Help, show, diff and report answer at once: torch, llama.cpp and libcst's matchers load only when used."""
-    probe = "import sys, astevo.cli; print(sorted({'torch', 'llama_cpp', 'libcst.matchers', 'matplotlib'} & set(sys.modules)))"
+    heavy = "{'torch', 'llama_cpp', 'libcst.matchers', 'matplotlib'}"
+    probe = f"import sys, astevo.cli; print(sorted({heavy} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
@@ -34,12 +40,32 @@ def test_starting_the_command_line_loads_no_torch_llama_or_matchers() -> None:
 def test_blocks_lists_the_seed_with_dependencies_and_parameters() -> None:
     result = astevo("blocks")
     assert result.returncode == 0, result.stderr
-    rows = {line.split("│")[1].strip(): [cell.strip() for cell in line.split("│")[1:-1]]
-            for line in result.stdout.splitlines() if line.startswith("│")}
-    assert list(rows) == ["get_optimizer", "pad_num", "SE", "SE_LN", "DFSEBV2", "MinPool2d", "FCT", "EVE", "ME",
-                          "DW", "ExquisiteNetV2"]
-    assert rows["DFSEBV2"][1:] == ["class", rows["DFSEBV2"][2], "5x", "600-304,896", "pad_num, SE, SE_LN",
-                                   "ExquisiteNetV2"]
+    rows = {
+        line.split("│")[1].strip(): [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in result.stdout.splitlines()
+        if line.startswith("│")
+    }
+    assert list(rows) == [
+        "get_optimizer",
+        "pad_num",
+        "SE",
+        "SE_LN",
+        "DFSEBV2",
+        "MinPool2d",
+        "FCT",
+        "EVE",
+        "ME",
+        "DW",
+        "ExquisiteNetV2",
+    ]
+    assert rows["DFSEBV2"][1:] == [
+        "class",
+        rows["DFSEBV2"][2],
+        "5x",
+        "600-304,896",
+        "pad_num, SE, SE_LN",
+        "ExquisiteNetV2",
+    ]
     assert rows["ExquisiteNetV2"][3:6] == ["model", "518,230", "DFSEBV2, FCT, EVE, ME, DW"]
     assert rows["SE"][3] == "never"
     assert rows["SE_LN"][3:5] == ["5x", "24-768"]
@@ -74,14 +100,16 @@ def test_bad_files_are_one_line_errors_with_exit_code_2(tmp_path: Path, content:
     assert "Traceback" not in result.stderr and result.stdout == ""
 
 
+@pytest.mark.slow
 def test_eval_fast_stages_on_the_seed_and_a_broken_file(tmp_path: Path) -> None:
     result = astevo("eval", str(default_seed_path()), "--no-train", "--no-cache", "--dataset", "cifar10")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "parameters: 518,230" in result.stdout and "multiply-adds per image" in result.stdout
     assert "verdict: valid" in result.stdout
     broken = tmp_path / "broken.py"
-    broken.write_text(default_seed_path().read_text().replace(
-        "self.ln(self.gavg(x).flatten(1))", "self.ln(self.gavg(x))"))
+    broken.write_text(
+        default_seed_path().read_text().replace("self.ln(self.gavg(x).flatten(1))", "self.ln(self.gavg(x))")
+    )
     result = astevo("eval", str(broken), "--no-train", "--no-cache")
     assert result.returncode == 1
     assert "verdict: invalid at probe" in result.stdout
@@ -89,12 +117,14 @@ def test_eval_fast_stages_on_the_seed_and_a_broken_file(tmp_path: Path) -> None:
 
 def test_eval_usage_errors_exit_2(tmp_path: Path) -> None:
     result = astevo("eval", str(default_seed_path()), "--dataset", "imagenet")
-    assert result.returncode == 2 and "unknown data set 'imagenet'" in result.stderr
+    assert result.returncode == 2 and "--dataset must be one of cifar10, fashion-mnist, got 'imagenet'" in result.stderr
     result = astevo("eval", str(default_seed_path()), "--dataset", "cifar10", "--data", str(tmp_path))
     assert result.returncode == 2 and "CIFAR-10 not found" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
+@pytest.mark.needs_model
 def test_mutate_shows_a_diff_and_a_verdict_with_the_bundled_model() -> None:
     result = astevo("mutate", "--block", "DW", "--n", "1", "--operator", "complexity")
     assert result.returncode == 0, result.stderr
@@ -109,7 +139,7 @@ def test_mutate_shows_a_diff_and_a_verdict_with_the_bundled_model() -> None:
     [
         (["--block", "SEX"], "no block named 'SEX'; blocks in this file: get_optimizer, pad_num, SE"),
         (["--block", "SE", "--model", "/nonexistent/model.gguf"], "/nonexistent/model.gguf"),
-        (["--block", "SE", "--operator", "nonsense"], "unknown operator 'nonsense'"),
+        (["--block", "SE", "--operator", "nonsense"], "--operator must be one of hyperparameters"),
     ],
 )
 def test_mutate_usage_errors_exit_2(args: list[str], message: str) -> None:

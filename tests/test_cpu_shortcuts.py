@@ -1,4 +1,5 @@
 """The CPU shortcuts compute what the layers compute, take effect where they should, and leave no trace."""
+
 from __future__ import annotations
 
 import copy
@@ -11,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from astevo import cpu_shortcuts as shortcuts
-from astevo.budget import TrainBudget
-from astevo.data import load_dataset
-from astevo.train import train
+from astevo.data.loading import load_dataset
+from astevo.evaluation.worker import cpu_shortcuts as shortcuts
+from astevo.evaluation.worker.train import train
+from astevo.settings import TrainBudget
 from tests.seed_module import load_seed
 
 CPU = torch.device("cpu")
@@ -55,15 +56,23 @@ def conv_cases(draw: st.DrawFn) -> tuple[nn.Conv2d, torch.Tensor]:
     stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     dilation = draw(st.sampled_from([(1, 1), (2, 1)]))
     height, width = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    for size, pad, k, d in zip((height, width), padding, kernel, dilation):
+    for size, pad, k, d in zip((height, width), padding, kernel, dilation, strict=True):
         if size + 2 * pad < d * (k - 1) + 1:
             height = width = 0
     if height == 0:
-        padding = tuple(k // 2 * d for k, d in zip(kernel, dilation))
+        padding = tuple(k // 2 * d for k, d in zip(kernel, dilation, strict=True))
         height, width = max(kernel), max(kernel)
     torch.manual_seed(draw(st.integers(0, 2**16)))
-    conv = nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=padding, dilation=dilation,
-                     groups=in_channels if depthwise else 1, bias=draw(st.booleans()))
+    conv = nn.Conv2d(
+        in_channels,
+        out_channels,
+        kernel,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=in_channels if depthwise else 1,
+        bias=draw(st.booleans()),
+    )
     x = torch.randn(draw(st.integers(1, 3)), in_channels, height, width)
     if draw(st.booleans()):
         x = x.contiguous(memory_format=torch.channels_last)
@@ -113,8 +122,9 @@ F32, CL = torch.float32, torch.channels_last
         (nn.Conv2d(8, 16, 1), (4, 8, 2, 2), F32, torch.contiguous_format),  # the usual output is contiguous there
     ],
 )
-def test_no_shortcut_outside_its_cases(conv: nn.Conv2d, shape: tuple[int, ...], dtype: torch.dtype,
-                                       layout: torch.memory_format) -> None:
+def test_no_shortcut_outside_its_cases(
+    conv: nn.Conv2d, shape: tuple[int, ...], dtype: torch.dtype, layout: torch.memory_format
+) -> None:
     x = torch.randn(shape, dtype=dtype)
     x = x.contiguous(memory_format=layout) if x.dim() == 4 else x
     assert shortcuts.conv_as_matrix_product(conv, x) is None
@@ -189,8 +199,18 @@ def shortcut_log(monkeypatch: pytest.MonkeyPatch) -> list[nn.Module]:
 
 
 SEED_SHORTCUT_LAYERS = {  # at 28x28: the 12-channel stem, and everything from 2x2 pixels on
-    "FCT.bn", "DFSEB1.bn1", "DFSEB1.bn2", "ME4.pw", "DFSEB4.pw1", "DFSEB4.pw2", "ME5.pw",
-    "DFSEB5.pw1", "DFSEB5.dw1", "DFSEB5.pw2", "DFSEB5.dw2", "DW.dw",
+    "FCT.bn",
+    "DFSEB1.bn1",
+    "DFSEB1.bn2",
+    "ME4.pw",
+    "DFSEB4.pw1",
+    "DFSEB4.pw2",
+    "ME5.pw",
+    "DFSEB5.pw1",
+    "DFSEB5.dw1",
+    "DFSEB5.pw2",
+    "DFSEB5.dw2",
+    "DW.dw",
 }
 
 

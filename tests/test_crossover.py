@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from astevo.blocks import ModelFile
-from astevo.crossover import child_problem, crossover, merge_block
+from astevo.code.blocks import ModelFile
+from astevo.variation.crossover import child_problem, crossover, merge_block
 from tests.source_strategies import programs, render, styles
 
 ROOT = Path(__file__).parents[1]
@@ -84,8 +84,9 @@ def insert_in_forward(source: str, position: int, line: str) -> str:
 
 
 def _forward(module: cst.Module) -> cst.FunctionDef:
-    return next(node for node in module.body[0].body.body
-                if isinstance(node, cst.FunctionDef) and node.name.value == "forward")
+    return next(
+        node for node in module.body[0].body.body if isinstance(node, cst.FunctionDef) and node.name.value == "forward"
+    )
 
 
 def with_blocks(model: ModelFile, sources: dict[str, str]) -> ModelFile:
@@ -132,6 +133,7 @@ def defined_names(source: str) -> list[str]:
     return [node.name for node in ast.parse(source).body if isinstance(node, (ast.ClassDef, ast.FunctionDef))]
 
 
+@pytest.mark.slow
 @settings(SLOW, max_examples=10)
 @given(first=pool_members, second=pool_members, seed=rng_seeds)
 def test_children_are_usable_and_made_of_their_parents_blocks(first: ModelFile, second: ModelFile, seed: int) -> None:
@@ -155,7 +157,7 @@ def test_children_are_usable_and_made_of_their_parents_blocks(first: ModelFile, 
 def test_the_pool_holds_overlapping_edits() -> None:
     """Otherwise the property above would never see a merge or a swap."""
     edited = [{name for name in EDITABLE if v.block(name).source != SEED.block(name).source} for v in variants()]
-    assert any(one & other for index, one in enumerate(edited) for other in edited[index + 1:])
+    assert any(one & other for index, one in enumerate(edited) for other in edited[index + 1 :])
 
 
 @settings(SLOW, max_examples=5)
@@ -241,7 +243,7 @@ def test_crossover_merges_when_parents_changed_different_statements() -> None:
     assert merged == insert_in_forward(set_literal(source, 0, 2), 3, "x = x * 1.0")
 
 
-HELPER_FIRST = '''import torch
+HELPER_FIRST = """import torch
 from torch import nn
 
 
@@ -257,10 +259,10 @@ class Block(nn.Module):
 class Head(nn.Module):
     def forward(self, x):
         return Block()(x)
-'''
+"""
 
 # Second rewrote Block, its helper act (which now needs a new helper, scale), and added a base class.
-HELPER_SECOND = '''import torch
+HELPER_SECOND = """import torch
 from torch import nn
 
 
@@ -279,12 +281,12 @@ class Base(nn.Module):
 class Block(Base):
     def forward(self, x):
         return act(x) + self.gain
-'''
+"""
 
 
 def test_a_block_taken_from_second_brings_its_helpers() -> None:
     first = ModelFile(HELPER_FIRST)
-    second = ModelFile(HELPER_SECOND + HELPER_FIRST[HELPER_FIRST.index("\n\nclass Head"):])
+    second = ModelFile(HELPER_SECOND + HELPER_FIRST[HELPER_FIRST.index("\n\nclass Head") :])
     outcomes = set()
     for seed in range(10):
         result = crossover(first, second, first, ["Block", "Head"], random.Random(seed))
@@ -310,11 +312,18 @@ def test_a_block_kept_from_first_ignores_seconds_helpers() -> None:
 
 
 def test_same_inputs_and_rng_state_give_the_same_child() -> None:
-    first = with_blocks(SEED, {"SE": set_literal(SEED.block("SE").source, 0, 2),
-                               "pad_num": set_literal(SEED.block("pad_num").source, 1, 3)})
-    second = with_blocks(SEED, {"SE": insert_in_forward(SEED.block("SE").source, 1, "x = x * 1.0"),
-                                "DW": set_literal(SEED.block("DW").source, 0, 4),
-                                "ME": set_literal(SEED.block("ME").source, 0, 4)})
+    first = with_blocks(
+        SEED,
+        {"SE": set_literal(SEED.block("SE").source, 0, 2), "pad_num": set_literal(SEED.block("pad_num").source, 1, 3)},
+    )
+    second = with_blocks(
+        SEED,
+        {
+            "SE": insert_in_forward(SEED.block("SE").source, 1, "x = x * 1.0"),
+            "DW": set_literal(SEED.block("DW").source, 0, 4),
+            "ME": set_literal(SEED.block("ME").source, 0, 4),
+        },
+    )
     results = [crossover(first, second, SEED, EVOLVABLE, random.Random(7)) for _ in range(2)]
     one, other = ((r.child.source if r.child else None, r.origins, r.reason) for r in results)
     assert one == other and results[0].child is not None
@@ -335,18 +344,21 @@ def test_child_problem_accepts_real_model_files(path: Path) -> None:
     assert child_problem(model.source, model.blocks) is None
 
 
-@pytest.mark.parametrize(("source", "words"), [
-    (SEED.source.replace("nn.Sigmoid()", "nn_Sigmoid()", 1), "undefined names: nn_Sigmoid"),
-    (SEED.source + "\n\n" + SEED.block("DW").source, "block DW defined 2 times"),
-    (SEED.source.replace("class DW(", "class DW2(", 1), "missing block DW"),
-    (SEED.source.replace("def forward(self, x):", "def forward(self, x)", 1), "cannot parse"),
-])
+@pytest.mark.parametrize(
+    ("source", "words"),
+    [
+        (SEED.source.replace("nn.Sigmoid()", "nn_Sigmoid()", 1), "undefined names: nn_Sigmoid"),
+        (SEED.source + "\n\n" + SEED.block("DW").source, "block DW defined 2 times"),
+        (SEED.source.replace("class DW(", "class DW2(", 1), "missing block DW"),
+        (SEED.source.replace("def forward(self, x):", "def forward(self, x)", 1), "cannot parse"),
+    ],
+)
 def test_child_problem_names_what_is_wrong(source: str, words: str) -> None:
     problem = child_problem(source, EVOLVABLE)
     assert problem is not None and words in problem and "\n" not in problem
 
 
-SCOPES_OK = '''import math
+SCOPES_OK = """import math
 from torch import nn as torch_nn
 
 COUNT = 0
@@ -381,18 +393,21 @@ class Layer(torch_nn.Module):
 
 def later(table):
     return len(table)
-'''
+"""
 
 
 def test_child_problem_understands_python_scopes() -> None:
     assert child_problem(SCOPES_OK, ["uses_later_helper", "Layer", "later"]) is None
 
 
-@pytest.mark.parametrize(("source", "name"), [
-    ("class Layer:\n    width = 4\n\n    def forward(self):\n        return width\n", "width"),
-    ("class Layer(Base):\n    pass\n\n\nclass Base:\n    pass\n", "Base"),
-    ("def f(values):\n    return [v for v in values] + [v]\n", "v"),
-])
+@pytest.mark.parametrize(
+    ("source", "name"),
+    [
+        ("class Layer:\n    width = 4\n\n    def forward(self):\n        return width\n", "width"),
+        ("class Layer(Base):\n    pass\n\n\nclass Base:\n    pass\n", "Base"),
+        ("def f(values):\n    return [v for v in values] + [v]\n", "v"),
+    ],
+)
 def test_child_problem_flags_names_python_would_not_find(source: str, name: str) -> None:
     assert child_problem(source, []) == f"uses undefined names: {name}"
 

@@ -1,4 +1,5 @@
 """The offline loaders, on a CIFAR-10 folder written in the official format and the real Fashion-MNIST."""
+
 from __future__ import annotations
 
 import gzip
@@ -13,9 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from astevo.data import load_dataset, read_idx
-from astevo.data_sources import FASHION_MNIST_FILES, default_cache_dir
+from astevo.data.loading import load_dataset, read_idx
+from astevo.data.sources import FASHION_MNIST_FILES
 from astevo.errors import AstevoError
+from astevo.paths import data_cache_dir
 from tests.cifar_fixture import FOLDER, fake_batch, write_fake_cifar10, write_pickle
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,8 +74,8 @@ def test_cifar10_found_through_astevo_data(cifar_parent: Path, monkeypatch: pyte
 
 def test_cifar10_found_in_the_user_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    write_fake_cifar10(default_cache_dir(), PER_BATCH)
-    assert default_cache_dir() == tmp_path / "cache" / "astevo" / "data"
+    write_fake_cifar10(data_cache_dir(), PER_BATCH)
+    assert data_cache_dir() == tmp_path / "cache" / "astevo" / "data"
     assert len(load_dataset("cifar10").train) > 0
 
 
@@ -83,7 +85,7 @@ def test_missing_cifar10_names_every_place_looked(tmp_path: Path, monkeypatch: p
         load_dataset("cifar10", tmp_path / "given")
     message = str(caught.value)
     assert "\n" not in message
-    for place in (tmp_path / "given", tmp_path / "env-data", default_cache_dir()):
+    for place in (tmp_path / "given", tmp_path / "env-data", data_cache_dir()):
         assert str(place) in message
     assert FOLDER in message and "fetch_cifar10.py" in message
 
@@ -197,7 +199,7 @@ def test_idx_that_is_not_gzip_is_an_astevo_error(tmp_path: Path) -> None:
 
 
 def test_missing_fashion_mnist_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("astevo.data_sources.FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-system-copy")
+    monkeypatch.setattr("astevo.data.sources.FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-system-copy")
     with pytest.raises(AstevoError, match="apt-get install dataset-fashion-mnist") as caught:
         load_dataset("fashion-mnist", tmp_path)
     assert str(tmp_path / "no-system-copy") in str(caught.value)
@@ -244,4 +246,4 @@ def test_fetch_tool_refuses_members_outside_the_folder(tmp_path: Path) -> None:
 
 
 def test_fetch_tool_default_destination_is_astevos_cache() -> None:
-    assert load_fetch_tool().default_dest() == default_cache_dir()
+    assert load_fetch_tool().default_dest() == data_cache_dir()

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import pytest
 
-from astevo.blocks import ModelFile
-from astevo.edit_sites import sites
-from astevo.grammar import assignment_grammar, continuation_grammar, layer_grammar
-from astevo.seed import default_seed_path
-from astevo.torch_vocabulary import callee_keywords, edit_vocabulary, layer_names
-from tests.test_grammar import feed, llm  # noqa: F401 - the shared SmolLM2 fixture
+from astevo.code.blocks import ModelFile
+from astevo.llm.grammar import assignment_grammar, continuation_grammar, layer_grammar
+from astevo.paths import default_seed_path
+from astevo.variation.edit_sites import sites
+from astevo.variation.vocabulary import callee_keywords, edit_vocabulary, layer_names
+from tests.test_grammar import feed
+
+pytestmark = pytest.mark.needs_model
 
 SEED = ModelFile.read(default_seed_path())
 
 
 def spot(block: str, lead: str, kind: str):
-    return next(s for group in sites(SEED.blocks[block].source).values() for s in group
-                if s.statement.lead == lead and s.kind == kind)
+    return next(
+        s
+        for group in sites(SEED.blocks[block].source).values()
+        for s in group
+        if s.statement.lead == lead and s.kind == kind
+    )
 
 
 def accepts(llm, grammar: str, text: str) -> bool:
@@ -53,7 +59,9 @@ def test_layer_and_new_line_grammars(llm) -> None:
 
 def test_expressions_keep_brackets_balanced_and_names_in_scope(llm) -> None:
     site = spot("FCT", "self.dw = ", "replace")
-    grammar = continuation_grammar(site.open_brackets, site.kept_value.endswith(","), edit_vocabulary(SEED.source, site))
+    grammar = continuation_grammar(
+        site.open_brackets, site.kept_value.endswith(","), edit_vocabulary(SEED.source, site)
+    )
     assert accepts(llm, grammar, " max(cin // 2, 1))\n")
     assert not accepts(llm, grammar, " max(cin // 2, 1)\n")
     assert not accepts(llm, grammar, " x)\n")  # no x in __init__

@@ -1,35 +1,72 @@
-"""A run whose evaluations all come from the cross-run cache says so, instead of reporting 0 s evaluations."""
+"""The evolution loop through its evaluator seam: a scripted evaluator stands in for the sandboxed one.
+
+A run whose evaluations all come from the cross-run cache says so, instead of reporting 0 s evaluations;
+and the fast checks run once per accepted mutation, their verdict carried to its training.
+"""
+
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from astevo import evolve
-from astevo.blocks import ModelFile
-from astevo.config import EvolveConfig, apply
-from astevo.fitness import Evaluation, StageResult
-from astevo.run_view import run_figures
-from astevo.store import EVALUATED, RunStore
+from astevo.code.blocks import ModelFile
+from astevo.evaluation.base import Evaluation, EvaluationRequest, EvaluationResult, StageResult
+from astevo.evolution.loop import Evolution, start_run
+from astevo.settings import EvolveConfig, apply
+from astevo.store.records import EVALUATED
+from astevo.store.run_store import RunStore
+from astevo.views.run_view import run_figures
 from tests.run_builder import PASSED
 from tests.scripted_evolution import SEED, SETTINGS
 from tests.scripted_variation import ScriptedVariation
 
-
-def from_cache(*_: object, **__: object) -> Evaluation:
-    """What astevo.fitness.evaluate returns for code an earlier run measured with the same settings."""
-    metrics = {"val_accuracy": 0.7, "parameters": 518_126, "macs": 1_703_864}
-    return Evaluation(tuple(StageResult(**stage) for stage in PASSED), metrics, cached=True)
+METRICS = {"val_accuracy": 0.7, "parameters": 518_126, "macs": 1_703_864}
 
 
-def test_evaluations_from_the_cache_are_recorded_and_counted_apart(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    store = evolve.start_run(tmp_path / "run", apply(EvolveConfig(), SETTINGS), ModelFile.read(SEED), None)
-    monkeypatch.setattr(evolve, "evaluate", from_cache)
+class ScriptedEvaluator:
+    """Passes everything; a training request answers as the cache would for code an earlier run measured."""
+
+    def __init__(self) -> None:
+        self.requests: list[EvaluationRequest] = []
+
+    def evaluate(self, requests: Sequence[EvaluationRequest]) -> Iterator[EvaluationResult]:
+        for request in requests:
+            self.requests.append(request)
+            stages = PASSED if request.settings.train else PASSED[:5]
+            evaluation = Evaluation(tuple(StageResult(**s) for s in stages), METRICS, cached=request.settings.train)
+            yield EvaluationResult(request.request_id, evaluation, 0.0)
+
+
+@pytest.mark.slow
+def test_evaluations_from_the_cache_are_recorded_and_counted_apart(tmp_path: Path) -> None:
+    store = start_run(tmp_path / "run", apply(EvolveConfig(), SETTINGS), ModelFile.read(SEED), None)
     with store:
-        evolve.Evolution(store, ScriptedVariation()).run()
+        Evolution(store, ScriptedVariation(), ScriptedEvaluator()).run()
     with RunStore.open(tmp_path / "run") as store:
         evaluated = [i for i in store.individuals() if i.status == EVALUATED and i.reused_from is None]
         figures = run_figures(store.individuals())
     assert evaluated and all(i.cached for i in evaluated)
     assert (figures.evaluations, figures.from_cache, figures.seconds_per_evaluation) == (0, len(evaluated), None)
+
+
+@pytest.mark.slow
+def test_an_accepted_mutation_is_trained_with_the_verdict_of_its_checks(tmp_path: Path) -> None:
+    evaluator = ScriptedEvaluator()
+    store = start_run(tmp_path / "run", apply(EvolveConfig(), SETTINGS), ModelFile.read(SEED), None)
+    with store:
+        Evolution(store, ScriptedVariation(), evaluator).run()
+        mutants = {i.source: i for i in store.individuals() if i.operator in ("mutate", "eot") and i.source}
+        parents = {i.id: store.individual(i.parents[0]).source for i in mutants.values()}
+    checks = [r for r in evaluator.requests if not r.settings.train]
+    trainings = {r.source: r for r in evaluator.requests if r.settings.train}
+    assert mutants and checks
+    for source, individual in mutants.items():
+        if individual.reused_from is None:
+            training = trainings[source]
+            assert training.checked is not None and training.checked.valid  # not checked a second time
+            assert training.reference == parents[individual.id]
+            assert training.rewritten == individual.blocks
+    assert {r.source for r in checks} >= set(mutants)  # each mutant was checked under the run's own settings
+    assert all(r.settings.limit_train == SETTINGS["fitness"]["limit_train"] for r in checks)

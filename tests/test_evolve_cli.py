@@ -7,15 +7,15 @@ import hashlib
 import pytest
 from typer.testing import CliRunner
 
-from astevo.blocks import ModelFile
 from astevo.cli import app
-from astevo.config import EvolveConfig, apply, read_config
+from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
-from astevo.evolve import check_model
-from astevo.evolvable import evolvable_blocks
-from astevo.inspection import inspect_model
-from astevo.seed import default_seed_path
-from astevo.store import RunStore
+from astevo.evaluation.anatomy import inspect_model
+from astevo.evolution.evolvable import evolvable_blocks
+from astevo.evolution.loop import check_model
+from astevo.paths import default_seed_path
+from astevo.settings import EvolveConfig, apply, read_config
+from astevo.store.run_store import RunStore
 
 runner = CliRunner()
 
@@ -56,21 +56,31 @@ def test_evolve_block_se_alone_stops_before_any_evaluation(tmp_path):
     assert not (tmp_path / "run").exists()  # nothing was started
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (["--block", "Nope"], "no block named 'Nope'"),
-    (["--population", "0"], "--population and --generations must be at least 1"),
-    (["--cost", "latency"], "unknown cost objective"),
-    (["--dataset", "mnist"], "mnist"),
-    (["--resume"], "--resume needs --run"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--block", "Nope"], "no block named 'Nope'"),
+        (["--population", "0"], "--population must be at least 1, got 0 (setting population)"),
+        (["--cost", "latency"], "--cost must be one of parameters, macs"),
+        (["--dataset", "mnist"], "mnist"),
+        (["--resume"], "--resume needs --run"),
+    ],
+)
 def test_bad_settings_are_one_line_errors(tmp_path, arguments, message):
-    assert message in one_line_error(runner.invoke(app, ["evolve", *arguments, "--run", str(tmp_path / "r")]
-                                                   if "--resume" not in arguments else ["evolve", *arguments]))
+    assert message in one_line_error(
+        runner.invoke(
+            app,
+            ["evolve", *arguments, "--run", str(tmp_path / "r")]
+            if "--resume" not in arguments
+            else ["evolve", *arguments],
+        )
+    )
 
 
 def test_resume_refuses_new_settings_and_folders_without_a_run(tmp_path):
     assert "leave out" in one_line_error(
-        runner.invoke(app, ["evolve", "--run", str(tmp_path), "--resume", "--population", "3"]))
+        runner.invoke(app, ["evolve", "--run", str(tmp_path), "--resume", "--population", "3"])
+    )
     assert "holds no astevo run" in one_line_error(runner.invoke(app, ["evolve", "--run", str(tmp_path), "--resume"]))
 
 
@@ -84,20 +94,25 @@ def test_a_folder_holding_a_run_is_never_overwritten(tmp_path):
 
 def test_toml_config_sets_nested_settings_and_flags_win(tmp_path):
     path = tmp_path / "evolve.toml"
-    path.write_text('population = 6\ncost = "macs"\n[fitness]\nlimit_train = 500\n[fitness.budget]\nepochs = 2\n'
-                    '[mutation]\nscope = "block"\n')
+    path.write_text(
+        'population = 6\ncost = "macs"\n[fitness]\nlimit_train = 500\n[fitness.budget]\nepochs = 2\n'
+        '[mutation]\nscope = "block"\n'
+    )
     config = apply(apply(EvolveConfig(), read_config(path), str(path)), {"population": 8}, "flags")
     assert (config.population, config.cost, config.fitness.limit_train) == (8, "macs", 500)
     assert config.fitness.budget.epochs == 2 and config.mutation.scope == "block"
     assert EvolveConfig.from_record(config.to_record()) == config
 
 
-@pytest.mark.parametrize("text, message", [
-    ("populaton = 3\n", "unknown setting 'populaton'"),
-    ("population = 'three'\n", "population must be int"),
-    ("[fitness.budget]\nepochs = -1\n", "epochs, max_seconds and lr must be positive"),
-    ("population = \n", "is not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("populaton = 3\n", "populaton is not a setting"),
+        ("population = 'three'\n", "population must be int"),
+        ("[fitness.budget]\nepochs = -1\n", "fitness.budget.epochs must be positive"),
+        ("population = \n", "is not valid TOML"),
+    ],
+)
 def test_bad_config_files_are_one_line_errors(tmp_path, text, message):
     path = tmp_path / "bad.toml"
     path.write_text(text)
@@ -110,16 +125,19 @@ def test_a_missing_config_file_is_a_one_line_error(tmp_path):
     assert "cannot read config file" in line
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"blocks": "SE"}, "blocks must be a list of str"),
-    ({"fitness": {"data_dir": 5}}, "data_dir must be str or nothing"),
-    ({"fitness": {"train": False}}, "evolution needs training"),
-    ({"fitness": {"val_fraction": 1.5}}, "val_fraction must lie between 0 and 1"),
-    ({"fitness": {"limit_train": 1}}, "at least 2 images"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"blocks": "SE"}, "blocks must be a list of str"),
+        ({"fitness": {"data_dir": 5}}, "data_dir must be str or nothing"),
+        ({"fitness": {"train": False}}, "fitness.train must be true"),
+        ({"fitness": {"val_fraction": 1.5}}, "val_fraction must lie between 0 and 1"),
+        ({"fitness": {"limit_train": 1}}, "at least 2 images"),
+    ],
+)
 def test_settings_are_checked_before_a_run_exists(overrides, message):
     with pytest.raises(AstevoError, match=message):
-        apply(EvolveConfig(), overrides).check()
+        apply(EvolveConfig(), overrides)
 
 
 def test_a_run_has_one_writer_at_a_time(tmp_path):

@@ -11,24 +11,43 @@ from pathlib import Path
 
 import pytest
 
-from astevo.blocks import ModelFile
-from astevo.models import resolve_model
-from astevo.store import RunStore
+from astevo.code.blocks import ModelFile
+from astevo.llm.gguf import resolve_model
+from astevo.store.run_store import RunStore
+
+pytestmark = [pytest.mark.slow, pytest.mark.needs_model, pytest.mark.needs_data]
 
 POPULATION, GENERATIONS = 2, 2
 
 
 def astevo(*arguments: str, cwd: Path) -> subprocess.CompletedProcess:
     environment = {**os.environ, "XDG_CACHE_HOME": str(cwd / "cache"), "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "astevo.cli", *arguments], cwd=cwd, env=environment,
-                          capture_output=True, text=True, timeout=1200)
+    return subprocess.run(
+        [sys.executable, "-m", "astevo.cli", *arguments],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
 
 
 @pytest.fixture(scope="module")
 def evolved(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     home = tmp_path_factory.mktemp("e2e")
-    result = astevo("evolve", "--population", str(POPULATION), "--generations", str(GENERATIONS),
-                    "--limit-train", "512", "--run", "run", "--no-cache", cwd=home)
+    result = astevo(
+        "evolve",
+        "--population",
+        str(POPULATION),
+        "--generations",
+        str(GENERATIONS),
+        "--limit-train",
+        "512",
+        "--run",
+        "run",
+        "--no-cache",
+        cwd=home,
+    )
     return home, result
 
 
@@ -51,8 +70,11 @@ def test_evolve_runs_to_the_end_and_records_every_individual(evolved):
         if child.operator in ("mutate", "eot"):  # the real model was asked, and what it said is on record
             assert child.exchanges and child.exchanges[0]["prompt"] and child.blocks[0] in child.exchanges[0]["prompt"]
         if child.source is not None:
-            changed = [name for name, block in ModelFile(child.source).blocks.items()
-                       if block.source != ModelFile(seed.source).blocks[name].source]
+            changed = [
+                name
+                for name, block in ModelFile(child.source).blocks.items()
+                if block.source != ModelFile(seed.source).blocks[name].source
+            ]
             assert changed and set(changed) <= set(meta["config"]["blocks"])
     assert any(child.valid for child in offspring), [child.reason for child in offspring]
 

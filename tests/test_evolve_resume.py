@@ -2,12 +2,16 @@
 
 Both runs are real processes with real sandboxed evaluations and real training on a slice of
 Fashion-MNIST; the scripted variation stands in for the LLM so the test is about the loop.
+tests/fixtures/pre_layout_run holds a run made by astevo before its package layout changed:
+stopped with an individual in evaluation, and the genealogy its uninterrupted twin ended with.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,17 +19,28 @@ import time
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
-from astevo.store import RunStore
+from astevo.cli import app
+from astevo.store.run_store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPECTED_INDIVIDUALS = 1 + 2 * 3  # the seed, then population 2 for 3 generations (tests/scripted_evolution.py)
+PRE_LAYOUT = Path(__file__).parent / "fixtures" / "pre_layout_run"
+
+pytestmark = [pytest.mark.slow, pytest.mark.needs_data]
 
 
 def _start(folder: Path, resume: bool = False) -> subprocess.Popen:
     command = [sys.executable, "-m", "tests.scripted_evolution", str(folder)] + (["--resume"] if resume else [])
-    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True, env={**os.environ, "XDG_CACHE_HOME": str(folder.parent / "cache")})
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "XDG_CACHE_HOME": str(folder.parent / "cache")},
+    )
 
 
 def _finish(process: subprocess.Popen) -> None:
@@ -37,8 +52,18 @@ def genealogy(folder: Path) -> list[tuple]:
     """Everything a run decided: who was made from whom, how, with which code and which measured result."""
     with RunStore.open(folder) as store:
         rows = [
-            (i.generation, i.slot, i.parents, i.operator, i.blocks, i.code_hash, i.status, i.reused_from,
-             i.metrics.get("val_accuracy"), i.metrics.get("parameters"))
+            (
+                i.generation,
+                i.slot,
+                i.parents,
+                i.operator,
+                i.blocks,
+                i.code_hash,
+                i.status,
+                i.reused_from,
+                i.metrics.get("val_accuracy"),
+                i.metrics.get("parameters"),
+            )
             for i in store.individuals()
         ]
         populations = [store.population(g) for g in store.finished_generations()]
@@ -68,7 +93,7 @@ def test_kill_9_at_random_moments_then_resume_gives_the_genealogy_of_an_uninterr
     folder = tmp_path / "run"
     delays = random.Random(2026).sample(range(4, 40), 3)
     process = _start(folder)
-    for kills, delay in enumerate(delays):
+    for delay in delays:
         time.sleep(delay)
         if process.poll() is not None:
             break
@@ -80,3 +105,24 @@ def test_kill_9_at_random_moments_then_resume_gives_the_genealogy_of_an_uninterr
             process = _start(folder)
     _finish(process)
     assert genealogy(folder) == reference
+
+
+def _recorded_before_the_layout_change() -> list:
+    return json.loads((PRE_LAYOUT / "genealogy.json").read_text())
+
+
+def test_the_same_seed_and_settings_give_the_genealogy_astevo_gave_before_its_layout_changed(reference):
+    assert json.loads(json.dumps(reference)) == _recorded_before_the_layout_change()
+
+
+def test_a_run_stopped_before_the_layout_change_opens_and_resumes_to_the_same_genealogy(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    shutil.copy(PRE_LAYOUT / "run.sqlite", folder / "run.sqlite")
+    runner = CliRunner()
+    for command in (["show", str(folder)], ["diff", str(folder), "2"], ["report", str(folder)]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 0, (command, result.output)
+    assert (folder / "report" / "report.html").is_file()
+    _finish(_start(folder, resume=True))
+    assert json.loads(json.dumps(genealogy(folder))) == _recorded_before_the_layout_change()

@@ -16,21 +16,27 @@ import typer
 from click.testing import Result
 from typer.testing import CliRunner
 
-from astevo import sandbox, tasks
-from astevo.budget import TrainBudget
-from astevo.canonical import canonical_hash
-from astevo.commands.final import final
-from astevo.config import EvolveConfig
-from astevo.final import FinalSettings, FinalSummary, final_evaluation
-from astevo.fitness import FitnessSettings
-from astevo.seed import default_seed_path
-from astevo.store import RunStore
+from astevo.cli.final_command import final
+from astevo.code.canonical import canonical_hash
+from astevo.evaluation import sandbox
+from astevo.evaluation.worker import entry_points as tasks
+from astevo.evolution.final import FinalSettings, FinalSummary, final_evaluation
+from astevo.paths import default_seed_path
+from astevo.settings import EvolveConfig, FitnessSettings, TrainBudget
+from astevo.store.run_store import RunStore
+
+pytestmark = [pytest.mark.slow, pytest.mark.needs_data]
 
 SEED_SOURCE = default_seed_path().read_text(encoding="utf-8")
 # A few hundred images in small batches: the test is about the plumbing, not the accuracy. One thread:
 # on a busy 2-core machine two OpenMP threads per child make a training ten times slower, not faster.
-FITNESS = FitnessSettings(limit_train=3000, val_fraction=0.05, memory_mb=3000, threads=1,
-                          budget=TrainBudget(epochs=1.0, max_images=256, batch_size=32, max_seconds=300.0))
+FITNESS = FitnessSettings(
+    limit_train=3000,
+    val_fraction=0.05,
+    memory_mb=3000,
+    threads=1,
+    budget=TrainBudget(epochs=1.0, max_images=256, batch_size=32, max_seconds=300.0),
+)
 DROPOUT = "nn.Dropout(0.5)"
 
 
@@ -51,18 +57,30 @@ def make_run(folder: Path) -> dict[str, int]:
         "dominated": (SEED_SOURCE.replace(DROPOUT, "nn.Dropout(0.3)"), 0.70, 600_000),
     }
     ids = {}
-    with RunStore.create(folder, {"config": EvolveConfig(fitness=FITNESS).to_record(),
-                                  "seed_file": str(default_seed_path())}) as store:
+    with RunStore.create(
+        folder, {"config": EvolveConfig(fitness=FITNESS).to_record(), "seed_file": str(default_seed_path())}
+    ) as store:
         for slot, (name, (source, val_accuracy, parameters)) in enumerate(members.items()):
             is_seed = name == "seed"
             ids[name] = store.add(
-                generation=0 if is_seed else 1, slot=0 if is_seed else slot, parents=() if is_seed else (1,),
-                operator="seed" if is_seed else "mutate", blocks=() if is_seed else ("ExquisiteNetV2",), intent=None,
-                source=source, code_hash=canonical_hash(source), exchanges=[], rng_seed=name, propose_seconds=0.0,
+                generation=0 if is_seed else 1,
+                slot=0 if is_seed else slot,
+                parents=() if is_seed else (1,),
+                operator="seed" if is_seed else "mutate",
+                blocks=() if is_seed else ("ExquisiteNetV2",),
+                intent=None,
+                source=source,
+                code_hash=canonical_hash(source),
+                exchanges=[],
+                rng_seed=name,
+                propose_seconds=0.0,
             )
-            store.record_evaluation(ids[name], [{"name": "validate", "ok": True, "reason": None, "seconds": 1.0}],
-                                    {"val_accuracy": val_accuracy, "parameters": parameters, "macs": 10 * parameters},
-                                    1.0)
+            store.record_evaluation(
+                ids[name],
+                [{"name": "validate", "ok": True, "reason": None, "seconds": 1.0}],
+                {"val_accuracy": val_accuracy, "parameters": parameters, "macs": 10 * parameters},
+                1.0,
+            )
     return ids
 
 
@@ -74,7 +92,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Finished:
     real_run = sandbox.run
 
     def counted(function: str, payload: dict, limits: sandbox.Limits) -> sandbox.Outcome:
-        assert function == "astevo.tasks:final_candidate"
+        assert function == "astevo.evaluation.worker.entry_points:final_candidate"
         done.calls[-1].append(payload)
         return real_run(function, payload, limits)
 
@@ -89,7 +107,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Finished:
 def trained(payloads: list[dict]) -> list[tuple[str, int]]:
     """Which member (by its source) and which training seed each sandbox call trained."""
     names = {SEED_SOURCE: "seed", SEED_SOURCE.replace(DROPOUT, "nn.Dropout(0.2)"): "front"}
-    return [(names.get(p["source"], "other"), p["budget"]["seed"]) for p in payloads]
+    return [(names.get(p["source"], "other"), p["budget"]["training_seed"]) for p in payloads]
 
 
 def test_seed_and_front_are_trained_the_dominated_never(finished: Finished) -> None:
@@ -109,20 +127,24 @@ def test_each_training_uses_the_whole_training_split_and_is_recorded(finished: F
     assert {p["data"]["val_fraction"] for p in payloads} == {FITNESS.val_fraction}
     with RunStore.open(finished.folder) as store:
         results = store.finals()
-    assert [(r.individual, r.seed) for r in results] == [
-        (finished.ids["seed"], 0), (finished.ids["seed"], 1), (finished.ids["front"], 0), (finished.ids["front"], 1)]
+    assert [(r.individual, r.training_seed) for r in results] == [
+        (finished.ids["seed"], 0),
+        (finished.ids["seed"], 1),
+        (finished.ids["front"], 0),
+        (finished.ids["front"], 1),
+    ]
     for result in results:
         metrics = result.metrics
         assert 0.0 <= metrics["test_accuracy"] <= 1.0 and 0.0 <= metrics["val_accuracy"] <= 1.0
         # 10,000 test and 3,000 validation images measure the same model: they cannot disagree much
         assert abs(metrics["test_accuracy"] - metrics["val_accuracy"]) < 0.05
         assert metrics["images_seen"] == 256 and metrics["stopped_by"] == "budget" and metrics["train_seconds"] > 0
-        assert result.settings["max_images"] == 256 and "seed" not in result.settings
+        assert result.settings["max_images"] == 256 and "training_seed" not in result.settings
 
 
 def test_summaries_give_mean_sample_std_and_delta_against_the_seed(finished: Finished) -> None:
     with RunStore.open(finished.folder) as store:
-        tests = {(r.individual, r.seed): r.metrics["test_accuracy"] for r in store.finals()}
+        tests = {(r.individual, r.training_seed): r.metrics["test_accuracy"] for r in store.finals()}
     seed, front = finished.summaries[1]
     for summary in (seed, front):
         values = [tests[summary.individual, 0], tests[summary.individual, 1]]
@@ -144,13 +166,21 @@ def test_a_failed_training_is_reported_recorded_and_retried(tmp_path: Path, monk
         assert [r.metrics for r in store.finals()] == [{"error": "timed out after 9.0 s"}] * 2
         retried = final_evaluation(store, FinalSettings(seeds=1))
     assert [(s.label, s.test_accuracy, s.delta_vs_seed, s.failures) for s in failed] == [
-        ("seed", None, None, ("seed 0: timed out after 9.0 s",)), (f"#{ids['front']}", None, None, ("seed 0: timed out after 9.0 s",))]
+        ("seed", None, None, ("seed 0: timed out after 9.0 s",)),
+        (f"#{ids['front']}", None, None, ("seed 0: timed out after 9.0 s",)),
+    ]
     assert [(s.test_accuracy, s.failures) for s in retried] == [(0.5, ()), (0.5, ())]
     assert next(outcomes, None) is None
 
 
 def _fake_success() -> sandbox.Outcome:
-    metrics = {"test_accuracy": 0.5, "val_accuracy": 0.5, "train_seconds": 1.0, "images_seen": 256, "stopped_by": "budget"}
+    metrics = {
+        "test_accuracy": 0.5,
+        "val_accuracy": 0.5,
+        "train_seconds": 1.0,
+        "images_seen": 256,
+        "stopped_by": "budget",
+    }
     stages = [{"name": name, "ok": True, "reason": None, "seconds": 1.0} for name in ("train", "validate", "test")]
     return sandbox.Outcome(True, {"stages": stages, "metrics": metrics}, None, 1.0, "")
 
@@ -163,8 +193,9 @@ def test_only_the_final_task_loads_the_test_split(monkeypatch: pytest.MonkeyPatc
         raise LookupError("stop before training")
 
     monkeypatch.setattr(tasks, "load_dataset", refuse)
-    payload = {"data": {"name": "fashion-mnist", "data_dir": None, "limit_train": None, "val_fraction": 0.1,
-                        "split_seed": 0}}
+    payload = {
+        "data": {"name": "fashion-mnist", "data_dir": None, "limit_train": None, "val_fraction": 0.1, "split_seed": 0}
+    }
     for task in (tasks.train_candidate, tasks.final_candidate):
         with pytest.raises(LookupError):
             task(payload)
@@ -184,10 +215,13 @@ def test_the_command_prints_the_comparison_from_recorded_results(finished: Finis
     assert "seed" in result.output and f"#{finished.ids['front']}" in result.output and "±" in result.output
 
 
-@pytest.mark.parametrize(("arguments", "message"), [
-    (("{missing}",), "holds no astevo run"),
-    (("{missing}", "--seeds", "0"), "--seeds must be at least 1"),
-])
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("{missing}",), "holds no astevo run"),
+        (("{missing}", "--seeds", "0"), "--seeds must be at least 1"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, arguments: tuple[str, ...], message: str) -> None:
     result = cli(*(a.format(missing=tmp_path / "nowhere") for a in arguments))
     assert result.exit_code == 2

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from astevo.blocks import ModelFile
-from astevo.cache import EvaluationCache
-from astevo.fitness import FitnessSettings, evaluate
-from astevo.seed import default_seed_path
+from astevo.code.blocks import ModelFile
+from astevo.evaluation.cache import EvaluationCache
+from astevo.evaluation.cascade import evaluate
+from astevo.paths import default_seed_path
+from astevo.settings import FitnessSettings
 
 SEED = ModelFile.read(default_seed_path())
 FAST = FitnessSettings(train=False, check_seconds=30.0, memory_mb=2500)
@@ -43,29 +44,69 @@ def se_ln(forward_body: str, init_extra: str = "") -> str:
 NORMAL_FORWARD = "        return x * torch.sigmoid(self.ln(x.mean((2, 3))))[:, :, None, None]\n"
 
 GATE_CASES = {
-    "shell command": (with_block("SE_LN", se_ln("        import os\n        os.system('touch /tmp/x')\n" + NORMAL_FORWARD)), "import of 'os'"),
-    "subprocess via __import__": (with_block("SE_LN", se_ln("        __import__('subprocess').run(['ls'])\n" + NORMAL_FORWARD)), "__import__"),
+    "shell command": (
+        with_block("SE_LN", se_ln("        import os\n        os.system('touch /tmp/x')\n" + NORMAL_FORWARD)),
+        "import of 'os'",
+    ),
+    "subprocess via __import__": (
+        with_block("SE_LN", se_ln("        __import__('subprocess').run(['ls'])\n" + NORMAL_FORWARD)),
+        "__import__",
+    ),
     "file write": (with_block("SE_LN", se_ln(f"        open('{OUTSIDE}', 'w').write('x')\n" + NORMAL_FORWARD)), "open"),
     "socket": ("import socket\n" + SEED.source, "import of 'socket'"),
     "eval": (with_block("SE_LN", se_ln("        eval('1 + 1')\n" + NORMAL_FORWARD)), "eval"),
-    "dunder escape": (with_block("SE_LN", se_ln("        ().__class__.__bases__[0].__subclasses__()\n" + NORMAL_FORWARD)), "__class__"),
+    "dunder escape": (
+        with_block("SE_LN", se_ln("        ().__class__.__bases__[0].__subclasses__()\n" + NORMAL_FORWARD)),
+        "__class__",
+    ),
     "module-level call": (SEED.source + "\nprint('pwned')\n", "line"),
     "torch.save": (with_block("SE_LN", se_ln("        torch.save(x, 'x.pt')\n" + NORMAL_FORWARD)), "torch.save"),
     "pickle": ("import pickle\n" + SEED.source, "import of 'pickle'"),
 }
 
 RUNTIME_CASES = {
-    "infinite loop": (with_block("SE_LN", se_ln(NORMAL_FORWARD, "        while True:\n            pass\n")), "build", "timed out"),
-    "memory bomb": (with_block("SE_LN", se_ln(NORMAL_FORWARD, "        self.big = torch.ones(2 ** 34)\n")), "build", "memory"),
-    "exception in build": (with_block("SE_LN", se_ln(NORMAL_FORWARD, "        raise ValueError('broken on purpose')\n")), "build", "ValueError: broken on purpose"),
-    "early exit 0": (with_block("SE_LN", se_ln(NORMAL_FORWARD, "        raise SystemExit(0)\n")), "build", "SystemExit"),
+    "infinite loop": (
+        with_block("SE_LN", se_ln(NORMAL_FORWARD, "        while True:\n            pass\n")),
+        "build",
+        "timed out",
+    ),
+    "memory bomb": (
+        with_block("SE_LN", se_ln(NORMAL_FORWARD, "        self.big = torch.ones(2 ** 34)\n")),
+        "build",
+        "memory",
+    ),
+    "exception in build": (
+        with_block("SE_LN", se_ln(NORMAL_FORWARD, "        raise ValueError('broken on purpose')\n")),
+        "build",
+        "ValueError: broken on purpose",
+    ),
+    "early exit 0": (
+        with_block("SE_LN", se_ln(NORMAL_FORWARD, "        raise SystemExit(0)\n")),
+        "build",
+        "SystemExit",
+    ),
     "undefined name": (with_block("SE_LN", se_ln("        return x * undefined_gate(x)\n")), "probe", "NameError"),
     "NaN output": (with_block("SE_LN", se_ln("        return x * float('nan')\n")), "probe", "NaN"),
-    "wrong model shape": (with_block("ExquisiteNetV2", SEED.blocks["ExquisiteNetV2"].source.replace("nn.Linear(384, class_num)", "nn.Linear(384, class_num + 1)")), "probe", "expected (4, 10)"),
+    "wrong model shape": (
+        with_block(
+            "ExquisiteNetV2",
+            SEED.blocks["ExquisiteNetV2"].source.replace("nn.Linear(384, class_num)", "nn.Linear(384, class_num + 1)"),
+        ),
+        "probe",
+        "expected (4, 10)",
+    ),
     "tuple output": (with_block("SE_LN", se_ln("        return (x, x)\n")), "probe", "tuple"),
-    "forged result printed, then exit": (with_block("SE_LN", se_ln(
-        "        print('{\"status\": \"returned\", \"value\": {\"stages\": [], \"metrics\": {\"val_accuracy\": 1.0}}}')\n"
-        "        raise SystemExit(0)\n")), "probe", "SystemExit: 0"),
+    "forged result printed, then exit": (
+        with_block(
+            "SE_LN",
+            se_ln(
+                '        print(\'{"status": "returned", "value": {"stages": [], "metrics": {"val_accuracy": 1.0}}}\')\n'
+                "        raise SystemExit(0)\n"
+            ),
+        ),
+        "probe",
+        "SystemExit: 0",
+    ),
     "parameter cap": (SEED.source, "cost", "exceed the cap of 100,000"),
 }
 
@@ -79,11 +120,16 @@ def test_the_gate_rejects_before_anything_runs(case: str) -> None:
     assert not OUTSIDE.exists()
 
 
-@pytest.mark.parametrize("case", sorted(RUNTIME_CASES))
+@pytest.mark.parametrize(
+    "case", [pytest.param(c, marks=pytest.mark.slow) if c == "infinite loop" else c for c in sorted(RUNTIME_CASES)]
+)
 def test_runtime_failures_end_at_the_right_stage(case: str) -> None:
     source, stage, reason = RUNTIME_CASES[case]
-    settings = FitnessSettings(train=False, check_seconds=15.0, memory_mb=2500, max_parameters=100_000) \
-        if case == "parameter cap" else FAST
+    settings = (
+        FitnessSettings(train=False, check_seconds=15.0, memory_mb=2500, max_parameters=100_000)
+        if case == "parameter cap"
+        else FAST
+    )
     evaluation = evaluate(source, settings)
     failure = evaluation.failure
     assert failure is not None, evaluation
@@ -96,8 +142,14 @@ def test_runtime_failures_end_at_the_right_stage(case: str) -> None:
     [
         (f"        open('{OUTSIDE}', 'w').write('x')\n", "forbidden in the astevo sandbox"),
         ("        __import__('os').fork()\n", "forbidden in the astevo sandbox"),
-        ("        import socket\n        socket.create_connection(('127.0.0.1', 9))\n", "forbidden in the astevo sandbox"),
-        ("        import os, signal\n        os.kill(os.getppid(), signal.SIGTERM)\n", "forbidden in the astevo sandbox"),
+        (
+            "        import socket\n        socket.create_connection(('127.0.0.1', 9))\n",
+            "forbidden in the astevo sandbox",
+        ),
+        (
+            "        import os, signal\n        os.kill(os.getppid(), signal.SIGTERM)\n",
+            "forbidden in the astevo sandbox",
+        ),
     ],
     ids=["file write", "fork", "socket", "signal parent"],
 )
@@ -114,6 +166,7 @@ def test_unparsable_candidate_fails_at_parse_in_place() -> None:
     assert "candidate.py:" in evaluation.failure.reason
 
 
+@pytest.mark.slow
 def test_block_contract_catches_a_shape_change_the_network_would_absorb() -> None:
     # Convolutions take any resolution and a global pool ends the network, so an ME that
     # forgets to halve still yields (4, 10) logits; only the block's own contract notices.
@@ -128,14 +181,19 @@ def test_block_contract_catches_a_shape_change_the_network_would_absorb() -> Non
 
 
 def test_the_seed_passes_the_fast_stages_with_its_cost() -> None:
-    evaluation = evaluate(SEED.source, FitnessSettings(train=False, dataset="cifar10"), reference=SEED,
-                          rewritten=("SE_LN", "get_optimizer"))
+    evaluation = evaluate(
+        SEED.source,
+        FitnessSettings(train=False, dataset="cifar10"),
+        reference=SEED,
+        rewritten=("SE_LN", "get_optimizer"),
+    )
     assert evaluation.valid, evaluation
     assert [s.name for s in evaluation.stages] == ["parse", "gate", "build", "probe", "cost"]
     assert evaluation.metrics["parameters"] == 518_230
     assert evaluation.metrics["uncounted_ops"] == {}
 
 
+@pytest.mark.slow
 def test_cached_results_are_not_recomputed(tmp_path: Path) -> None:
     cache = EvaluationCache(tmp_path)
     first = evaluate(SEED.source, FAST, cache=cache)

@@ -7,17 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from astevo.grammar import MAX_LINE_CHARS, body_grammar
-from astevo.llm import KEEP_CAPTURE, GrammarError, LocalLLM
-from astevo.models import bundled_models
+from astevo.llm.backend import KEEP_CAPTURE, GrammarError
+from astevo.llm.grammar import MAX_LINE_CHARS, body_grammar
+from astevo.llm.llama_cpp_backend import LlamaCppGenerator
+
+pytestmark = pytest.mark.needs_model
 
 SEED = Path(__file__).resolve().parents[1] / "seeds" / "exquisitenetv2.py"
 SE_FIXED = ["    def __init__(self, cin, ratio):", "        super().__init__()"]
-
-
-@pytest.fixture(scope="module")
-def llm() -> LocalLLM:
-    return LocalLLM(bundled_models()[0], n_ctx=512)  # SmolLM2
 
 
 def seed_blocks() -> list[tuple[str, str]]:
@@ -32,7 +29,7 @@ def seed_blocks() -> list[tuple[str, str]]:
     return blocks
 
 
-def feed(llm: LocalLLM, grammar: str, text: str):
+def feed(llm: LlamaCppGenerator, grammar: str, text: str):
     """The matcher after consuming `text`, and whether every token of it was allowed.
 
     Token by token, as in generation: `validate_tokens` ignores a lexeme's max_tokens.
@@ -46,13 +43,13 @@ def feed(llm: LocalLLM, grammar: str, text: str):
 
 @pytest.mark.parametrize("kind", ["class", "function"])
 @pytest.mark.parametrize("fixed", [None, SE_FIXED])
-def test_templates_compile(llm: LocalLLM, kind: str, fixed: list[str] | None) -> None:
+def test_templates_compile(llm: LlamaCppGenerator, kind: str, fixed: list[str] | None) -> None:
     matcher = llm.matcher(body_grammar(kind, fixed_lines=fixed))
     assert not matcher.is_error()
     assert not matcher.is_accepting()  # an empty body is not a body
 
 
-def test_every_block_of_the_seed_is_accepted(llm: LocalLLM) -> None:
+def test_every_block_of_the_seed_is_accepted(llm: LlamaCppGenerator) -> None:
     blocks = seed_blocks()
     assert {kind for kind, _ in blocks} == {"class", "function"}
     for kind, body in blocks:
@@ -62,7 +59,7 @@ def test_every_block_of_the_seed_is_accepted(llm: LocalLLM) -> None:
         assert matcher.get_capture(KEEP_CAPTURE).decode() == body
 
 
-def test_end_of_generation_is_allowed_after_a_complete_body(llm: LocalLLM) -> None:
+def test_end_of_generation_is_allowed_after_a_complete_body(llm: LlamaCppGenerator) -> None:
     matcher, ok = feed(llm, body_grammar("function"), "    return 1\n")
     assert ok and matcher.is_accepting() and not matcher.is_stopped()
     eos = llm.tokenizer.eos_token
@@ -95,13 +92,13 @@ GOOD_CLASS = (
         "        1.1.2\n",  # a section number
     ],
 )
-def test_bad_lines_are_rejected(llm: LocalLLM, bad_line: str) -> None:
+def test_bad_lines_are_rejected(llm: LlamaCppGenerator, bad_line: str) -> None:
     text = GOOD_CLASS.replace("        self.scale", bad_line + "        self.scale")
     _, ok = feed(llm, body_grammar("class"), text)
     assert not ok
 
 
-def test_docstrings_may_span_lines_of_prose(llm: LocalLLM) -> None:
+def test_docstrings_may_span_lines_of_prose(llm: LlamaCppGenerator) -> None:
     docstring = (
         '        """Scale each channel.\n'
         "\n"
@@ -113,7 +110,7 @@ def test_docstrings_may_span_lines_of_prose(llm: LocalLLM) -> None:
     assert ok and matcher.is_accepting()
 
 
-def test_keyword_statements_are_not_prose(llm: LocalLLM) -> None:
+def test_keyword_statements_are_not_prose(llm: LlamaCppGenerator) -> None:
     body = (
         "    if not weight_decay:\n"
         "        raise ValueError(weight_decay)\n"
@@ -125,21 +122,21 @@ def test_keyword_statements_are_not_prose(llm: LocalLLM) -> None:
     assert ok and matcher.is_accepting()
 
 
-def test_names_merely_starting_like_import_are_fine(llm: LocalLLM) -> None:
+def test_names_merely_starting_like_import_are_fine(llm: LlamaCppGenerator) -> None:
     statement = "        from_logits = imports = 1\n"
     text = GOOD_CLASS.replace("        self.scale", statement + "        self.scale")
     matcher, ok = feed(llm, body_grammar("class"), text)
     assert ok and matcher.is_accepting()
 
 
-def test_a_column_zero_line_ends_the_body_and_nothing_follows(llm: LocalLLM) -> None:
+def test_a_column_zero_line_ends_the_body_and_nothing_follows(llm: LlamaCppGenerator) -> None:
     _, ok = feed(llm, body_grammar("class"), GOOD_CLASS + "x = 1\n")
     assert not ok
     matcher, ok = feed(llm, body_grammar("class"), GOOD_CLASS + "```")
     assert ok and matcher.is_stopped()
 
 
-def test_indentation_may_deepen_one_step_and_return_to_any_outer_level(llm: LocalLLM) -> None:
+def test_indentation_may_deepen_one_step_and_return_to_any_outer_level(llm: LlamaCppGenerator) -> None:
     body = (
         "    for stage in range(3):\n"
         "        if stage:\n"
@@ -154,14 +151,14 @@ def test_indentation_may_deepen_one_step_and_return_to_any_outer_level(llm: Loca
     assert not ok
 
 
-def test_at_most_two_blank_lines_in_a_row(llm: LocalLLM) -> None:
+def test_at_most_two_blank_lines_in_a_row(llm: LlamaCppGenerator) -> None:
     _, ok = feed(llm, body_grammar("function"), "    a = 1\n\n\n    return a\n")
     assert ok
     _, ok = feed(llm, body_grammar("function"), "    a = 1\n\n\n\n    return a\n")
     assert not ok
 
 
-def test_a_class_body_needs_forward(llm: LocalLLM) -> None:
+def test_a_class_body_needs_forward(llm: LlamaCppGenerator) -> None:
     without = GOOD_CLASS.replace("def forward(self, x)", "def call(self, x)")
     matcher, ok = feed(llm, body_grammar("class"), without)
     assert ok and not matcher.is_accepting()
@@ -171,13 +168,13 @@ def test_a_class_body_needs_forward(llm: LocalLLM) -> None:
     assert matcher.is_accepting()
 
 
-def test_forward_must_sit_at_method_level(llm: LocalLLM) -> None:
+def test_forward_must_sit_at_method_level(llm: LlamaCppGenerator) -> None:
     nested = GOOD_CLASS.replace("    def forward", "        def forward")
     matcher, ok = feed(llm, body_grammar("class"), nested)
     assert ok and not matcher.is_accepting()
 
 
-def test_fixed_lines_are_forced_first(llm: LocalLLM) -> None:
+def test_fixed_lines_are_forced_first(llm: LlamaCppGenerator) -> None:
     grammar = body_grammar("class", fixed_lines=SE_FIXED)
     matcher = llm.matcher(grammar)
     forced = matcher.compute_ff_bytes().decode()
@@ -195,7 +192,7 @@ def test_fixed_lines_are_forced_first(llm: LocalLLM) -> None:
     assert not ok
 
 
-def test_fixed_lines_are_taken_literally(llm: LocalLLM) -> None:
+def test_fixed_lines_are_taken_literally(llm: LlamaCppGenerator) -> None:
     line = '    label = "a\\"b" + \'é\' + r"\\d{2}"'
     grammar = body_grammar("function", fixed_lines=[line])
     matcher, ok = feed(llm, grammar, line + "\n    return label\n")
@@ -218,6 +215,6 @@ def test_bad_arguments_are_refused(kind: str, indent: str, fixed: list[str] | No
         body_grammar(kind, indent, fixed)  # type: ignore[arg-type]
 
 
-def test_invalid_lark_is_a_grammar_error(llm: LocalLLM) -> None:
+def test_invalid_lark_is_a_grammar_error(llm: LlamaCppGenerator) -> None:
     with pytest.raises(GrammarError, match="invalid grammar"):
         llm.matcher("start: (")

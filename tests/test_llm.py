@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 
 from astevo.errors import AstevoError
-from astevo.grammar import body_grammar
-from astevo.llm import GrammarError, LocalLLM
-from astevo.models import MODEL_ENV, ModelInfo, bundled_models, resolve_model
+from astevo.llm.backend import GrammarError
+from astevo.llm.gguf import MODEL_ENV, ModelInfo, bundled_models, resolve_model
+from astevo.llm.grammar import body_grammar
+from astevo.llm.llama_cpp_backend import LlamaCppGenerator
+
+pytestmark = pytest.mark.needs_model
 
 SEED = Path(__file__).resolve().parents[1] / "seeds" / "exquisitenetv2.py"
 SE_HEADER = "class SE(nn.Module):\n"
@@ -32,8 +35,8 @@ def smollm2() -> ModelInfo:
 
 
 @pytest.fixture(scope="module")
-def llm(smollm2: ModelInfo) -> LocalLLM:
-    return LocalLLM(smollm2, n_ctx=1024)
+def llm(smollm2: ModelInfo) -> LlamaCppGenerator:
+    return LlamaCppGenerator(smollm2, n_ctx=1024)
 
 
 def test_default_model_is_the_bundled_smollm2(smollm2: ModelInfo, monkeypatch) -> None:
@@ -80,7 +83,7 @@ def test_a_file_that_is_not_gguf_is_refused(tmp_path: Path) -> None:
     with pytest.raises(AstevoError, match="not a GGUF file"):
         resolve_model(fake)
     with pytest.raises(AstevoError, match="not a GGUF file"):
-        LocalLLM(fake)
+        LlamaCppGenerator(fake)
     with pytest.raises(AstevoError, match="is a folder"):
         resolve_model(tmp_path)
 
@@ -90,11 +93,12 @@ def test_a_truncated_gguf_is_a_one_line_error(smollm2: ModelInfo, tmp_path: Path
     with smollm2.path.open("rb") as whole:
         truncated.write_bytes(whole.read(2**20))
     with pytest.raises(AstevoError, match="cannot load model") as raised:
-        LocalLLM(truncated)
+        LlamaCppGenerator(truncated)
     assert "\n" not in str(raised.value)
 
 
-def test_constrained_class_body(llm: LocalLLM) -> None:
+@pytest.mark.slow
+def test_constrained_class_body(llm: LlamaCppGenerator) -> None:
     grammar = body_grammar("class", fixed_lines=SE_FIXED)
     chat = rewrite_se()
     result = llm.complete(chat, prefix=SE_HEADER, grammar=grammar, temperature=0, max_tokens=200)
@@ -110,29 +114,29 @@ def test_constrained_class_body(llm: LocalLLM) -> None:
 
 
 def test_seeds_change_sampling(smollm2: ModelInfo) -> None:
-    def sample(llm: LocalLLM, seed: int) -> str:
+    def sample(llm: LlamaCppGenerator, seed: int) -> str:
         return llm.complete(WRITE, temperature=0.9, max_tokens=24, seed=seed).text
 
     # Same seed from the same (empty) cache: the same text. The cache state matters because
     # a prompt evaluated in other batches gives logits that differ in their last bits.
-    first = sample(LocalLLM(smollm2, n_ctx=512), 1)
-    again = LocalLLM(smollm2, n_ctx=512)
+    first = sample(LlamaCppGenerator(smollm2, n_ctx=512), 1)
+    again = LlamaCppGenerator(smollm2, n_ctx=512)
     assert sample(again, 1) == first
     assert len({first, sample(again, 2), sample(again, 3)}) == 3
 
 
-def test_max_tokens_ends_with_length(llm: LocalLLM) -> None:
+def test_max_tokens_ends_with_length(llm: LlamaCppGenerator) -> None:
     result = llm.complete(WRITE, prefix=SE_HEADER, grammar=body_grammar("class"), max_tokens=6)
     assert result.finish == "length" and result.n_tokens == 6
     assert all(line == "" or line.startswith("    ") for line in result.text.splitlines())
 
 
-def test_invalid_grammar_is_reported(llm: LocalLLM) -> None:
+def test_invalid_grammar_is_reported(llm: LlamaCppGenerator) -> None:
     with pytest.raises(GrammarError, match="invalid grammar"):
         llm.complete(WRITE, grammar="start: /unclosed", max_tokens=4)
 
 
-def test_a_prompt_longer_than_the_context_is_refused(llm: LocalLLM) -> None:
+def test_a_prompt_longer_than_the_context_is_refused(llm: LlamaCppGenerator) -> None:
     long_chat = [{"role": "user", "content": "x = 1\n" * 1000}]
     with pytest.raises(AstevoError, match="more than the model's context"):
         llm.complete(long_chat, max_tokens=4)

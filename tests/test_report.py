@@ -9,9 +9,9 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from astevo.commands.report import report
-from astevo.fitness import MAC_UNIT
-from astevo.report import write_report
+from astevo.cli.report_command import report
+from astevo.evaluation.base import MAC_UNIT
+from astevo.views.report import write_report
 from tests.run_builder import HOSTILE, SEED, SOURCES, add, build_run, new_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -36,13 +36,14 @@ def test_report_of_a_run_in_its_last_generation(tmp_path: Path) -> None:
     assert re.findall(r"<tr><td>(#\d+)</td>", front) == ["#4", "#3"]  # cheapest first
     assert "<h3>#4 (best): 83.00%, 500,000 parameters</h3>" in text
     assert "<h3>#3 (on the Pareto front): 85.00%, 600,000 parameters</h3>" in text
-    lineage = text[text.index("<h3>#4 (best)"):]
+    lineage = text[text.index("<h3>#4 (best)") :]
     assert re.findall(r"<tr><td>(#\d+)</td>", lineage)[:3] == ["#1", "#2", "#4"]  # seed first, by first parents
     assert "<script>" not in text and html.escape(HOSTILE) in text
     assert "<td>2</td><td>4</td><td>2</td><td>1</td>" in text.replace(' class="n"', "")  # generation 2 so far
     assert "unfinished" in text and "still running" in text
-    assert ("<tr><td>2</td><td>4</td><td>2</td><td>1</td><td>50%</td><td>83.00%</td><td>83.00%</td>"
-            "<td>unfinished</td></tr>") in text.replace(' class="n"', "")
+    assert (
+        "<tr><td>2</td><td>4</td><td>2</td><td>1</td><td>50%</td><td>83.00%</td><td>83.00%</td><td>unfinished</td></tr>"
+    ) in text.replace(' class="n"', "")
     assert "<td>#2 #3 #1</td>" in text  # generation 1's survivors
     assert "still running" in text
     assert "mean seconds per evaluation</td><td>24.4</td>" in text  # four 30 s trainings and one 2 s failure
@@ -67,8 +68,9 @@ def test_report_of_a_run_without_valid_offspring(tmp_path: Path) -> None:
         store.finish_generation(1, [1])
         text = assert_complete(tmp_path / "out", write_report(store, tmp_path / "out"))
     assert f"validation accuracy against {MAC_UNIT}" in text
-    assert "<tr><td>1</td><td>2</td><td>1</td><td>0</td><td>0%</td><td></td><td></td><td>#1</td></tr>" \
-        in text.replace(' class="n"', "")
+    assert "<tr><td>1</td><td>2</td><td>1</td><td>0</td><td>0%</td><td></td><td></td><td>#1</td></tr>" in text.replace(
+        ' class="n"', ""
+    )
 
 
 def test_report_of_a_run_whose_seed_is_still_being_evaluated(tmp_path: Path) -> None:

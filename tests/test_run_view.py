@@ -10,20 +10,29 @@ import ast
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
-from astevo.blocks import ModelFile
-from astevo.commands.inspect import diff, export, show
+from astevo.cli.run_commands import diff, export, show
+from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
-from astevo.fitness import MAC_UNIT
-from astevo.run_view import MODULE, best_individual, block_diffs, export_source, metric_deltas, resolve, run_figures
-from astevo.store import RunStore
+from astevo.evaluation.base import MAC_UNIT
+from astevo.store.run_store import SCHEMA_VERSION, RunStore
+from astevo.views.run_view import (
+    MODULE,
+    best_individual,
+    block_diffs,
+    export_source,
+    metric_deltas,
+    resolve,
+    run_figures,
+)
 from tests.run_builder import PROBE_FAILURE, SEED, SOURCES, add, build_run, edit, new_run
+
 
 def line_of(source: str, text: str) -> int:
     return next(n for n, line in enumerate(source.splitlines(), start=1) if text in line)
@@ -36,15 +45,18 @@ def run(tmp_path: Path) -> Iterator[RunStore]:
 
 
 def changed_lines(diff_text: str) -> list[str]:
-    return [line.rstrip("\n") for line in diff_text.splitlines()
-            if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    return [
+        line.rstrip("\n") for line in diff_text.splitlines() if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
 
 
 def test_a_one_line_change_is_one_block_diff_numbered_as_in_the_files() -> None:
     diffs = block_diffs(SEED, SOURCES["dropout"], "#1", "#2")
     assert [(d.name, d.change) for d in diffs] == [("ExquisiteNetV2", "changed")]
-    assert changed_lines(diffs[0].diff) == ["-        self.drop = nn.Dropout(0.5)",
-                                            "+        self.drop = nn.Dropout(0.3)"]
+    assert changed_lines(diffs[0].diff) == [
+        "-        self.drop = nn.Dropout(0.5)",
+        "+        self.drop = nn.Dropout(0.3)",
+    ]
     block = ModelFile(SEED).block("ExquisiteNetV2")
     line = line_of(SEED, "nn.Dropout(0.5)")
     assert diffs[0].diff.splitlines()[:3] == [
@@ -57,15 +69,20 @@ def test_a_one_line_change_is_one_block_diff_numbered_as_in_the_files() -> None:
 def test_each_changed_block_gets_its_own_diff() -> None:
     diffs = block_diffs(SEED, SOURCES["two_blocks"])
     assert [d.name for d in diffs] == ["DFSEBV2", "FCT"]
-    assert changed_lines(diffs[0].diff) == ["-        self.se = SE_LN(cin) if is_LN else SE(cin, 3)",
-                                            "+        self.se = SE_LN(cin) if is_LN else SE(cin, 6)"]
+    assert changed_lines(diffs[0].diff) == [
+        "-        self.se = SE_LN(cin) if is_LN else SE(cin, 3)",
+        "+        self.se = SE_LN(cin) if is_LN else SE(cin, 6)",
+    ]
     assert "stride=2, padding=0" in changed_lines(diffs[1].diff)[1]
     assert block_diffs(SEED, SEED) == []
 
 
 def test_line_numbers_follow_each_file_when_an_earlier_block_grew() -> None:
-    grown = edit(SOURCES["dropout"], "        self.act = nn.ReLU()\n",
-                 "        self.act = nn.ReLU()\n        self.extra = nn.Identity()\n")
+    grown = edit(
+        SOURCES["dropout"],
+        "        self.act = nn.ReLU()\n",
+        "        self.act = nn.ReLU()\n        self.extra = nn.Identity()\n",
+    )
     diffs = {d.name: d for d in block_diffs(SEED, grown)}
     assert list(diffs) == ["SE", "ExquisiteNetV2"]
     line = line_of(SEED, "nn.Dropout(0.5)")
@@ -79,13 +96,20 @@ def test_added_removed_and_module_level_changes() -> None:
     changed = changed.replace("class MinPool2d(", "class MinPool(").replace("MinPool2d(2,", "MinPool(2,")
     diffs = {d.name: d for d in block_diffs(SEED, changed)}
     assert {name: d.change for name, d in diffs.items()} == {
-        "MinPool2d": "removed", "FCT": "changed", "EVE": "changed", "helper": "added", "MinPool": "added",
-        MODULE: "changed"}
+        "MinPool2d": "removed",
+        "FCT": "changed",
+        "EVE": "changed",
+        "helper": "added",
+        "MinPool": "added",
+        MODULE: "changed",
+    }
     assert changed_lines(diffs[MODULE].diff) == ["+import math"]
     import_line = line_of(SEED, "import torch")
     assert f"@@ -{import_line},3 +{import_line},4 @@" in diffs[MODULE].diff
-    assert f"+++ after: helper, lines {line_of(changed, 'def helper')}-{line_of(changed, 'def helper') + 1}" \
+    assert (
+        f"+++ after: helper, lines {line_of(changed, 'def helper')}-{line_of(changed, 'def helper') + 1}"
         in diffs["helper"].diff
+    )
     assert "+++ after: MinPool2d (absent)" in diffs["MinPool2d"].diff
 
 
@@ -113,16 +137,20 @@ def test_best_falls_back_to_accuracy_alone_and_needs_something_valid(tmp_path: P
 def test_metric_deltas(run: RunStore) -> None:
     deltas = metric_deltas(run.individual(1), run.individual(4))
     assert deltas == {"val_accuracy": pytest.approx(3.0), "parameters": -18_230, "macs": -1_000_000}
-    assert metric_deltas(run.individual(3), run.individual(6)) == {"val_accuracy": None, "parameters": None,
-                                                                   "macs": None}
+    assert metric_deltas(run.individual(3), run.individual(6)) == {
+        "val_accuracy": None,
+        "parameters": None,
+        "macs": None,
+    }
 
 
 def test_export_keeps_the_blocks_and_puts_the_header_after_the_docstring(run: RunStore) -> None:
     best = run.individual(4)
     exported = export_source(run, best)
     model = ModelFile(exported)
-    assert {n: b.source for n, b in model.blocks.items()} == \
-        {n: b.source for n, b in ModelFile(best.source).blocks.items()}
+    assert {n: b.source for n, b in model.blocks.items()} == {
+        n: b.source for n, b in ModelFile(best.source).blocks.items()
+    }
     assert ast.get_docstring(ast.parse(exported)) == ast.get_docstring(ast.parse(best.source))
     header = [line for line in exported.splitlines() if line.startswith("# ")]
     assert header[1] == "# individual #4, generation 2, operator crossover (parents #2, #3)"
@@ -139,17 +167,20 @@ def test_export_follows_future_imports(tmp_path: Path) -> None:
     compile(exported, "exported.py", "exec")  # a comment before the future import would be fine; code would not
     lines = exported.splitlines()
     assert lines.index("from __future__ import annotations") + 1 == lines.index(
-        next(line for line in lines if line.startswith("# Exported by astevo")))
+        next(line for line in lines if line.startswith("# Exported by astevo"))
+    )
 
 
 def test_the_exported_file_builds_and_runs_its_model(run: RunStore, tmp_path: Path) -> None:
     path = tmp_path / "best.py"
     path.write_text(export_source(run, run.individual(4)), encoding="utf-8")
-    program = ("import importlib.util, sys, torch\n"
-               "spec = importlib.util.spec_from_file_location('best', sys.argv[1])\n"
-               "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
-               "model = module.ExquisiteNetV2(10, 1).eval()\n"
-               "print(tuple(model(torch.randn(1, 1, 28, 28)).shape))\n")
+    program = (
+        "import importlib.util, sys, torch\n"
+        "spec = importlib.util.spec_from_file_location('best', sys.argv[1])\n"
+        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
+        "model = module.ExquisiteNetV2(10, 1).eval()\n"
+        "print(tuple(model(torch.randn(1, 1, 28, 28)).shape))\n"
+    )
     result = subprocess.run([sys.executable, "-c", program, str(path)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "(1, 10)"
@@ -200,10 +231,19 @@ def test_diff_of_a_failed_individual_shows_its_reason(run: RunStore) -> None:
     assert "+        self.fc = nn.Linear(385, class_num)" in result.stdout
 
 
-@pytest.mark.parametrize("args", [
-    ("diff", "{run}", "abc"), ("diff", "{run}", "99"), ("diff", "{run}", "4", "nope"), ("diff", "{run}", "5"),
-    ("show", "{run}", "3x"), ("export", "{run}", "99", "-o", "{tmp}/x.py"), ("diff", "{tmp}"),
-], ids=["word", "missing", "bad-other", "discarded", "show", "export", "not-a-run"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("diff", "{run}", "abc"),
+        ("diff", "{run}", "99"),
+        ("diff", "{run}", "4", "nope"),
+        ("diff", "{run}", "5"),
+        ("show", "{run}", "3x"),
+        ("export", "{run}", "99", "-o", "{tmp}/x.py"),
+        ("diff", "{tmp}"),
+    ],
+    ids=["word", "missing", "bad-other", "discarded", "show", "export", "not-a-run"],
+)
 def test_bad_references_are_one_line_errors_with_exit_code_2(run: RunStore, tmp_path: Path, args: tuple) -> None:
     result = invoke(*(a.format(run=run.folder, tmp=tmp_path) for a in args))
     assert result.exit_code == 2, result.output
@@ -217,8 +257,15 @@ def test_show_lists_every_individual(run: RunStore) -> None:
     rows = [line for line in result.stdout.splitlines() if line.startswith("│")]
     assert [row.split("│")[1].strip() for row in rows] == [str(i) for i in range(1, 8)]
     status = {row.split("│")[1].strip(): row.split("│")[5].strip() for row in rows}
-    assert status == {"1": "valid", "2": "valid", "3": "valid", "4": "valid", "5": "discarded", "6": "failed",
-                      "7": "pending"}
+    assert status == {
+        "1": "valid",
+        "2": "valid",
+        "3": "valid",
+        "4": "valid",
+        "5": "discarded",
+        "6": "failed",
+        "7": "pending",
+    }
     assert "…" in result.stdout and PROBE_FAILURE not in result.stdout  # long reasons are cut
 
 
@@ -278,8 +325,8 @@ def test_a_version_1_run_is_upgraded_when_opened_and_keeps_its_individuals(tmp_p
     database.close()
     with RunStore.open(tmp_path / "run") as store:
         assert store.individuals() == before
-        assert store.meta()["schema"] == 2
-    with RunStore.open(tmp_path / "run") as store:  # and opens again as a version-2 run
+        assert store.meta()["schema"] == SCHEMA_VERSION
+    with RunStore.open(tmp_path / "run") as store:  # and opens again as a current run
         assert len(store.individuals()) == len(before)
 
 

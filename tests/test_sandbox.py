@@ -4,6 +4,7 @@ Each run starts a fresh interpreter that imports torch (about 3 s here), so the 
 behaviours are covered once each; the ones the namespaces change are run both with them
 (`isolate=True`, the default) and without (the fallback for machines that refuse them).
 """
+
 from __future__ import annotations
 
 import math
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from astevo.errors import AstevoError
-from astevo.sandbox import OUTPUT_TAIL_BYTES, Limits, run
+from astevo.evaluation.sandbox import OUTPUT_TAIL_BYTES, Limits, run
 from tests import sandbox_tasks
 
 LIMITS = Limits(seconds=20.0, memory_mb=1500)
@@ -87,6 +88,7 @@ def test_non_dict_value_is_rejected() -> None:
     assert run(task("return_non_dict"), {}, LIMITS).error == "returned a list, not a dict"
 
 
+@pytest.mark.slow
 @ISOLATION
 def test_infinite_loop_times_out_and_its_process_group_is_gone(isolate: bool) -> None:
     outcome = run(task("loop_forever"), {}, Limits(seconds=6.0, memory_mb=1500), isolate=isolate)
@@ -132,8 +134,9 @@ def test_output_flood_is_capped_and_the_run_finishes() -> None:
     assert outcome.output.endswith("the end\n")
 
 
-@pytest.mark.parametrize(("name", "event"), [("spawn_lingering_process", "subprocess.Popen"),
-                                             ("fork_lingering_process", "os.fork")])
+@pytest.mark.parametrize(
+    ("name", "event"), [("spawn_lingering_process", "subprocess.Popen"), ("fork_lingering_process", "os.fork")]
+)
 def test_starting_processes_is_refused(name: str, event: str) -> None:
     seconds = unique_sleep_seconds()
     outcome = run(task(name), {"seconds": seconds}, LIMITS)
@@ -200,6 +203,7 @@ def test_segfault_is_reported_as_a_signal(isolate: bool) -> None:
     assert outcome.error == "killed by signal 11 (SIGSEGV)"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("then", "error"),
     [("return", None), ("hang", "timed out after 6.0 s"), ("exit", "exited with code 0 before reporting a result")],
@@ -215,15 +219,20 @@ def test_interim_records_are_ignored_outside_a_sandbox() -> None:
     assert sandbox_tasks.report_stages_then({"then": "return"}) == {"done": True}
 
 
+@pytest.mark.slow
 def test_a_milestone_holds_the_first_records_to_their_own_time_limit() -> None:
     """Checks and training share one child: the checks must report within their limit, the rest gets the whole time."""
-    outcome = run(task("report_stages_then"), {"then": "hang"}, Limits(seconds=60.0, memory_mb=1500, milestone=(3, 4.0)))
+    outcome = run(
+        task("report_stages_then"), {"then": "hang"}, Limits(seconds=60.0, memory_mb=1500, milestone=(3, 4.0))
+    )
     assert outcome.error == "timed out after 4.0 s"  # not the 60 s of the whole run
     assert [record["name"] for record in outcome.progress] == ["first", "second"]
 
 
 def test_a_reached_milestone_lets_the_task_run_on() -> None:
-    outcome = run(task("report_stages_then"), {"then": "return"}, Limits(seconds=60.0, memory_mb=1500, milestone=(2, 4.0)))
+    outcome = run(
+        task("report_stages_then"), {"then": "return"}, Limits(seconds=60.0, memory_mb=1500, milestone=(2, 4.0))
+    )
     assert outcome.ok and outcome.value == {"done": True}
 
 
@@ -238,12 +247,20 @@ def _children_of(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 def test_a_sandbox_dies_with_astevo_even_when_astevo_is_killed_with_sigkill() -> None:
     """A killed run must not leave training children competing with the resumed run."""
-    caller = subprocess.Popen([sys.executable, "-c", (
-        "from astevo.sandbox import Limits, run; "
-        f"run('{task('report_stages_then')}', {{'then': 'hang'}}, Limits(seconds=300.0, memory_mb=1500))")],
-        cwd=Path(__file__).resolve().parents[1])
+    caller = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "from astevo.evaluation.sandbox import Limits, run; "
+                f"run('{task('report_stages_then')}', {{'then': 'hang'}}, Limits(seconds=300.0, memory_mb=1500))"
+            ),
+        ],
+        cwd=Path(__file__).resolve().parents[1],
+    )
     try:
         for _ in range(200):  # the sandbox appears, and its worker below it
             supervisors = _children_of(caller.pid)
@@ -257,8 +274,12 @@ def test_a_sandbox_dies_with_astevo_even_when_astevo_is_killed_with_sigkill() ->
         caller.kill()
         caller.wait()
     for _ in range(100):
-        alive = [pid for pid in sandbox if Path(f"/proc/{pid}").exists()
-                 and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+        alive = [
+            pid
+            for pid in sandbox
+            if Path(f"/proc/{pid}").exists()
+            and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        ]
         if not alive:
             break
         time.sleep(0.1)

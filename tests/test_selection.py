@@ -7,19 +7,43 @@ import random
 import pytest
 
 from astevo.errors import AstevoError
-from astevo.selection import best_within_seed_cost
-from astevo.selection import parents, pareto_front, survivors
-from astevo.store import DISCARDED, EVALUATED, Individual
+from astevo.evolution.selection import best_within_seed_cost, parents, pareto_front, survivors
+from astevo.store.records import DISCARDED, EVALUATED, Individual
 
 
-def individual(id_: int, accuracy: float | None, parameters: int, *, operator: str = "mutate",
-               code: str | None = None, status: str = EVALUATED) -> Individual:
+def individual(
+    id_: int,
+    accuracy: float | None,
+    parameters: int,
+    *,
+    operator: str = "mutate",
+    code: str | None = None,
+    status: str = EVALUATED,
+) -> Individual:
     stages = ({"name": "validate", "ok": accuracy is not None, "reason": None, "seconds": 0.1},)
     metrics = {"parameters": parameters, "macs": parameters * 10}
     if accuracy is not None:
         metrics["val_accuracy"] = accuracy
-    return Individual(id_, 0, id_, (), operator, (), None, "x = 1\n", code or f"hash{id_}", (), "0", status, None,
-                      stages, metrics, None, 0.0, 0.0)
+    return Individual(
+        id_,
+        0,
+        id_,
+        (),
+        operator,
+        (),
+        None,
+        "x = 1\n",
+        code or f"hash{id_}",
+        (),
+        "0",
+        status,
+        None,
+        stages,
+        metrics,
+        None,
+        0.0,
+        0.0,
+    )
 
 
 POPULATION = [

@@ -1,4 +1,5 @@
 """The short training loop on real data (a Fashion-MNIST slice) with real models, on the CPU."""
+
 from __future__ import annotations
 
 import math
@@ -8,17 +9,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from astevo.budget import TrainBudget
-from astevo.data import Dataset, Split, load_dataset
+from astevo.data.loading import Dataset, Split, load_dataset
 from astevo.errors import AstevoError
-from astevo.train import (
+from astevo.evaluation.worker.train import (
     BatchMaker,
     TrainingDiverged,
     evaluate_accuracy,
-    train_and_validate,
+    train,
     warmup_cosine,
 )
+from astevo.settings import TrainBudget
 from tests.seed_module import load_seed
+
+pytestmark = pytest.mark.needs_data
 
 CPU = torch.device("cpu")
 TRAIN_IMAGES = 2000
@@ -32,7 +35,12 @@ def fashion() -> Dataset:
 def small_cnn() -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(1, 8, 3, stride=2), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10)
+        nn.Conv2d(1, 8, 3, stride=2),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 10),
     )
 
 
@@ -50,22 +58,27 @@ def test_seed_model_learns_fashion_mnist(fashion: Dataset) -> None:
     loss_before = mean_loss(model, fashion)
     accuracy_before = evaluate_accuracy(model, fashion.val, fashion, CPU, 256)
     budget = TrainBudget(epochs=2.0, batch_size=64)
-    result = train_and_validate(model, fashion, budget, make_optimizer=seed.get_optimizer, device=CPU)
+    result = train(model, fashion, budget, seed.get_optimizer, CPU)
+    val_accuracy = evaluate_accuracy(model, fashion.val, fashion, CPU, budget.batch_size)
     assert result.stopped_by == "budget"
     assert result.images_seen == 2 * TRAIN_IMAGES and result.epochs_done == 2.0
     assert result.train_loss < loss_before - 0.5
     assert mean_loss(model, fashion) < loss_before - 0.5
-    assert 0.0 <= result.val_accuracy <= 1.0 and result.val_accuracy > accuracy_before + 0.3
+    assert 0.0 <= val_accuracy <= 1.0 and val_accuracy > accuracy_before + 0.3
     assert result.images_per_second == pytest.approx(result.images_seen / result.seconds)
 
 
 def test_same_seed_same_run_other_seed_other_run(fashion: Dataset) -> None:
-    budget = TrainBudget(max_images=640, batch_size=64, seed=1)
-    first = train_and_validate(small_cnn(), fashion, budget, device=CPU)
-    again = train_and_validate(small_cnn(), fashion, budget, device=CPU)
-    other = train_and_validate(small_cnn(), fashion, TrainBudget(max_images=640, batch_size=64, seed=2), device=CPU)
-    assert (first.train_loss, first.val_accuracy) == (again.train_loss, again.val_accuracy)
-    assert first.train_loss != other.train_loss
+    def loss_and_accuracy(budget: TrainBudget) -> tuple[float, float]:
+        model = small_cnn()
+        run = train(model, fashion, budget, None, CPU)
+        return run.train_loss, evaluate_accuracy(model, fashion.val, fashion, CPU, budget.batch_size)
+
+    budget = TrainBudget(max_images=640, batch_size=64, training_seed=1)
+    first, again = loss_and_accuracy(budget), loss_and_accuracy(budget)
+    other = loss_and_accuracy(TrainBudget(max_images=640, batch_size=64, training_seed=2))
+    assert first == again
+    assert first[0] != other[0]
 
 
 class TurnsNaN(nn.Module):
@@ -86,22 +99,21 @@ def test_non_finite_loss_raises_training_diverged_early(fashion: Dataset) -> Non
     model = TurnsNaN()
     budget = TrainBudget(batch_size=32)
     with pytest.raises(TrainingDiverged, match="nan"):
-        train_and_validate(model, fashion, budget, device=CPU)
+        train(model, fashion, budget, None, CPU)
     assert model.calls < TRAIN_IMAGES // 32
 
 
 def test_time_cap_stops_early(fashion: Dataset) -> None:
     budget = TrainBudget(epochs=1.0, batch_size=50, max_seconds=1e-9)
-    result = train_and_validate(small_cnn(), fashion, budget, device=CPU)
+    result = train(small_cnn(), fashion, budget, None, CPU)
     assert result.stopped_by == "time"
     assert result.images_seen == 50 and result.epochs_done == 50 / TRAIN_IMAGES
-    assert 0.0 <= result.val_accuracy <= 1.0
 
 
 @pytest.mark.parametrize("max_images, seen", [(300, 300), (129, 128)])
 def test_max_images_is_respected(fashion: Dataset, max_images: int, seen: int) -> None:
     budget = TrainBudget(epochs=5.0, max_images=max_images, batch_size=64)
-    result = train_and_validate(small_cnn(), fashion, budget, device=CPU)
+    result = train(small_cnn(), fashion, budget, None, CPU)
     assert (result.images_seen, result.stopped_by) == (seen, "budget")
     assert result.epochs_done == seen / TRAIN_IMAGES
 
@@ -116,7 +128,7 @@ def test_custom_optimizer_is_built_and_scheduled(fashion: Dataset) -> None:
 
     model = small_cnn()
     budget = TrainBudget(max_images=256, batch_size=64, lr=0.01, weight_decay=1e-4)
-    train_and_validate(model, fashion, budget, make_optimizer=adam, device=CPU)
+    train(model, fashion, budget, adam, CPU)
     assert len(calls) == 1 and calls[0][0] is model and calls[0][1:] == (0.01, 1e-4)
     group = built[0].param_groups[0]
     assert group["initial_lr"] == 0.01 and group["lr"] < 0.01
@@ -128,7 +140,7 @@ def test_schedule_warms_up_linearly_then_decays_by_cosine() -> None:
     factors = [factor(step) for step in range(100)]
     assert factors[:10] == pytest.approx([(i + 1) / 10 for i in range(10)])
     assert factors[10] == 1.0 and factors[55] == pytest.approx(0.5)
-    assert all(a > b for a, b in zip(factors[10:], factors[11:])) and 0 < factors[-1] < 0.001
+    assert all(a > b for a, b in zip(factors[10:], factors[11:], strict=False)) and 0 < factors[-1] < 0.001
     assert warmup_cosine(10, 0.0)(0) == 1.0
 
 
@@ -149,7 +161,7 @@ def test_augmentation_is_a_padded_crop_with_the_first_half_flipped() -> None:
     restored = (out * 0.25 + 0.5) * 255
     padded = F.pad(images.float(), (2, 2, 2, 2))
     offsets_used = set()
-    for position, (image, result) in enumerate(zip(padded[order], restored)):
+    for position, (image, result) in enumerate(zip(padded[order], restored, strict=True)):
         matches = [
             (dy, dx, flip)
             for dy in range(5)

@@ -15,11 +15,12 @@ import ast
 import time
 from pathlib import Path
 
-from astevo.grammar import body_grammar
 import numpy as np
 
-from astevo.llm import Completion, LocalLLM, TokenMask
-from astevo.models import ModelInfo, bundled_models, resolve_model
+from astevo.llm.backend import Completion
+from astevo.llm.gguf import ModelInfo, bundled_models, resolve_model
+from astevo.llm.grammar import body_grammar
+from astevo.llm.llama_cpp_backend import LlamaCppGenerator, TokenMask
 
 SEED_FILE = Path(__file__).resolve().parents[1] / "seeds" / "exquisitenetv2.py"
 HEADER = "class SE(nn.Module):\n"
@@ -45,7 +46,7 @@ def decode_seconds(result: Completion) -> float:
     return result.seconds - result.prompt_seconds
 
 
-def speed(llm: LocalLLM, seeds: int, max_tokens: int) -> None:
+def speed(llm: LlamaCppGenerator, seeds: int, max_tokens: int) -> None:
     chat = rewrite_chat(
         "You are an expert PyTorch engineer. Reply with Python code only.",
         "Rewrite this block to make the network more accurate. Keep the class name.",
@@ -60,8 +61,12 @@ def speed(llm: LocalLLM, seeds: int, max_tokens: int) -> None:
     for seed in range(seeds):
         for mode, constraint in (("free", None), ("constrained", grammar)):
             result = llm.complete(
-                chat, prefix=HEADER, grammar=constraint, temperature=0.3,
-                max_tokens=max_tokens, seed=seed,
+                chat,
+                prefix=HEADER,
+                grammar=constraint,
+                temperature=0.3,
+                max_tokens=max_tokens,
+                seed=seed,
             )
             sampled = result.n_tokens - 1
             totals[mode][0] += sampled
@@ -83,7 +88,7 @@ def speed(llm: LocalLLM, seeds: int, max_tokens: int) -> None:
     )
 
 
-def grammar_seconds_per_token(llm: LocalLLM, grammar: str, text: str) -> float:
+def grammar_seconds_per_token(llm: LlamaCppGenerator, grammar: str, text: str) -> float:
     """Replays `text` through the constraint without the model: its cost, free of noise."""
     matcher = llm.matcher(grammar)
     mask = TokenMask(matcher, llm.tokenizer.vocab_size)
@@ -96,10 +101,9 @@ def grammar_seconds_per_token(llm: LocalLLM, grammar: str, text: str) -> float:
     return (time.perf_counter() - started) / len(tokens)
 
 
-def kv_cache_reuse(llm: LocalLLM) -> None:
+def kv_cache_reuse(llm: LlamaCppGenerator) -> None:
     long_system = (
-        "You are an expert PyTorch engineer. This is the whole model file you work on:\n\n"
-        + SEED_FILE.read_text()
+        "You are an expert PyTorch engineer. This is the whole model file you work on:\n\n" + SEED_FILE.read_text()
     )
     first = llm.complete(rewrite_chat(long_system, "Make this block smaller."), max_tokens=1)
     second = llm.complete(rewrite_chat(long_system, "Make this block more accurate."), max_tokens=1)
@@ -120,8 +124,8 @@ def main() -> None:
     for info in models:
         print(f"{info.name} ({info.size_mb:.0f} MB, {info.source})")
         started = time.perf_counter()
-        llm = LocalLLM(info)
-        llm.tokenizer  # built here, outside the timings below
+        llm = LlamaCppGenerator(info)
+        _ = llm.tokenizer  # built here, outside the timings below
         print(f"  load + llguidance tokenizer: {time.perf_counter() - started:.2f} s")
         kv_cache_reuse(llm)
         speed(llm, args.seeds, args.max_tokens)

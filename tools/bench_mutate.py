@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import time
 
-from astevo.blocks import ModelFile
-from astevo.models import bundled_models
-from astevo.mutation import propose
-from astevo.mutation_settings import MutationSettings
-from astevo.seed import default_seed_path
+from astevo.code.blocks import ModelFile
+from astevo.evolution.proposals import block_proposals
+from astevo.llm.gguf import bundled_models
+from astevo.paths import default_seed_path
+from astevo.settings import FitnessSettings, MutationSettings
 
 
 def main() -> None:
@@ -32,15 +32,17 @@ def main() -> None:
         useful = calls = total = 0
         started = time.perf_counter()
         for index, name in enumerate(args.blocks):
-            settings = MutationSettings(model=str(info.path), scope=args.scope, repairs=args.repairs, seed=index)
-            for proposal, _ in propose(seed, name, args.per_block, settings):
+            settings = MutationSettings(model=str(info.path), scope=args.scope, repairs=args.repairs, random_seed=index)
+            for proposal in block_proposals(seed, name, args.per_block, settings, FitnessSettings(train=False)):
                 useful += proposal.accepted
                 calls += len(proposal.exchanges)
                 total += 1
         seconds = time.perf_counter() - started
         per_useful = f"{seconds / useful:.1f}" if useful else "-"
-        print(f"{info.name:<28} {useful:>4} of {total:<3} {useful / total:>6.0%} {calls / total:>15.2f} {per_useful:>9}",
-              flush=True)
+        print(
+            f"{info.name:<28} {useful:>4} of {total:<3} {useful / total:>6.0%} {calls / total:>15.2f} {per_useful:>9}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from astevo.fitness import FitnessSettings, evaluate  # noqa: E402
+from astevo.evaluation.cascade import evaluate  # noqa: E402
+from astevo.settings import FitnessSettings
 from tests.test_fitness import GATE_CASES, RUNTIME_CASES  # noqa: E402
 
 SLOW_BY_DESIGN = {"infinite loop"}  # rejected by the wall-clock limit, whatever it is set to
@@ -33,8 +34,10 @@ def main() -> None:
     gate = [times[n] for n in GATE_CASES]
     runtime = [times[n] for n in cases if n not in GATE_CASES]
     print(f"median to reject, all {len(times)}: {statistics.median(times.values()):.2f} s")
-    print(f"median to reject at the gate ({len(gate)}): {statistics.median(gate):.3f} s; "
-          f"in the sandbox ({len(runtime)}): {statistics.median(runtime):.2f} s")
+    print(
+        f"median to reject at the gate ({len(gate)}): {statistics.median(gate):.3f} s; "
+        f"in the sandbox ({len(runtime)}): {statistics.median(runtime):.2f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -4,12 +4,13 @@
 Both train the seed model (seeds/exquisitenetv2.py) on the same data, batch size and machine in
 one run; each figure counts everything from the first batch request (data-loader start-up
 included) to the last optimiser step. A third loop is astevo's with every layer on its usual
-forward (no astevo.cpu_shortcuts), to show what the shortcuts add. The loops alternate for a few
+forward (no astevo.evaluation.worker.cpu_shortcuts), to show what the shortcuts add. The loops alternate for a few
 rounds and the best round of each is reported, since other load on the machine can only slow a
 round down; the ratio of the medians follows. Usage:
 
     python tools/bench_train.py [--dataset auto|cifar10|fashion-mnist] [--data DIR] [--images N] [--rounds R]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,10 +33,10 @@ from torchvision import transforms
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from astevo.data import Dataset, Split, load_dataset  # noqa: E402
+from astevo.data.loading import Dataset, Split, load_dataset  # noqa: E402
 from astevo.errors import AstevoError  # noqa: E402
-from astevo.budget import TrainBudget  # noqa: E402
-from astevo.train import CROP_PADDING, BatchMaker, default_optimizer, pick_device, train_and_validate  # noqa: E402
+from astevo.evaluation.worker.train import CROP_PADDING, BatchMaker, default_optimizer, pick_device, train  # noqa: E402
+from astevo.settings import TrainBudget  # noqa: E402
 
 BATCH_SIZE = 128
 LR, WEIGHT_DECAY = 0.05, 5e-4
@@ -69,7 +70,7 @@ class PilImages(torch.utils.data.Dataset):
 
 
 def no_shortcuts(model: nn.Module, device: torch.device) -> AbstractContextManager[None]:
-    """Stands in for astevo.cpu_shortcuts.cpu_shortcuts: every layer runs its usual forward."""
+    """Stands in for astevo.evaluation.worker.cpu_shortcuts.cpu_shortcuts: every layer runs its usual forward."""
     return nullcontext()
 
 
@@ -132,9 +133,11 @@ def pick_data(name: str, data_dir: Path | None) -> Dataset:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="astevo training loop vs a conventional loop, images/s")
     parser.add_argument("--dataset", choices=("auto", "cifar10", "fashion-mnist"), default="auto")
-    parser.add_argument("--data", type=Path, help="folder holding the data set (see astevo.data)")
+    parser.add_argument("--data", type=Path, help="folder holding the data set (see astevo.data.loading)")
     parser.add_argument("--images", type=int, default=3840, help="training images per loop (default %(default)s)")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of the three loops (default %(default)s)")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="alternating rounds of the three loops (default %(default)s)"
+    )
     args = parser.parse_args(argv)
     try:
         data = pick_data(args.dataset, args.data)
@@ -143,26 +146,39 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     device = pick_device()
     seed = load_seed()
-    print(f"data: {data.name}, {len(data.train)} training images of {data.channels}x{data.image_size}x{data.image_size}; "
-          f"device: {device}; torch threads: {torch.get_num_threads()}; batch {BATCH_SIZE}; {args.images} images per loop")
-    budget = TrainBudget(epochs=args.images / len(data.train) + 1, max_images=args.images, batch_size=BATCH_SIZE, lr=LR,
-                         weight_decay=WEIGHT_DECAY)
+    print(
+        f"data: {data.name}, {len(data.train)} training images of {data.channels}x{data.image_size}x{data.image_size}; "
+        f"device: {device}; torch threads: {torch.get_num_threads()}; batch {BATCH_SIZE}; {args.images} images per loop"
+    )
+    budget = TrainBudget(
+        epochs=args.images / len(data.train) + 1,
+        max_images=args.images,
+        batch_size=BATCH_SIZE,
+        lr=LR,
+        weight_decay=WEIGHT_DECAY,
+    )
     rounds_ours, rounds_usual, rounds_theirs = [], [], []
     for _ in range(args.rounds):
-        rounds_ours.append(train_and_validate(fresh_model(seed, data), data, budget, device=device).images_per_second)
-        with mock.patch("astevo.train.cpu_shortcuts", no_shortcuts):
-            rounds_usual.append(train_and_validate(fresh_model(seed, data), data, budget, device=device).images_per_second)
+        rounds_ours.append(train(fresh_model(seed, data), data, budget, None, device).images_per_second)
+        with mock.patch("astevo.evaluation.worker.train.cpu_shortcuts", no_shortcuts):
+            rounds_usual.append(train(fresh_model(seed, data), data, budget, None, device).images_per_second)
         rounds_theirs.append(conventional_images_per_second(fresh_model(seed, data), data, args.images, device))
     ours, usual, theirs = max(rounds_ours), max(rounds_usual), max(rounds_theirs)
     prep_ms = batch_preparation_ms(data, device)
     step_ms = BATCH_SIZE / ours * 1000.0
     print(f"astevo loop:       {ours:8.0f} images/s  (rounds: {rounds_text(rounds_ours)})")
-    print(f"astevo loop, usual layer forwards: {usual:8.0f} images/s  (rounds: {rounds_text(rounds_usual)}; "
-          f"the shortcuts give {ours / usual:.2f}x)")
-    print(f"conventional loop: {theirs:8.0f} images/s  (rounds: {rounds_text(rounds_theirs)}; "
-          "PIL transforms, DataLoader with 2 workers, default memory format)")
-    print(f"ratio astevo/conventional: {ours / theirs:.2f}x (best rounds); "
-          f"{statistics.median(rounds_ours) / statistics.median(rounds_theirs):.2f}x (medians)")
+    print(
+        f"astevo loop, usual layer forwards: {usual:8.0f} images/s  (rounds: {rounds_text(rounds_usual)}; "
+        f"the shortcuts give {ours / usual:.2f}x)"
+    )
+    print(
+        f"conventional loop: {theirs:8.0f} images/s  (rounds: {rounds_text(rounds_theirs)}; "
+        "PIL transforms, DataLoader with 2 workers, default memory format)"
+    )
+    print(
+        f"ratio astevo/conventional: {ours / theirs:.2f}x (best rounds); "
+        f"{statistics.median(rounds_ours) / statistics.median(rounds_theirs):.2f}x (medians)"
+    )
     print(f"astevo batch preparation: {prep_ms:.2f} ms of {step_ms:.1f} ms per batch ({100 * prep_ms / step_ms:.1f}%)")
     return 0
 

@@ -5,6 +5,7 @@ astevo itself never downloads. Run this where there is internet and copy the res
 `cifar-10-batches-py` folder to the offline machine, or use --tarball to verify and unpack a
 tarball carried over by hand. Standard library only, so any Python 3.10+ can run it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,7 +27,7 @@ class FetchError(Exception):
 
 
 def default_dest() -> Path:
-    """astevo's per-user data cache (kept equal to astevo.data_sources.default_cache_dir by a test)."""
+    """astevo's per-user data cache (kept equal to astevo.paths.data_cache_dir by a test)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "astevo" / "data"
 
@@ -68,7 +69,9 @@ def download(url: str, target: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dest", type=Path, default=default_dest(), help="folder to unpack into (default: %(default)s)")
+    parser.add_argument(
+        "--dest", type=Path, default=default_dest(), help="folder to unpack into (default: %(default)s)"
+    )
     parser.add_argument("--tarball", type=Path, help="verify and unpack this already downloaded cifar-10-python.tar.gz")
     args = parser.parse_args(argv)
     try:

@@ -1,0 +1,237 @@
+"""`astevo evolve`: start or resume a run, with a live progress display and the Pareto front at the end."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from astevo.cli.terminal import console, errors, user_errors
+from astevo.code.blocks import ModelFile
+from astevo.data.sources import require_dataset
+from astevo.errors import AstevoError
+from astevo.evaluation.base import MAC_UNIT
+from astevo.evaluation.cache import EvaluationCache
+from astevo.evaluation.local import LocalEvaluator
+from astevo.evolution.model_check import check_model
+from astevo.evolution.selection import pareto_front
+from astevo.llm.gguf import resolve_model
+from astevo.paths import default_seed_path
+from astevo.settings import DATASET_NAMES, EvolveConfig, apply, read_config
+from astevo.store.run_store import RunStore
+from astevo.views.run_view import format_accuracy, format_count, run_figures
+
+if TYPE_CHECKING:
+    from astevo.evolution.loop import Progress as RunProgress
+
+DEFAULTS = EvolveConfig()
+
+
+@user_errors
+def evolve(
+    block: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--block",
+            help="A block to evolve; repeat for several (default: every module the model builds).",
+            show_default=False,
+        ),
+    ] = None,
+    seed_file: Annotated[
+        Path | None,
+        typer.Argument(help="Model file to start from (default: the bundled ExquisiteNetV2 seed).", show_default=False),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="GGUF model file (default: $ASTEVO_MODEL, else the bundled tiny model).")
+    ] = None,
+    dataset: Annotated[
+        str | None, typer.Option(help=f"Data set: {' or '.join(DATASET_NAMES)} (default {DEFAULTS.fitness.dataset}).")
+    ] = None,
+    data: Annotated[Path | None, typer.Option(help="Folder holding the data set.")] = None,
+    population: Annotated[
+        int | None, typer.Option(help=f"Individuals per generation (default {DEFAULTS.population}).")
+    ] = None,
+    generations: Annotated[
+        int | None, typer.Option(help=f"Generations, the first included (default {DEFAULTS.generations}).")
+    ] = None,
+    cost: Annotated[
+        str | None, typer.Option(help=f"Second objective: parameters or macs (default {DEFAULTS.cost}).")
+    ] = None,
+    limit_train: Annotated[
+        int | None, typer.Option(help=f"Training images per evaluation (default {DEFAULTS.fitness.limit_train}).")
+    ] = None,
+    epochs: Annotated[
+        float | None, typer.Option(help=f"Training epochs per evaluation (default {DEFAULTS.fitness.budget.epochs:g}).")
+    ] = None,
+    random_seed: Annotated[
+        int | None, typer.Option(help=f"Seed of every random draw of the run (default {DEFAULTS.random_seed}).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML file with any other settings (flags win).")] = None,
+    run: Annotated[Path | None, typer.Option(help="Run folder (default: astevo-runs/<date-time>).")] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue the run in --run where it stopped, with its own settings.")
+    ] = False,
+    cache: Annotated[bool, typer.Option(help="Reuse evaluations of identical code from earlier runs.")] = True,
+) -> None:
+    """Evolve blocks of a model with the local LLM: NSGA-II parents, SPEA2 elites, EoT, AST crossover."""
+    overrides = _flag_overrides(
+        block, model, dataset, data, population, generations, cost, limit_train, epochs, random_seed
+    )
+    if resume:
+        if run is None:
+            raise AstevoError("--resume needs --run FOLDER: the run to continue")
+        if overrides or config or seed_file:
+            raise AstevoError(
+                "--resume continues a run with the settings it was started with; "
+                "leave out the seed file, --config and the setting flags"
+            )
+        store = RunStore.open(run)
+    else:
+        settings = EvolveConfig()
+        if config is not None:
+            settings = apply(settings, read_config(config), str(config))
+        settings = apply(settings, overrides, "flags")
+        if settings.fitness.data_dir:  # the run may be resumed from another folder; the sandbox runs in a temporary one
+            settings = apply(settings, {"fitness": {"data_dir": str(Path(settings.fitness.data_dir).resolve())}})
+        require_dataset(settings.fitness.dataset, settings.fitness.data_dir)
+        model_info = resolve_model(settings.mutation.model)
+        seed_model = ModelFile.read(seed_file or default_seed_path())
+        run = run or Path("astevo-runs") / time.strftime("%Y%m%d-%H%M%S")
+        from astevo.evolution.loop import start_run  # imports torch: only once a run is really starting
+
+        with console.status("building the seed model once to find the blocks that can change fitness"):
+            store = start_run(run, settings, seed_model, model_info.path)
+    with store:
+        _run(store, cache)
+
+
+def _flag_overrides(
+    block: list[str] | None,
+    model: str | None,
+    dataset: str | None,
+    data: Path | None,
+    population: int | None,
+    generations: int | None,
+    cost: str | None,
+    limit_train: int | None,
+    epochs: float | None,
+    random_seed: int | None,
+) -> dict[str, Any]:
+    """The settings given as flags, as a nested record like the TOML file's."""
+    top: dict[str, Any] = {
+        "blocks": block or None,
+        "population": population,
+        "generations": generations,
+        "cost": cost,
+        "random_seed": random_seed,
+    }
+    fitness: dict[str, Any] = {
+        "dataset": dataset,
+        "data_dir": str(data.resolve()) if data else None,
+        "limit_train": limit_train,
+        "budget": {"epochs": epochs} if epochs is not None else None,
+    }
+    overrides = {k: v for k, v in top.items() if v is not None}
+    if any(v is not None for v in fitness.values()):
+        overrides["fitness"] = {k: v for k, v in fitness.items() if v is not None}
+    if model is not None:
+        overrides["mutation"] = {"model": model}
+    return overrides
+
+
+def _run(store: RunStore, cache: bool) -> None:
+    from astevo.evolution.loop import Evolution
+    from astevo.llm.llama_cpp_backend import LlamaCppGenerator  # loads llama.cpp only when a run starts
+    from astevo.variation.llm_mutation import LLMVariation
+
+    config = EvolveConfig.from_record(store.meta()["config"])
+    model_path = resolve_model(config.mutation.model).path
+    console.print(
+        f"run {store.folder}: evolving {', '.join(config.blocks)}; population {config.population}, "
+        f"{config.generations} generations, {config.fitness.dataset}",
+        highlight=False,
+    )
+    display = Progress(
+        TextColumn("generation {task.fields[generation]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    evaluator = LocalEvaluator(EvaluationCache() if cache else None)
+    check_model(store, model_path)  # before the model loads: a changed file is a one-line error
+    generator = LlamaCppGenerator.from_settings(config.mutation)
+    evolution = Evolution(store, LLMVariation(generator, config.mutation, model_path), evaluator)
+    task = display.add_task("evolve", total=evolution.total, generation="-", status="")
+    evolution.on_progress = lambda progress: _show(display, task, progress)
+    try:
+        with display:
+            evolution.run()
+    except KeyboardInterrupt:
+        errors.print(
+            f"interrupted; nothing evaluated is lost. Continue with: astevo evolve --run {store.folder} --resume",
+            highlight=False,
+        )
+        raise typer.Exit(130) from None
+    _summary(store, config)
+
+
+def _show(display: Progress, task: TaskID, progress: RunProgress) -> None:
+    best = progress.best
+    status = f"valid {progress.valid}/{progress.done}" + (
+        f", best {format_accuracy(best.val_accuracy)} (#{best.id}) at or below the seed's size" if best else ""
+    )
+    display.update(
+        task, completed=progress.done, generation=f"{progress.generation + 1}/{progress.generations}", status=status
+    )
+
+
+def _summary(store: RunStore, config: EvolveConfig) -> None:
+    individuals = store.individuals(with_text=False)
+    figures = run_figures(individuals)
+    table = Table(title="Pareto front (validation accuracy up, cost down)", title_justify="left")
+    for column in ("id", "gen", "operator", "blocks", "val acc", "parameters", MAC_UNIT):
+        table.add_column(
+            column, justify="right" if column in ("id", "gen", "val acc", "parameters", MAC_UNIT) else "left"
+        )
+    for member in pareto_front(individuals, config.cost):
+        table.add_row(
+            str(member.id),
+            str(member.generation),
+            member.operator,
+            escape(", ".join(member.blocks) or "-"),
+            format_accuracy(member.val_accuracy),
+            format_count(member.parameters),
+            format_count(member.macs),
+        )
+    console.print(table)
+    evaluations = (
+        f"{figures.seconds_per_evaluation:.1f} s per evaluation ({figures.evaluations} evaluations)"
+        if figures.seconds_per_evaluation is not None
+        else "no evaluation ran"
+    )
+    if figures.from_cache:
+        evaluations += f", {figures.from_cache} taken from the evaluation cache of earlier runs"
+    console.print(
+        f"offspring: {figures.offspring}, valid {figures.valid} ({figures.valid_share or 0:.0%}); "
+        f"{figures.seconds_per_proposal or 0:.1f} s per proposal, {evaluations}\n"
+        f"run database: {store.folder / 'run.sqlite'}\n"
+        f"next: astevo diff {store.folder} | astevo report {store.folder} | astevo final {store.folder}",
+        highlight=False,
+    )

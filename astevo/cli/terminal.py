@@ -1,0 +1,71 @@
+"""Where the command line writes, and how user errors reach it: one line, exit 2, no traceback."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+from rich.console import Console
+from rich.markup import escape
+
+from astevo.errors import AstevoError
+from astevo.settings import SettingsError
+
+console = Console()
+errors = Console(stderr=True)
+
+# The flag that sets each setting, so that an error names what the user typed.
+SETTING_FLAGS = {
+    "blocks": "--block",
+    "population": "--population",
+    "generations": "--generations",
+    "cost": "--cost",
+    "random_seed": "--random-seed",
+    "mutation.model": "--model",
+    "mutation.intent": "--operator",
+    "mutation.persona": "--persona",
+    "mutation.scope": "--scope",
+    "mutation.repairs": "--repairs",
+    "mutation.random_seed": "--seed",
+    "mutation.threads": "--threads",
+    "mutation.context": "--context",
+    "mutation.gpu_layers": "--gpu-layers",
+    "fitness.dataset": "--dataset",
+    "fitness.data_dir": "--data",
+    "fitness.limit_train": "--limit-train",
+    "fitness.budget.epochs": "--epochs",
+    "fitness.budget.max_images": "--max-images",
+    "fitness.budget.max_seconds": "--max-seconds",
+    "fitness.budget.batch_size": "--batch-size",
+    "fitness.budget.training_seed": "--seed",
+    "fitness.max_parameters": "--max-parameters",
+    "fitness.max_macs": "--max-macs",
+    "seeds": "--seeds",
+    "epochs": "--epochs",
+}
+
+Params = ParamSpec("Params")
+Returned = TypeVar("Returned")
+
+
+def user_message(error: AstevoError) -> str:
+    """The error as the user should read it: a setting set by a flag is named by that flag."""
+    if isinstance(error, SettingsError) and error.origin in (None, "flags") and error.setting in SETTING_FLAGS:
+        return f"{SETTING_FLAGS[error.setting]} {error.problem} (setting {error.setting})"
+    return str(error)
+
+
+def user_errors(command: Callable[Params, Returned]) -> Callable[Params, Returned]:
+    """Print an AstevoError as one line and exit 2: bad input never shows a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Params.args, **kwargs: Params.kwargs) -> Returned:
+        try:
+            return command(*args, **kwargs)
+        except AstevoError as error:
+            errors.print(f"[bold red]error:[/] {escape(user_message(error))}", highlight=False, soft_wrap=True)
+            sys.exit(2)
+
+    return wrapper

@@ -1,0 +1,242 @@
+"""A model file as named blocks: its top-level classes and functions.
+
+Everything evolution does to code goes through here, so that a rewrite of one
+block provably leaves every other byte of the file as it was.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, TypeGuard
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider, ScopeProvider
+
+from astevo.errors import AstevoError
+
+BlockKind = Literal["class", "function"]
+
+
+class SourceParseError(AstevoError):
+    """Source that Python cannot parse, located as file:line:column."""
+
+    def __init__(self, origin: str, line: int, column: int, message: str) -> None:
+        self.origin, self.line, self.column, self.message = origin, line, column, message
+        super().__init__(f"{origin}:{line}:{column}: cannot parse: {message}")
+
+
+class UnknownBlockError(AstevoError):
+    """A block name the file does not define; the message lists the real ones."""
+
+    def __init__(self, name: str, available: list[str]) -> None:
+        self.name, self.available = name, available
+        super().__init__(f"no block named {name!r}; blocks in this file: {', '.join(available)}")
+
+
+class BlockShapeError(AstevoError):
+    """Replacement source that is not exactly one definition of the block's name and kind."""
+
+
+@dataclass(frozen=True)
+class Block:
+    name: str
+    kind: BlockKind
+    first_line: int
+    last_line: int
+    source: str
+    uses: tuple[str, ...]
+    used_by: tuple[str, ...]
+
+
+def parse_source(source: str, origin: str = "<source>") -> cst.Module:
+    """Parse with libcst; on failure report Python's own message, which users know, with its location."""
+    try:
+        return cst.parse_module(source)
+    except cst.ParserSyntaxError as error:
+        try:
+            ast.parse(source)
+        except SyntaxError as python_error:
+            raise SourceParseError(
+                origin, python_error.lineno or 1, python_error.offset or 1, python_error.msg
+            ) from None
+        message = str(error.message).splitlines()[0] if error.message else "syntax error"
+        raise SourceParseError(origin, error.raw_line, error.raw_column + 1, message) from None
+
+
+Definition = cst.ClassDef | cst.FunctionDef
+
+
+def _is_definition(statement: cst.CSTNode) -> TypeGuard[Definition]:
+    return isinstance(statement, (cst.ClassDef, cst.FunctionDef))
+
+
+def _kind_of(definition: Definition) -> BlockKind:
+    return "class" if isinstance(definition, cst.ClassDef) else "function"
+
+
+class _NameCollector(cst.CSTVisitor):
+    """Collects every node below a block, so scope accesses can be attributed to it."""
+
+    def __init__(self) -> None:
+        self.nodes: set[int] = set()
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self.nodes.add(id(node))
+        return True
+
+
+class ModelFile:
+    """An immutable parsed model file; `replace` returns a new one."""
+
+    def __init__(self, source: str, origin: str = "<source>") -> None:
+        self.source = source
+        self.origin = origin
+        self.module = parse_source(source, origin)
+        lines = io.StringIO(source, newline="").readlines()  # \n, \r\n and \r, as Python counts lines
+        self._line_starts = [0, *itertools.accumulate(len(line) for line in lines)]
+        self.blocks: dict[str, Block] = self._index_blocks()
+
+    @classmethod
+    def read(cls, path: str | Path) -> ModelFile:
+        path = Path(path)
+        if not path.is_file():
+            raise AstevoError(f"{path}: no such file; give the path of a Python model file")
+        try:
+            source = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise AstevoError(f"{path}: not a UTF-8 text file; give a Python model file") from None
+        except OSError as error:
+            raise AstevoError(f"{path}: cannot read ({error.strerror}); check its permissions") from None
+        return cls(source, str(path))
+
+    def block(self, name: str) -> Block:
+        try:
+            return self.blocks[name]
+        except KeyError:
+            raise UnknownBlockError(name, list(self.blocks)) from None
+
+    def replace(self, name: str, new_source: str) -> ModelFile:
+        """Splice new text over exactly the block's bytes; every other byte stays as it was."""
+        block = self.block(name)
+        parse_definition(new_source, name, block.kind)
+        if not new_source.endswith("\n"):
+            new_source += "\n"
+        start = self._offset(block)
+        return ModelFile(self.source[:start] + new_source + self.source[start + len(block.source) :], self.origin)
+
+    def _offset(self, block: Block) -> int:
+        return self._line_starts[block.first_line - 1]
+
+    def _index_blocks(self) -> dict[str, Block]:
+        wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
+        positions = wrapper.resolve(PositionProvider)
+        scopes = wrapper.resolve(ScopeProvider)
+        definitions = [s for s in self.module.body if _is_definition(s)]
+        names = [s.name.value for s in definitions]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise BlockShapeError(
+                f"{self.origin}: defines {', '.join(repeated)} more than once; keep one definition per name"
+            )
+        owner_of_node: dict[int, str] = {}
+        for statement in definitions:
+            collector = _NameCollector()
+            statement.visit(collector)
+            owner_of_node.update(dict.fromkeys(collector.nodes, statement.name.value))
+        uses: dict[str, set[str]] = {name: set() for name in names}
+        global_scope = scopes[self.module]
+        assert global_scope is not None  # a module always has its global scope
+        for name in names:
+            for assignment in global_scope.assignments[name]:
+                for access in assignment.references:
+                    user = owner_of_node.get(id(access.node))
+                    if user is not None and user != name:
+                        uses[user].add(name)
+        order = {name: index for index, name in enumerate(names)}
+        blocks: dict[str, Block] = {}
+        for statement in definitions:
+            name = statement.name.value
+            span = positions[statement]
+            first = positions[statement.decorators[0]] if statement.decorators else span
+            used_by = [other for other in names if name in uses[other]]
+            block = Block(
+                name=name,
+                kind=_kind_of(statement),
+                first_line=first.start.line,
+                last_line=span.end.line,
+                source=self.module.code_for_node(statement.with_changes(leading_lines=())),
+                uses=tuple(sorted(uses[name], key=order.__getitem__)),
+                used_by=tuple(used_by),
+            )
+            start = self._offset(block)
+            if self.source[start : start + len(block.source)] != block.source:
+                raise BlockShapeError(
+                    f"{self.origin}: block {name} cannot be located byte for byte; normalise the file's whitespace"
+                )
+            blocks[name] = block
+        return blocks
+
+
+def changed_blocks(before: ModelFile, after: ModelFile) -> tuple[str, ...]:
+    """The blocks of `after`, in its order, whose text differs from `before`'s or that `before` lacks."""
+    return tuple(
+        name
+        for name, block in after.blocks.items()
+        if name not in before.blocks or before.blocks[name].source != block.source
+    )
+
+
+def parse_definition(source: str, name: str, kind: BlockKind) -> cst.ClassDef | cst.FunctionDef:
+    """Accept `source` only if it is exactly one top-level `kind` named `name`."""
+    module = parse_source(source, f"<new {name}>")
+    statements = list(module.body)
+    if len(statements) != 1:
+        found = ", ".join(_describe(s) for s in statements) or "nothing"
+        raise BlockShapeError(f"new source for {name} must be exactly one {kind} definition, found {found}")
+    statement = statements[0]
+    if not _is_definition(statement) or _kind_of(statement) != kind or statement.name.value != name:
+        raise BlockShapeError(f"new source for {name} must define {kind} {name}, found {_describe(statement)}")
+    return statement
+
+
+def _describe(statement: cst.CSTNode) -> str:
+    if _is_definition(statement):
+        return f"{_kind_of(statement)} {statement.name.value}"
+    return f"a {type(statement).__name__} statement"
+
+
+def split_header(source: str) -> tuple[str, str]:
+    """A definition's header (decorators and signature, through the colon's line) and its body."""
+    module = parse_source(source, "<block>")
+    statement = module.body[0]
+    if not _is_definition(statement):
+        raise BlockShapeError(f"expected a class or function definition, found {_describe(statement)}")
+    if not isinstance(statement.body, cst.IndentedBlock):
+        raise BlockShapeError(f"{statement.name.value} is a one-line definition; write its body on its own lines")
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    first_statement = statement.body.body[0]
+    assert isinstance(first_statement, (cst.SimpleStatementLine, cst.BaseCompoundStatement))
+    body_start = wrapper.resolve(PositionProvider)[first_statement].start.line
+    lines = io.StringIO(source, newline="").readlines()
+    first_body_line = body_start - len(first_statement.leading_lines)
+    return "".join(lines[: first_body_line - 1]), "".join(lines[first_body_line - 1 :])
+
+
+def constructor_signature(source: str) -> str | None:
+    """The parameters callers rely on: a class's `__init__` or a function's own, canonically dumped."""
+    definition = ast.parse(source).body[0]
+    function: ast.FunctionDef | ast.AsyncFunctionDef
+    if isinstance(definition, ast.ClassDef):
+        inits = [s for s in definition.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"]
+        if not inits:
+            return None
+        function = inits[0]
+    elif isinstance(definition, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        function = definition
+    else:
+        raise BlockShapeError(f"expected a class or function definition, found a {type(definition).__name__} statement")
+    return ast.dump(function.args, annotate_fields=False, include_attributes=False)

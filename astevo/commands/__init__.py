@@ -1,1 +1,0 @@
-"""Typer command functions for runs; astevo.cli registers them on the app."""

@@ -1,0 +1,58 @@
+"""What a model file builds: run the file once in the sandbox and record its block instances.
+
+Evolving a block the model never instantiates cannot change fitness, and the parameter
+count of each block is what users weigh changes against, so both come from a real build.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from astevo.code.blocks import ModelFile
+from astevo.errors import AstevoError
+from astevo.evaluation import sandbox
+
+
+@dataclass(frozen=True)
+class BlockUse:
+    arguments: tuple[str, ...]
+    parameters: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Anatomy:
+    model_class: str
+    parameters: int
+    uses: dict[str, BlockUse]
+
+    def is_built(self, block: str) -> bool:
+        return block in self.uses
+
+
+def model_candidates(model_file: ModelFile) -> list[str]:
+    """Classes no other block uses: the network is one of them."""
+    return [b.name for b in model_file.blocks.values() if b.kind == "class" and not b.used_by]
+
+
+def inspect_model(
+    model_file: ModelFile, num_classes: int = 10, channels: int = 3, limits: sandbox.Limits | None = None
+) -> Anatomy:
+    """Build the model in a sandboxed child; a file that cannot build raises AstevoError."""
+    payload = {
+        "source": model_file.source,
+        "model_candidates": model_candidates(model_file),
+        "block_names": list(model_file.blocks),
+        "num_classes": num_classes,
+        "channels": channels,
+    }
+    outcome = sandbox.run(
+        "astevo.evaluation.worker.entry_points:inspect_model", payload, limits or sandbox.Limits(seconds=120)
+    )
+    if not outcome.ok:
+        raise AstevoError(f"{model_file.origin}: cannot build the model: {outcome.error}")
+    value = outcome.value
+    assert value is not None  # an ok outcome always carries the task's value
+    uses = {
+        name: BlockUse(tuple(facts["arguments"]), tuple(facts["parameters"])) for name, facts in value["blocks"].items()
+    }
+    return Anatomy(value["model_class"], value["parameters"], uses)

@@ -1,0 +1,79 @@
+"""The evaluator seam: requests in, results out as they finish, whatever runs them.
+
+A request carries everything one evaluation needs (the candidate's source, its settings with
+the training budget and seed, what it must keep from its parent, a verdict of the fast checks
+already run), so an evaluator can run it anywhere and the same request gives the same result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from astevo.settings import FitnessSettings
+
+MAC_UNIT = "multiply-adds"  # what the cost stage counts (fvcore's convention)
+FAST_STAGES = ("parse", "gate", "build", "probe", "cost")
+TRAIN_STAGES = ("train", "validate")
+
+
+@dataclass(frozen=True)
+class StageResult:
+    name: str
+    ok: bool
+    reason: str | None
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    stages: tuple[StageResult, ...]
+    metrics: dict[str, Any]
+    cached: bool = False
+
+    @property
+    def failure(self) -> StageResult | None:
+        return next((stage for stage in self.stages if not stage.ok), None)
+
+    @property
+    def valid(self) -> bool:
+        return self.failure is None
+
+    @property
+    def problem(self) -> str | None:
+        """Why the candidate failed, as "stage: reason"; None when it passed."""
+        failure = self.failure
+        return None if failure is None else f"{failure.name}: {failure.reason}"
+
+    def to_record(self) -> dict[str, Any]:
+        return {"stages": [asdict(s) for s in self.stages], "metrics": self.metrics}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], cached: bool = False) -> Evaluation:
+        return cls(tuple(StageResult(**s) for s in record["stages"]), record["metrics"], cached)
+
+
+@dataclass(frozen=True)
+class EvaluationRequest:
+    """One evaluation: with `settings.train` false, the fast checks only; else the checks and one training."""
+
+    request_id: str
+    source: str
+    settings: FitnessSettings
+    reference: str | None = None  # the parent's source: rewritten blocks must keep its block-level shapes
+    rewritten: tuple[str, ...] = ()
+    checked: Evaluation | None = None  # the fast checks' passing verdict on this source, when already run
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    request_id: str
+    evaluation: Evaluation
+    seconds: float  # wall time this evaluation took here (near 0 when taken from a cache)
+
+
+class Evaluator(Protocol):
+    def evaluate(self, requests: Sequence[EvaluationRequest]) -> Iterator[EvaluationResult]:
+        """Evaluate every request; yield each result as soon as it is known, in any order."""
+        ...

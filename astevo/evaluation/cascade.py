@@ -1,0 +1,236 @@
+"""The fitness cascade: cheapest check first, each stage recorded with outcome, reason and time.
+
+A broken candidate is told apart in seconds (parse, safety gate, build, probe, cost)
+before any training starts; everything that runs candidate code runs in the sandbox.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, replace
+from typing import Any, TypeVar
+
+import astevo
+from astevo.code.blocks import ModelFile
+from astevo.code.canonical import canonical_hash
+from astevo.data.sources import dataset_geometry, require_dataset
+from astevo.errors import AstevoError, CandidateRejected
+from astevo.evaluation import sandbox
+from astevo.evaluation.anatomy import model_candidates
+from astevo.evaluation.base import FAST_STAGES, TRAIN_STAGES, Evaluation, StageResult
+from astevo.evaluation.cache import EvaluationCache, cache_key
+from astevo.evaluation.safety import check_source
+from astevo.settings import FitnessSettings
+
+TASKS = "astevo.evaluation.worker.entry_points"
+
+
+def evaluate(
+    source: str,
+    settings: FitnessSettings,
+    *,
+    reference: ModelFile | None = None,
+    rewritten: tuple[str, ...] = (),
+    cache: EvaluationCache | None = None,
+    checked: Evaluation | None = None,
+) -> Evaluation:
+    """Run the cascade on one model file's source; with `cache`, never evaluate the same thing twice.
+
+    `checked`, the passing verdict of the fast checks on this very source and settings, spares
+    running them again: only the training then runs.
+    """
+    key = None
+    if cache is not None:
+        key = _key(source, settings, reference, rewritten)
+        if key and (record := cache.get(key)):
+            return Evaluation.from_record(record, cached=True)
+    if checked is not None and checked.valid and settings.train:
+        evaluation = _train_checked(source, settings, checked)
+    else:
+        evaluation = _run_cascade(source, settings, reference, rewritten)
+    if cache is not None and key and not _depends_on_load(evaluation):
+        cache.put(key, evaluation.to_record())
+    return evaluation
+
+
+def _depends_on_load(evaluation: Evaluation) -> bool:
+    """A candidate stopped by the clock or the memory cap may pass on a quieter machine: not a verdict to keep."""
+    failure = evaluation.failure
+    return failure is not None and (failure.reason or "").startswith(("timed out", "exceeded the memory limit"))
+
+
+def _key(source: str, settings: FitnessSettings, reference: ModelFile | None, rewritten: tuple[str, ...]) -> str | None:
+    try:
+        code = canonical_hash(source)
+    except SyntaxError:
+        return None  # unparsable code fails in microseconds; nothing worth caching
+    return cache_key(
+        {
+            "astevo": astevo.__version__,
+            "code": code,
+            "reference": canonical_hash(reference.source) if reference and rewritten else None,
+            "rewritten": sorted(rewritten),
+            "settings": asdict(replace(settings, threads=0)),
+        }
+    )
+
+
+def _run_cascade(
+    source: str, settings: FitnessSettings, reference: ModelFile | None, rewritten: tuple[str, ...]
+) -> Evaluation:
+    stages: list[StageResult] = []
+    metrics: dict[str, Any] = {}
+    model_file = _timed(stages, "parse", lambda: _parse(source))
+    if model_file is None:
+        return Evaluation(tuple(stages), metrics)
+    if settings.safety_gate and not _timed(stages, "gate", lambda: _gate(source)):
+        return Evaluation(tuple(stages), metrics)
+    payload = {
+        **model_payload(model_file, settings.dataset),
+        "reference_source": reference.source if reference else None,
+        "rewritten_blocks": list(rewritten),
+        "max_parameters": settings.max_parameters,
+        "max_macs": settings.max_macs,
+    }
+    if settings.train:  # one child for checks and training, the checks still held to their own time limit
+        payload.update(data=data_payload(settings), budget=asdict(settings.budget))
+        limits = replace(
+            sandbox_limits(settings, training=True), milestone=(len(FAST_STAGES[2:]), settings.check_seconds)
+        )
+        _sandboxed(stages, metrics, f"{TASKS}:evaluate_candidate", payload, limits, FAST_STAGES[2:] + TRAIN_STAGES)
+    else:
+        _sandboxed(
+            stages,
+            metrics,
+            f"{TASKS}:check_candidate",
+            payload,
+            sandbox_limits(settings, training=False),
+            FAST_STAGES[2:],
+        )
+    return Evaluation(tuple(stages), metrics)
+
+
+def _train_checked(source: str, settings: FitnessSettings, checked: Evaluation) -> Evaluation:
+    """Training alone, after the fast checks passed elsewhere: their stages and metrics are carried over."""
+    stages, metrics = list(checked.stages), dict(checked.metrics)
+    payload = {
+        **model_payload(ModelFile(source, "candidate.py"), settings.dataset),
+        "data": data_payload(settings),
+        "budget": asdict(settings.budget),
+    }
+    _sandboxed(
+        stages, metrics, f"{TASKS}:train_candidate", payload, sandbox_limits(settings, training=True), TRAIN_STAGES
+    )
+    return Evaluation(tuple(stages), metrics)
+
+
+def model_payload(model_file: ModelFile, dataset: str) -> dict:
+    """What a sandbox task needs to build the file's network for `dataset`."""
+    num_classes, channels, image_size = dataset_geometry(dataset)
+    return {
+        "source": model_file.source,
+        "model_candidates": model_candidates(model_file),
+        "block_names": list(model_file.blocks),
+        "num_classes": num_classes,
+        "channels": channels,
+        "image_size": image_size,
+    }
+
+
+def data_payload(settings: FitnessSettings) -> dict:
+    """The data a training task loads, found here: the child sees neither $ASTEVO_DATA nor the user's home."""
+    return {
+        "name": settings.dataset,
+        "data_dir": str(require_dataset(settings.dataset, settings.data_dir)),
+        "limit_train": settings.limit_train,
+        "val_fraction": settings.val_fraction,
+        "split_seed": settings.split_seed,
+    }
+
+
+def sandbox_limits(settings: FitnessSettings, *, training: bool) -> sandbox.Limits:
+    """The child's limits: the check time, plus the budget's time cap when the child trains."""
+    seconds = settings.check_seconds + settings.budget.max_seconds if training else settings.check_seconds
+    return sandbox.Limits(seconds, settings.memory_mb, settings.threads or os.cpu_count() or 1)
+
+
+def _stage_records(progress: tuple[dict, ...], expected: tuple[str, ...]) -> list[StageResult]:
+    """The well-formed records for the expected stages, in order, up to the first that is not."""
+    records = []
+    for record, name in zip(progress, expected, strict=False):
+        if not (
+            isinstance(record, dict)
+            and set(record) == {"name", "ok", "reason", "seconds"}
+            and record["name"] == name
+            and isinstance(record["ok"], bool)
+            and isinstance(record["reason"], (str, type(None)))
+            and isinstance(record["seconds"], (int, float))
+        ):
+            break
+        records.append(StageResult(**record))
+    return records
+
+
+Result = TypeVar("Result")
+
+
+def _timed(stages: list[StageResult], name: str, step: Callable[[], Result]) -> Result | None:
+    """Run an in-process stage; a CandidateRejected is the candidate's failure, recorded as the reason."""
+    started = time.perf_counter()
+    try:
+        result = step()
+    except CandidateRejected as error:
+        stages.append(StageResult(name, False, str(error), time.perf_counter() - started))
+        return None
+    stages.append(StageResult(name, True, None, time.perf_counter() - started))
+    return result
+
+
+def _parse(source: str) -> ModelFile:
+    try:
+        return ModelFile(source, "candidate.py")
+    except AstevoError as error:  # the file's own fault here, not the user's
+        raise CandidateRejected(str(error)) from None
+
+
+def _gate(source: str) -> bool:
+    violations = check_source(source)
+    if violations:
+        shown = "; ".join(str(v) for v in violations[:3])
+        more = f" (+{len(violations) - 3} more)" if len(violations) > 3 else ""
+        raise CandidateRejected(f"{shown}{more}")
+    return True
+
+
+def _sandboxed(
+    stages: list[StageResult],
+    metrics: dict,
+    task: str,
+    payload: dict,
+    limits: sandbox.Limits,
+    expected: tuple[str, ...],
+) -> bool:
+    """Run child stages; a child that dies is blamed on the first stage it had not finished."""
+    outcome = sandbox.run(task, payload, limits)
+    reported = _stage_records(outcome.progress, expected)
+    stages.extend(reported)
+    if len(reported) < len(outcome.progress):  # the candidate wrote on the channel itself
+        stages.append(
+            StageResult(
+                expected[len(reported)] if len(reported) < len(expected) else expected[-1],
+                False,
+                "sent a malformed stage record",
+                0.0,
+            )
+        )
+        return False
+    if outcome.ok and outcome.value is not None:
+        metrics.update(outcome.value["metrics"])
+        return all(stage.ok for stage in reported) and len(reported) == len(expected)
+    if not reported or reported[-1].ok:
+        unfinished = expected[len(reported)] if len(reported) < len(expected) else expected[-1]
+        spent = outcome.seconds - sum(stage.seconds for stage in reported)
+        stages.append(StageResult(unfinished, False, outcome.error, max(spent, 0.0)))
+    return False

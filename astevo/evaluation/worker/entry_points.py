@@ -1,0 +1,232 @@
+"""The work the sandbox's child process does, named "astevo.evaluation.worker.entry_points:NAME" by the parent.
+
+Each runs untrusted candidate code, so each lives only in the child; the parent gets
+back plain stage records and metrics, and each stage is reported the moment it ends
+so that a hang or a kill is blamed on the stage that caused it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import types
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from astevo.data.loading import load_dataset
+from astevo.evaluation.sandbox_child import report_progress
+from astevo.evaluation.worker.build import build_recording, choose_model_class, count_parameters, load_candidate
+from astevo.evaluation.worker.cost import measure_cost
+from astevo.evaluation.worker.shape_contract import record_block_calls, violation
+from astevo.evaluation.worker.train import evaluate_accuracy, pick_device, train
+from astevo.settings import TrainBudget
+
+PROBE_BATCH = 4
+REASON_LIMIT = 400
+
+
+class StageFailed(Exception):
+    """A stage's own verdict: the candidate is invalid for the reason given."""
+
+
+class StageLog:
+    """Times each stage and reports its record to the parent as soon as it ends."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        except Exception as error:  # the candidate may raise anything; it is a verdict, not a crash
+            self._end(name, started, _reason(error))
+            raise StageFailed(name) from error
+        self._end(name, started, None)
+
+    def _end(self, name: str, started: float, reason: str | None) -> None:
+        record = {"name": name, "ok": reason is None, "reason": reason, "seconds": time.perf_counter() - started}
+        self.records.append(record)
+        report_progress(record)
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, StageFailed):
+        text = str(error)
+    else:
+        text = f"{type(error).__name__}: {error}"
+    text = " ".join(text.split())
+    return text if len(text) <= REASON_LIMIT else text[: REASON_LIMIT - 3] + "..."
+
+
+def inspect_model(payload: dict[str, Any]) -> dict[str, Any]:
+    """Which blocks the built model instantiates, with which arguments and parameters."""
+    torch.manual_seed(0)
+    module = load_candidate(payload["source"])
+    model_class = choose_model_class(module, payload["model_candidates"])
+    model, construction = build_recording(
+        module, model_class, payload["block_names"], payload["num_classes"], payload["channels"]
+    )
+    return {
+        "model_class": model_class.__name__,
+        "parameters": count_parameters(model),
+        "blocks": {
+            name: {
+                "arguments": [i.shown_arguments() for i in instances],
+                "parameters": [count_parameters(i.module) for i in instances],
+            }
+            for name, instances in construction.instances.items()
+        },
+    }
+
+
+def check_candidate(payload: dict[str, Any]) -> dict[str, Any]:
+    """The fast stages: build, forward/backward probe with block contracts, cost with caps."""
+    log = StageLog()
+    metrics: dict[str, Any] = {}
+    torch.manual_seed(0)
+    shape = (payload["channels"], payload["image_size"], payload["image_size"])
+    example = torch.randn(PROBE_BATCH, *shape)
+    try:
+        with log.stage("build"):
+            module = load_candidate(payload["source"])
+            model_class = choose_model_class(module, payload["model_candidates"])
+            model, _ = build_recording(
+                module, model_class, payload["block_names"], payload["num_classes"], payload["channels"]
+            )
+            metrics["model_class"] = model_class.__name__
+        with log.stage("probe"):
+            _probe_model(model, example, payload["num_classes"])
+            if payload.get("reference_source") is None or "get_optimizer" in payload.get("rewritten_blocks", ()):
+                _check_optimizer(module, model)  # creating an optimizer imports torch._dynamo: about 2.5 s
+            _check_block_contracts(payload, module, example)
+        with log.stage("cost"):
+            cost = measure_cost(model, example)
+            metrics.update(parameters=cost.parameters, macs=cost.macs, uncounted_ops=cost.uncounted_ops)
+            _check_caps(cost.parameters, cost.macs, payload.get("max_parameters"), payload.get("max_macs"))
+    except StageFailed:
+        pass
+    return {"stages": log.records, "metrics": metrics}
+
+
+def _probe_model(model: nn.Module, example: torch.Tensor, num_classes: int) -> None:
+    expected = (example.shape[0], num_classes)
+    model.eval()
+    with torch.no_grad():
+        logits = model(example)
+    if not isinstance(logits, torch.Tensor):
+        raise StageFailed(f"the model returned {type(logits).__name__}, not a tensor of logits")
+    if tuple(logits.shape) != expected:
+        raise StageFailed(f"the model maps {tuple(example.shape)} to {tuple(logits.shape)}, expected {expected}")
+    if not torch.isfinite(logits).all():
+        raise StageFailed("the model's logits contain NaN or infinity on a random batch")
+    model.train()
+    loss = nn.functional.cross_entropy(model(example), torch.arange(expected[0]) % num_classes)
+    if not math.isfinite(loss.item()):
+        raise StageFailed("the training loss is not finite on a random batch")
+    loss.backward()
+    model.zero_grad(set_to_none=True)
+
+
+def _check_optimizer(module: types.ModuleType, model: nn.Module) -> None:
+    make = getattr(module, "get_optimizer", None)
+    if make is None:
+        return
+    optimizer = make(model, 0.05, 5e-4)
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise StageFailed(f"get_optimizer returned {type(optimizer).__name__}, not a torch optimizer")
+    covered = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    missing = sum(p.numel() for p in model.parameters() if p.requires_grad and id(p) not in covered)
+    if missing:
+        raise StageFailed(f"get_optimizer leaves {missing:,} trainable parameters out of its groups")
+
+
+def _check_block_contracts(payload: dict[str, Any], module: types.ModuleType, example: torch.Tensor) -> None:
+    """Each rewritten class block must keep the shapes the reference model's instances produced."""
+    rewritten = payload.get("rewritten_blocks") or []
+    if not rewritten or not payload.get("reference_source"):
+        return
+    reference = load_candidate(payload["reference_source"], name="reference")
+    reference_class = choose_model_class(reference, payload["model_candidates"])
+    reference_model, construction = build_recording(
+        reference, reference_class, payload["block_names"], payload["num_classes"], payload["channels"]
+    )
+    for name in rewritten:
+        new_class = getattr(module, name, None)
+        instances = construction.instances.get(name)
+        if instances is None or not (isinstance(new_class, type) and issubclass(new_class, nn.Module)):
+            continue
+        reason = violation(new_class, record_block_calls(reference_model, instances, example))
+        if reason:
+            raise StageFailed(f"block contract: {reason}")
+
+
+def _check_caps(parameters: int, macs: int, max_parameters: int | None, max_macs: int | None) -> None:
+    if max_parameters is not None and parameters > max_parameters:
+        raise StageFailed(f"{parameters:,} parameters exceed the cap of {max_parameters:,}")
+    if max_macs is not None and macs > max_macs:
+        raise StageFailed(f"{macs:,} multiply-adds exceed the cap of {max_macs:,}")
+
+
+def evaluate_candidate(payload: dict[str, Any]) -> dict[str, Any]:
+    """The fast stages, then, when they all pass, training and validation: one child, one torch import."""
+    checked = check_candidate(payload)
+    if any(not record["ok"] for record in checked["stages"]):
+        return checked
+    trained = train_candidate(payload)
+    return {"stages": checked["stages"] + trained["stages"], "metrics": {**checked["metrics"], **trained["metrics"]}}
+
+
+def train_candidate(payload: dict[str, Any]) -> dict[str, Any]:
+    """Short training on the training split, then, as its own stage, accuracy on the validation split."""
+    return _train_and_measure(payload, with_test=False)
+
+
+def final_candidate(payload: dict[str, Any]) -> dict[str, Any]:
+    """A finalist's training (with the seed in the payload's budget), then validation and, only here, test accuracy."""
+    return _train_and_measure(payload, with_test=True)
+
+
+def _train_and_measure(payload: dict[str, Any], *, with_test: bool) -> dict[str, Any]:
+    """Train as the payload says, then measure accuracy per split as its own stage: val, and test when loaded."""
+    log = StageLog()
+    metrics: dict[str, Any] = {}
+    spec = payload["data"]
+    data = load_dataset(
+        spec["name"],
+        spec["data_dir"],
+        val_fraction=spec["val_fraction"],
+        split_seed=spec["split_seed"],
+        limit_train=spec["limit_train"],
+        with_test=with_test,
+    )
+    budget = TrainBudget(**payload["budget"])
+    torch.manual_seed(budget.training_seed)
+    module = load_candidate(payload["source"])
+    model_class = choose_model_class(module, payload["model_candidates"])
+    model, _ = build_recording(module, model_class, payload["block_names"], data.num_classes, data.channels)
+    try:
+        with log.stage("train"):
+            device = pick_device()
+            result = train(model, data, budget, getattr(module, "get_optimizer", None), device)
+            metrics.update(
+                train_loss=result.train_loss,
+                images_seen=result.images_seen,
+                epochs=result.epochs_done,
+                train_seconds=result.seconds,
+                images_per_second=result.images_per_second,
+                stopped_by=result.stopped_by,
+            )
+        with log.stage("validate"):
+            metrics["val_accuracy"] = evaluate_accuracy(model, data.val, data, device, budget.batch_size)
+        if data.test is not None:
+            with log.stage("test"):
+                metrics["test_accuracy"] = evaluate_accuracy(model, data.test, data, device, budget.batch_size)
+    except StageFailed:
+        pass
+    return {"stages": log.records, "metrics": metrics}

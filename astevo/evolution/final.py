@@ -1,0 +1,139 @@
+"""The honest final evaluation: the seed and the Pareto front, retrained and scored on the test split.
+
+Evolution selects on validation accuracy, so the winners' validation accuracy is biased upward;
+only the test split, read nowhere else, compares them fairly with the seed. Each finalist is
+retrained on the whole training split (the validation split stays held out) with several
+training seeds, because one short training's accuracy varies by more than many mutations gain.
+Every training is recorded the moment it ends, so an interrupted evaluation resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+
+from astevo.code.blocks import ModelFile
+from astevo.errors import AstevoError
+from astevo.evaluation import sandbox
+from astevo.evaluation.cascade import data_payload, model_payload, sandbox_limits
+from astevo.evolution.selection import pareto_front
+from astevo.settings import TrainBudget
+from astevo.store.records import FinalResult, Individual
+from astevo.store.run_store import RunStore
+from astevo.views.run_view import run_config
+
+TASK = "astevo.evaluation.worker.entry_points:final_candidate"
+
+
+@dataclass(frozen=True)
+class FinalSettings:
+    seeds: int = 3  # training seeds 0 .. seeds-1 per finalist
+    epochs: float | None = None  # None: the run's own budget
+    max_seconds: float = 12 * 3600.0  # a safety net only: the search's cap was meant for short trainings
+
+    def __post_init__(self) -> None:
+        if self.seeds < 1:
+            raise AstevoError(f"--seeds must be at least 1, got {self.seeds}")
+
+    def budget(self, run_budget: TrainBudget) -> TrainBudget:
+        """The run's training budget with these overrides (TrainBudget rejects bad values)."""
+        return replace(
+            run_budget,
+            epochs=run_budget.epochs if self.epochs is None else self.epochs,
+            max_seconds=self.max_seconds,
+        )
+
+
+@dataclass(frozen=True)
+class FinalSummary:
+    individual: int
+    label: str
+    parameters: int | None
+    macs: int | None
+    search_val_accuracy: float | None  # what selection saw: one short training on a slice
+    test_accuracy: float | None  # mean over the trainings that succeeded; None when none did
+    test_std: float | None  # sample standard deviation; 0 for a single training
+    val_accuracy: float | None
+    seeds: int  # trainings that succeeded
+    stopped_by_time: int  # of those, how many the time cap cut short
+    failures: tuple[str, ...]  # "seed N: reason" for each training that failed
+    delta_vs_seed: float | None = None  # test accuracy mean minus the seed's
+
+
+def final_evaluation(
+    store: RunStore, settings: FinalSettings, on_result: Callable[[FinalResult], None] | None = None
+) -> list[FinalSummary]:
+    """Train every finalist with each training seed not yet recorded for these settings; summarise all of them.
+
+    A failed training is recorded with its reason (so it is reported) and retried by the next call.
+    """
+    store.claim()
+    config = run_config(store)
+    fitness = replace(config.fitness, limit_train=None, budget=settings.budget(config.fitness.budget))
+    record = {key: value for key, value in asdict(fitness.budget).items() if key != "training_seed"}
+    finalists = _finalists(store, config.cost)
+    done = {(r.individual, r.training_seed): r for r in store.finals() if r.settings == record}
+    data, limits = data_payload(fitness), sandbox_limits(fitness, training=True)
+    for individual in finalists:
+        payload = {
+            **model_payload(ModelFile(individual.source or "", label(individual)), fitness.dataset),
+            "data": data,
+        }
+        for seed in range(settings.seeds):
+            if (individual.id, seed) in done and "error" not in done[individual.id, seed].metrics:
+                continue
+            outcome = sandbox.run(
+                TASK, {**payload, "budget": asdict(replace(fitness.budget, training_seed=seed))}, limits
+            )
+            result = FinalResult(individual.id, seed, record, _metrics(outcome), outcome.seconds)
+            store.record_final(result)
+            done[individual.id, seed] = result
+            if on_result is not None:
+                on_result(result)
+    summaries = [_summary(i, [done[i.id, seed] for seed in range(settings.seeds)]) for i in finalists]
+    baseline = summaries[0].test_accuracy
+    return [
+        replace(s, delta_vs_seed=None if baseline is None or s.test_accuracy is None else s.test_accuracy - baseline)
+        for s in summaries
+    ]
+
+
+def label(individual: Individual) -> str:
+    return "seed" if individual.operator == "seed" else f"#{individual.id}"
+
+
+def _finalists(store: RunStore, cost: str) -> list[Individual]:
+    """The seed first (the baseline of every delta), then the rest of the Pareto front, cheapest first."""
+    seed = store.at(0, 0)
+    if seed is None or seed.operator != "seed" or seed.source is None:
+        raise AstevoError(f"run {store.folder} has no seed individual (generation 0, slot 0) to compare against")
+    return [seed, *(i for i in pareto_front(store.individuals(), cost) if i.id != seed.id)]
+
+
+def _metrics(outcome: sandbox.Outcome) -> dict:
+    """The task's metrics, or {"error": reason} when the child died or one of its stages failed."""
+    if not outcome.ok:
+        return {"error": outcome.error}
+    value = outcome.value
+    assert value is not None  # an ok outcome always carries the task's value
+    failed = next((stage for stage in value["stages"] if not stage["ok"]), None)
+    return {"error": f"{failed['name']}: {failed['reason']}"} if failed else value["metrics"]
+
+
+def _summary(individual: Individual, results: list[FinalResult]) -> FinalSummary:
+    trained = [r.metrics for r in results if "error" not in r.metrics]
+    tests = [m["test_accuracy"] for m in trained]
+    return FinalSummary(
+        individual=individual.id,
+        label=label(individual),
+        parameters=individual.parameters,
+        macs=individual.macs,
+        search_val_accuracy=individual.val_accuracy,
+        test_accuracy=statistics.fmean(tests) if tests else None,
+        test_std=(statistics.stdev(tests) if len(tests) > 1 else 0.0) if tests else None,
+        val_accuracy=statistics.fmean(m["val_accuracy"] for m in trained) if trained else None,
+        seeds=len(trained),
+        stopped_by_time=sum(m["stopped_by"] == "time" for m in trained),
+        failures=tuple(f"seed {r.training_seed}: {r.metrics['error']}" for r in results if "error" in r.metrics),
+    )

@@ -1,0 +1,336 @@
+"""The generation loop: GE's baseline with NSGA-II parents, SPEA2 elites, LLM mutation, EoT and AST crossover.
+
+Every random draw of an offspring comes from a generator seeded with (run seed, generation,
+slot), and selection reads only what the store holds, so a run resumed after a kill makes
+exactly the offspring it would have made. Each offspring is stored as soon as the model
+has proposed it and again as soon as it is evaluated; a stored step is never repeated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import astevo
+from astevo.code.blocks import ModelFile
+from astevo.code.canonical import canonical_hash
+from astevo.code.validity import child_problem
+from astevo.data.sources import dataset_geometry
+from astevo.errors import AstevoError
+from astevo.evaluation.anatomy import inspect_model
+from astevo.evaluation.base import Evaluation, EvaluationRequest, Evaluator
+from astevo.evaluation.checks import BlockCheck
+from astevo.evolution import selection
+from astevo.evolution.evolvable import evolvable_blocks
+from astevo.evolution.model_check import check_model, file_hash
+from astevo.settings import EvolveConfig
+from astevo.store.records import PENDING, Individual
+from astevo.store.run_store import RunStore
+from astevo.variation.base import Variation
+from astevo.variation.crossover import crossover
+from astevo.variation.prompts import Exemplar
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the run has done so far, after each stored step."""
+
+    generation: int
+    generations: int
+    done: int  # offspring (and the seed) proposed and evaluated or discarded
+    total: int
+    valid: int
+    best: Individual | None  # best validation accuracy at or below the seed's cost
+    latest: Individual | None
+
+
+OnProgress = Callable[[Progress], None]
+
+
+def start_run(folder: Path, config: EvolveConfig, seed_model: ModelFile, model_path: Path | None) -> RunStore:
+    """A new run: the blocks to evolve fixed from one build of the seed model, everything recorded."""
+    num_classes, channels, _ = dataset_geometry(config.fitness.dataset)
+    anatomy = inspect_model(seed_model, num_classes, channels)
+    config = dataclasses.replace(config, blocks=evolvable_blocks(seed_model, anatomy, config.blocks))
+    if model_path is not None:  # resolved once: a resume may not pick another file from $ASTEVO_MODEL
+        config = dataclasses.replace(
+            config, mutation=dataclasses.replace(config.mutation, model=str(model_path.resolve()))
+        )
+    return RunStore.create(
+        folder,
+        {
+            "config": config.to_record(),
+            "seed_file": seed_model.origin,
+            "seed_source": seed_model.source,
+            "versions": _versions(),
+            "model": {"path": str(model_path.resolve()), "sha256": file_hash(model_path)} if model_path else None,
+            "started": time.time(),
+        },
+    )
+
+
+class Evolution:
+    """A run carried forward: variation proposes, the evaluator measures, the store keeps every step."""
+
+    def __init__(
+        self, store: RunStore, variation: Variation, evaluator: Evaluator, *, on_progress: OnProgress | None = None
+    ) -> None:
+        store.claim()
+        check_model(store, variation.model_path)
+        self.store, self.variation, self.evaluator = store, variation, evaluator
+        self.on_progress = on_progress or (lambda progress: None)
+        self.config = EvolveConfig.from_record(store.meta()["config"])
+        self._verdicts: dict[int, Evaluation] = {}  # fast-check verdicts of this process's proposals, by individual
+
+    @property
+    def total(self) -> int:
+        return 1 + self.config.population * self.config.generations
+
+    def run(self) -> list[Individual]:
+        """Carry the run to its end (from wherever it stopped); returns the final population."""
+        origin = self._seed_individual()
+        if not origin.valid:
+            raise AstevoError(
+                f"the seed model fails the fitness cascade ({origin.reason}); fix it (or the settings), "
+                f"then start a new run (delete {self.store.folder} or choose another --run)"
+            )
+        population = [origin]
+        for generation in range(self.config.generations):
+            population = self._generation(generation, population)
+        self.store.set_meta("finished", time.time())
+        return population
+
+    def _seed_individual(self) -> Individual:
+        """Individual #1: the seed model file as it is."""
+        found = self.store.at(0, 0)
+        if found is None:
+            source = self.store.meta()["seed_source"]
+            added = self.store.add(
+                generation=0,
+                slot=0,
+                parents=(),
+                operator="seed",
+                blocks=(),
+                intent=None,
+                source=source,
+                code_hash=canonical_hash(source),
+                exchanges=[],
+                rng_seed=str(self.config.random_seed),
+                propose_seconds=0.0,
+            )
+            found = self.store.individual(added)
+        return self._settle(found, 0)
+
+    def _generation(self, generation: int, population: list[Individual]) -> list[Individual]:
+        stored = self.store.population(generation)
+        if stored is not None:
+            return [self.store.individual(i) for i in stored]
+        size = self.config.population
+        parents = (
+            []
+            if generation == 0
+            else selection.parents(
+                population, 2 * size, self.config.cost, f"{self.config.random_seed}:{generation}:parents"
+            )
+        )
+        offspring = []
+        for slot in range(1, size + 1):
+            pair = (population[0], population[0]) if generation == 0 else (parents[2 * slot - 2], parents[2 * slot - 1])
+            individual = self.store.at(generation, slot) or self._breed(generation, slot, pair, population)
+            offspring.append(self._settle(individual, generation))
+        survivors = selection.survivors([*population, *offspring], size, self.config.cost)
+        self.store.finish_generation(generation, [i.id for i in survivors])
+        return survivors
+
+    def _breed(
+        self, generation: int, slot: int, pair: tuple[Individual, Individual], population: list[Individual]
+    ) -> Individual:
+        rng_seed = f"{self.config.random_seed}:{generation}:{slot}"
+        rng = random.Random(rng_seed)
+        first, second = pair
+        if generation > 0 and rng.random() < self.config.crossover_rate and first.code_hash != second.code_hash:
+            child = self._cross(generation, slot, first, second, rng, rng_seed)
+            if child is not None:
+                return child
+        return self._mutate(generation, slot, first, population, rng, rng_seed)
+
+    def _cross(
+        self, generation: int, slot: int, first: Individual, second: Individual, rng: random.Random, rng_seed: str
+    ) -> Individual | None:
+        """A crossover child, or None when it would repeat code already evaluated (the slot then mutates instead)."""
+        started = time.perf_counter()
+        ancestor = self.store.individual(self._common_ancestor(first, second))
+        result = crossover(
+            ModelFile(first.code, f"#{first.id}"),
+            ModelFile(second.code, f"#{second.id}"),
+            ModelFile(ancestor.code, f"#{ancestor.id}"),
+            self.config.blocks,
+            rng,
+        )
+        code_hash = canonical_hash(result.child.source) if result.child else None
+        if code_hash is not None and self.store.evaluated_with_hash(code_hash) is not None:
+            return None  # e.g. each block taken from the parent that kept the ancestor's version
+        intent = ", ".join(f"{name} from {origin}" for name, origin in result.origins.items() if origin != "first")
+        added = self.store.add(
+            generation=generation,
+            slot=slot,
+            parents=(first.id, second.id),
+            operator="crossover",
+            blocks=result.changed_blocks,
+            intent=intent or None,
+            source=result.child.source if result.child else None,
+            code_hash=code_hash,
+            exchanges=[],
+            rng_seed=rng_seed,
+            propose_seconds=time.perf_counter() - started,
+            discarded=result.reason,
+        )
+        return self.store.individual(added)
+
+    def _mutate(
+        self,
+        generation: int,
+        slot: int,
+        parent: Individual,
+        population: list[Individual],
+        rng: random.Random,
+        rng_seed: str,
+    ) -> Individual:
+        block = rng.choice(self.config.blocks)
+        exemplar = _exemplar(self.store, population) if generation > 0 and rng.random() < self.config.eot_rate else None
+        parent_file = ModelFile(parent.code, f"#{parent.id}")
+        check = BlockCheck(self.evaluator, self.config.fitness, parent_file, block)
+        proposal = self.variation.mutate(parent_file, block, rng, exemplar, check)
+        source: str | None = None
+        discarded: str | None = f"no answer passed the fast checks ({proposal.error})"
+        if proposal.source is not None:
+            try:
+                source = parent_file.replace(block, proposal.source).source
+            except AstevoError as error:  # the operator's checks should have caught it; the run goes on
+                discarded = f"the new {block} does not fit the file: {error}"
+            else:
+                discarded = child_problem(source, self.config.blocks)  # e.g. a name only an untried branch uses
+                source = None if discarded else source
+        added = self.store.add(
+            generation=generation,
+            slot=slot,
+            parents=(parent.id,),
+            operator=proposal.operator,
+            blocks=(block,),
+            intent=proposal.intent,
+            source=source,
+            code_hash=canonical_hash(source) if source else None,
+            exchanges=[dataclasses.asdict(e) for e in proposal.exchanges],
+            rng_seed=rng_seed,
+            propose_seconds=proposal.seconds,
+            discarded=discarded,
+        )
+        verdict = check.verdict(source) if source else None
+        if verdict is not None:
+            self._verdicts[added] = verdict
+        return self.store.individual(added)
+
+    def _settle(self, individual: Individual, generation: int) -> Individual:
+        """Evaluate a pending individual (reusing an earlier evaluation of the same code) and report progress."""
+        if individual.status == PENDING:
+            self._evaluate(individual)
+            individual = self.store.individual(individual.id)
+        self._report(generation, individual)
+        return individual
+
+    def _evaluate(self, individual: Individual) -> None:
+        earlier = self.store.evaluated_with_hash(individual.code_hash or canonical_hash(individual.code))
+        if earlier is not None and earlier.id != individual.id:
+            self.store.record_evaluation(individual.id, list(earlier.stages), earlier.metrics, 0.0, earlier.id)
+            return
+        reference: str | None = None
+        rewritten: tuple[str, ...] = ()
+        if individual.operator in ("mutate", "eot"):
+            reference = self.store.individual(individual.parents[0]).code
+            rewritten = individual.blocks
+        request = EvaluationRequest(
+            str(individual.id),
+            individual.code,
+            self.config.fitness,
+            reference=reference,
+            rewritten=rewritten,
+            checked=self._verdicts.pop(individual.id, None),
+        )
+        result = next(iter(self.evaluator.evaluate([request])))
+        record = result.evaluation.to_record()
+        self.store.record_evaluation(
+            individual.id, record["stages"], record["metrics"], result.seconds, cached=result.evaluation.cached
+        )
+
+    def _common_ancestor(self, first: Individual, second: Individual) -> int:
+        """The most recent individual both descend from (the seed at the latest)."""
+        return max(self._ancestors(first.id) & self._ancestors(second.id))
+
+    def _ancestors(self, individual: int) -> set[int]:
+        found, frontier = set(), [individual]
+        while frontier:
+            current = frontier.pop()
+            if current not in found:
+                found.add(current)
+                frontier.extend(self.store.individual(current).parents)
+        return found
+
+    def _report(self, generation: int, latest: Individual) -> None:
+        everyone = self.store.individuals(with_text=False)
+        settled = [i for i in everyone if i.status != PENDING]
+        self.on_progress(
+            Progress(
+                generation=generation,
+                generations=self.config.generations,
+                done=len(settled),
+                total=self.total,
+                valid=sum(i.valid for i in settled),
+                best=selection.best_within_seed_cost(everyone, self.config.cost),
+                latest=latest,
+            )
+        )
+
+
+def _exemplar(store: RunStore, population: list[Individual]) -> Exemplar | None:
+    """Evolution of Thought: the elite whose one-block change gained most accuracy over its parent."""
+    best: tuple[float, Exemplar] | None = None
+    for elite in population:
+        if elite.operator not in ("mutate", "eot") or not elite.blocks:
+            continue
+        parent = store.individual(elite.parents[0])
+        if not (parent.valid and elite.valid):
+            continue
+        gain = _measured(elite, "val_accuracy") - _measured(parent, "val_accuracy")
+        if gain > 0 and (best is None or gain > best[0]):
+            changed = elite.blocks[0]
+            best = (
+                gain,
+                Exemplar(
+                    block=changed,
+                    before=ModelFile(parent.code).block(changed).source,
+                    after=ModelFile(elite.code).block(changed).source,
+                    accuracy_change=gain,
+                    parameter_change=int(_measured(elite, "parameters") - _measured(parent, "parameters")),
+                ),
+            )
+    return best[1] if best else None
+
+
+def _measured(individual: Individual, metric: str) -> float:
+    return float(individual.metrics[metric])
+
+
+def _versions() -> dict[str, str]:
+    versions = {"astevo": astevo.__version__, "python": platform.python_version()}
+    for package in ("torch", "llama_cpp_python", "llguidance", "libcst", "deap", "fvcore"):
+        try:
+            versions[package] = metadata.version(package.replace("_", "-"))
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions

@@ -1,0 +1,28 @@
+"""Where astevo finds its own files and keeps the user's: the bundled seed model file and the per-user cache."""
+
+from __future__ import annotations
+
+import os
+from importlib.resources import files
+from pathlib import Path
+
+DEFAULT_SEED = "exquisitenetv2.py"
+
+
+def default_seed_path() -> Path:
+    """The bundled seed model file, inside the installed package (no checkout needed)."""
+    return Path(str(files("astevo.seeds").joinpath(DEFAULT_SEED)))
+
+
+def user_cache_root() -> Path:
+    """The per-user folder, following XDG, that holds data sets and evaluation results."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "astevo"
+
+
+def data_cache_dir() -> Path:
+    """Searched last for data sets (tools/fetch_cifar10.py unpacks here)."""
+    return user_cache_root() / "data"
+
+
+def evaluation_cache_dir() -> Path:
+    return user_cache_root() / "evaluations"

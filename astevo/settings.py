@@ -1,0 +1,324 @@
+"""Every setting of astevo as one frozen tree, each part validated when it is built.
+
+No heavy imports: the command line, the run store and the views read and check settings
+without loading torch, llama.cpp or DEAP. A run stores its tree as a record; reading a record
+migrates renamed keys first and then rejects any key it does not know, because a skipped key
+would silently reset a setting (the random seed, say) and change a resumed run's genealogy.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import sys
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+from astevo.errors import AstevoError
+
+DATASET_NAMES = ("cifar10", "fashion-mnist")
+COSTS = ("parameters", "macs")
+SCOPES = ("line", "block")
+INTENTS = ("hyperparameters", "unusual_values", "complexity", "fewer_parameters", "rare_enhancement", "bold_change")
+PERSONAS = ("expert", "innovator", "researcher")
+
+# Keys renamed or dropped since runs were first stored: (old path) -> (new path), or None when dropped.
+_MIGRATIONS: dict[tuple[str, ...], tuple[str, ...] | None] = {
+    ("seed",): ("random_seed",),
+    ("mutation", "seed"): ("mutation", "random_seed"),
+    ("fitness", "budget", "seed"): ("fitness", "budget", "training_seed"),
+    ("mutation", "dataset"): None,  # the fast checks now use the run's own fitness settings
+}
+
+
+class SettingsError(AstevoError):
+    """A setting with a bad value, named by its path in the tree (`fitness.budget.epochs`)."""
+
+    def __init__(self, setting: str, problem: str, origin: str | None = None) -> None:
+        self.setting, self.problem, self.origin = setting, problem, origin
+        super().__init__(f"{origin + ': ' if origin else ''}{setting} {problem}")
+
+    def under(self, prefix: str) -> SettingsError:
+        return SettingsError(f"{prefix}.{self.setting}" if prefix else self.setting, self.problem, self.origin)
+
+
+def _require(condition: bool, setting: str, problem: str) -> None:
+    if not condition:
+        raise SettingsError(setting, problem)
+
+
+@dataclass(frozen=True)
+class TrainBudget:
+    """How much training one candidate gets: stops at `epochs` or `max_images`, or early at `max_seconds`."""
+
+    epochs: float = 1.0
+    max_images: int | None = None
+    max_seconds: float = 600.0
+    batch_size: int = 128
+    lr: float = 0.05
+    weight_decay: float = 5e-4
+    warmup_fraction: float = 0.05
+    label_smoothing: float = 0.0
+    training_seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "max_seconds", "lr"):
+            _require(getattr(self, name) > 0, name, f"must be positive, got {getattr(self, name)}")
+        _require(
+            self.batch_size >= 2, "batch_size", f"must be at least 2 (BatchNorm needs 2 images), got {self.batch_size}"
+        )
+        _require(
+            self.max_images is None or self.max_images >= 2,
+            "max_images",
+            f"must be at least 2 (BatchNorm needs 2 images), got {self.max_images}",
+        )
+        _require(self.weight_decay >= 0, "weight_decay", f"must be 0 or more, got {self.weight_decay}")
+        for name in ("warmup_fraction", "label_smoothing"):
+            _require(0.0 <= getattr(self, name) < 1.0, name, f"must lie in [0, 1), got {getattr(self, name)}")
+
+    def planned_images(self, train_size: int) -> int:
+        """Images the budget allows on a training split of this size (before any time cap)."""
+        images = int(self.epochs * train_size)
+        return images if self.max_images is None else min(images, self.max_images)
+
+
+@dataclass(frozen=True)
+class FitnessSettings:
+    """What one evaluation does: the data, the training budget, the checks' caps and the sandbox's limits."""
+
+    dataset: str = "fashion-mnist"
+    data_dir: str | None = None
+    limit_train: int | None = None
+    val_fraction: float = 0.1
+    split_seed: int = 0
+    budget: TrainBudget = field(default_factory=TrainBudget)
+    train: bool = True
+    max_parameters: int | None = None
+    max_macs: int | None = None
+    safety_gate: bool = True  # off only for trusted files the gate is too strict for; the sandbox still runs
+    check_seconds: float = 120.0
+    memory_mb: int = 6144
+    threads: int = 0  # 0: all cores
+
+    def __post_init__(self) -> None:
+        _require(
+            self.dataset in DATASET_NAMES, "dataset", f"must be one of {', '.join(DATASET_NAMES)}, got {self.dataset!r}"
+        )
+        _require(0.0 < self.val_fraction < 1.0, "val_fraction", f"must lie between 0 and 1, got {self.val_fraction}")
+        _require(
+            self.limit_train is None or self.limit_train >= 2,
+            "limit_train",
+            f"must be at least 2 images, got {self.limit_train}",
+        )
+        _require(self.check_seconds > 0, "check_seconds", f"must be positive, got {self.check_seconds}")
+        _require(self.memory_mb > 0, "memory_mb", f"must be positive, got {self.memory_mb}")
+        _require(self.threads >= 0, "threads", f"must be 0 (all cores) or more, got {self.threads}")
+        for name in ("max_parameters", "max_macs"):
+            value = getattr(self, name)
+            _require(value is None or value > 0, name, f"must be positive, got {value}")
+
+
+@dataclass(frozen=True)
+class MutationSettings:
+    """How the LLM mutation operator runs: which model, which prompt, which edits, how many retries."""
+
+    model: str | None = None
+    intent: str | None = None
+    persona: str | None = None
+    scope: str = "line"
+    repairs: int = 3
+    random_seed: int = 0
+    threads: int = 0  # 0: llama.cpp's default share of the cores
+    context: int = 4096
+    gpu_layers: int | None = None  # None: all layers when llama.cpp was built with GPU support
+
+    def __post_init__(self) -> None:
+        _require(
+            self.intent is None or self.intent in INTENTS,
+            "intent",
+            f"must be one of {', '.join(INTENTS)}, got {self.intent!r}",
+        )
+        _require(
+            self.persona is None or self.persona in PERSONAS,
+            "persona",
+            f"must be one of {', '.join(PERSONAS)}, got {self.persona!r}",
+        )
+        _require(self.scope in SCOPES, "scope", f"must be one of {', '.join(SCOPES)}, got {self.scope!r}")
+        _require(self.repairs >= 0, "repairs", f"must be 0 or more, got {self.repairs}")
+        _require(self.threads >= 0, "threads", f"must be 0 (the default share) or more, got {self.threads}")
+        _require(self.context >= 256, "context", f"must be at least 256 tokens, got {self.context}")
+
+
+def default_fitness() -> FitnessSettings:
+    """Minutes on a CPU laptop: 3 epochs of a 3,000-image slice (the seed: about 64% on Fashion-MNIST)."""
+    return FitnessSettings(limit_train=3000, budget=TrainBudget(epochs=3.0, max_seconds=300.0))
+
+
+@dataclass(frozen=True)
+class EvolveConfig:
+    """An evolution run's settings, stored with the run: `--resume`, `final` and the views see exactly these."""
+
+    blocks: tuple[str, ...] = ()  # empty: every nn.Module block the built model instantiates
+    population: int = 4
+    generations: int = 3  # including the first, made of mutations of the seed model
+    random_seed: int = 0  # every random draw of the run derives from it
+    cost: str = "parameters"  # the second objective: "parameters" or "macs"
+    crossover_rate: float = 0.25  # share of offspring made by crossover (from the second generation on)
+    eot_rate: float = 0.5  # share of mutations shown an elite's measured change (Evolution of Thought)
+    mutation: MutationSettings = field(default_factory=MutationSettings)
+    fitness: FitnessSettings = field(default_factory=default_fitness)
+
+    def __post_init__(self) -> None:
+        _require(self.population >= 1, "population", f"must be at least 1, got {self.population}")
+        _require(self.generations >= 1, "generations", f"must be at least 1, got {self.generations}")
+        _require(self.cost in COSTS, "cost", f"must be one of {', '.join(COSTS)}, got {self.cost!r}")
+        for name in ("crossover_rate", "eot_rate"):
+            _require(0.0 <= getattr(self, name) <= 1.0, name, f"must lie between 0 and 1, got {getattr(self, name)}")
+        _require(self.fitness.train, "fitness.train", "must be true: evolution selects on trained accuracy")
+
+    def to_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> EvolveConfig:
+        """The settings a record holds, every key known (a stored run's record is migrated first)."""
+        return build(cls, migrate_record(record))
+
+
+@dataclass(frozen=True)
+class FinalSettings:
+    """The final multi-seed test evaluation (`astevo final`)."""
+
+    seeds: int = 3  # training seeds 0 .. seeds-1 per finalist
+    epochs: float | None = None  # None: the run's own budget
+    max_seconds: float = 12 * 3600.0  # a safety net only: the search's cap was meant for short trainings
+
+    def __post_init__(self) -> None:
+        _require(self.seeds >= 1, "seeds", f"must be at least 1, got {self.seeds}")
+        _require(self.epochs is None or self.epochs > 0, "epochs", f"must be positive, got {self.epochs}")
+
+    def budget(self, run_budget: TrainBudget) -> TrainBudget:
+        """The run's training budget with these overrides (TrainBudget rejects bad values)."""
+        return dataclasses.replace(
+            run_budget, epochs=run_budget.epochs if self.epochs is None else self.epochs, max_seconds=self.max_seconds
+        )
+
+
+def migrate_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A stored record with every renamed key under its current name and every dropped key removed."""
+    migrated = copy.deepcopy(record)
+    for old, new in _MIGRATIONS.items():
+        table = _table(migrated, old[:-1])
+        if table is None or old[-1] not in table:
+            continue
+        value = table.pop(old[-1])
+        if new is not None:
+            target = _table(migrated, new[:-1])
+            if target is not None:
+                target.setdefault(new[-1], value)
+    return migrated
+
+
+def _table(record: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any] | None:
+    for key in path:
+        record = record.get(key)  # type: ignore[assignment]
+        if not isinstance(record, dict):
+            return None
+    return record
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """A TOML file's settings as nested tables; unknown keys are caught when they are applied."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise AstevoError(f"cannot read config file {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise AstevoError(f"{path} is not valid TOML: {error}") from None
+
+
+def apply(config: EvolveConfig, overrides: dict[str, Any], origin: str | None = None) -> EvolveConfig:
+    """`config` with the nested `overrides` (TOML tables or flags) applied; unknown keys are errors."""
+    record = config.to_record()
+    try:
+        _merge(record, overrides, "")
+        return EvolveConfig.from_record(record)
+    except SettingsError as error:  # earlier overrides were checked when applied: this one is at fault
+        raise SettingsError(error.setting, error.problem, origin) from None
+
+
+def _merge(record: dict[str, Any], overrides: dict[str, Any], prefix: str) -> None:
+    for key, value in overrides.items():
+        path = f"{prefix}{key}"
+        if key not in record:
+            raise SettingsError(path, f"is not a setting; known here: {', '.join(sorted(record))}")
+        if isinstance(record[key], dict):
+            if not isinstance(value, dict):
+                raise SettingsError(path, "is a table of settings, not a single value")
+            _merge(record[key], value, f"{path}.")
+        else:
+            record[key] = value
+
+
+Settings = TypeVar("Settings")
+
+
+def build(kind: type[Settings], record: dict[str, Any], prefix: str = "") -> Settings:
+    """A settings object from a record: unknown keys, wrong types and bad values are SettingsErrors."""
+    if not isinstance(record, dict):
+        raise SettingsError(prefix or "settings", f"must be a table of settings, got {record!r}")
+    specs = {spec.name: spec for spec in fields(kind)}  # type: ignore[arg-type]
+    unknown = sorted(set(record) - set(specs))
+    if unknown:
+        where = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
+        raise SettingsError(where, f"is not a setting; known here: {', '.join(sorted(specs))}")
+    hints = typing.get_type_hints(kind)
+    values = {}
+    for name, value in record.items():
+        path = f"{prefix}.{name}" if prefix else name
+        default = _default(specs[name])
+        values[name] = (
+            build(type(default), value, path) if is_dataclass(default) else _checked(value, hints[name], path)
+        )
+    try:
+        return kind(**values)
+    except SettingsError as error:
+        raise error.under(prefix) from None
+
+
+def _checked(value: Any, hint: Any, where: str) -> Any:
+    """`value` if it fits the field's annotation (an int passes for a float; a list for a tuple of items)."""
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    if value is None and type(None) in options:
+        return None
+    for option in options:
+        if typing.get_origin(option) is tuple and isinstance(value, (list, tuple)):
+            item = typing.get_args(option)[0]
+            if all(isinstance(entry, item) for entry in value):
+                return tuple(value)
+        elif option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value
+        elif option in (int, str, bool) and isinstance(value, option) and (option is bool) == isinstance(value, bool):
+            return value
+    shown = " or ".join(_type_name(option) for option in options)
+    raise SettingsError(where, f"must be {shown}, got {value!r}")
+
+
+def _type_name(hint: Any) -> str:
+    if typing.get_origin(hint) is tuple:
+        return f"a list of {typing.get_args(hint)[0].__name__}"
+    return "nothing" if hint is type(None) else str(hint.__name__)
+
+
+def _default(spec: dataclasses.Field[Any]) -> Any:
+    if spec.default_factory is not dataclasses.MISSING:
+        return spec.default_factory()
+    return spec.default

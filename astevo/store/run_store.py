@@ -1,0 +1,324 @@
+"""A run's record: one SQLite database (WAL) in the run folder, committed after every step.
+
+Every individual is written the moment it exists (as "pending", with its prompts and answers)
+and again the moment its evaluation ends, so a run killed at any instant resumes without
+losing or repeating an evaluation.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from astevo.errors import AstevoError
+from astevo.settings import migrate_record
+from astevo.store.records import (
+    DISCARDED,
+    EVALUATED,
+    PENDING,
+    SELECT_ALL,
+    SELECT_RESULTS,
+    FinalResult,
+    Individual,
+    individual_from_row,
+)
+
+DATABASE = "run.sqlite"
+SCHEMA_VERSION = 3  # 2 added individuals.cached, 3 renamed settings; older runs are upgraded when opened
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS individuals (
+    id INTEGER PRIMARY KEY,
+    generation INTEGER NOT NULL,
+    slot INTEGER NOT NULL,
+    parents TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    blocks TEXT NOT NULL,
+    intent TEXT,
+    source TEXT,
+    code_hash TEXT,
+    exchanges TEXT NOT NULL,
+    rng_seed TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    stages TEXT NOT NULL DEFAULT '[]',
+    metrics TEXT NOT NULL DEFAULT '{}',
+    reused_from INTEGER,
+    propose_seconds REAL NOT NULL,
+    evaluate_seconds REAL NOT NULL DEFAULT 0,
+    cached INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL,
+    UNIQUE (generation, slot)
+);
+CREATE INDEX IF NOT EXISTS individuals_by_hash ON individuals (code_hash);
+CREATE TABLE IF NOT EXISTS generations (
+    generation INTEGER PRIMARY KEY,
+    members TEXT NOT NULL,
+    finished REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS finals (
+    individual INTEGER NOT NULL,
+    seed INTEGER NOT NULL,
+    settings TEXT NOT NULL,
+    metrics TEXT NOT NULL,
+    seconds REAL NOT NULL,
+    PRIMARY KEY (individual, seed, settings)
+);
+"""
+
+
+class RunStore:
+    """The run's database; open one per process (SQLite serialises writers)."""
+
+    def __init__(self, connection: sqlite3.Connection, folder: Path) -> None:
+        self._db, self.folder = connection, folder
+        self._claim: IO[str] | None = None
+
+    @classmethod
+    def create(cls, folder: Path, meta: dict[str, Any]) -> RunStore:
+        """A new run in `folder`; refuses to touch a folder that already holds one."""
+        path = folder / DATABASE
+        if path.exists():
+            raise AstevoError(
+                f"{folder} already holds a run; add --resume to continue it, or choose another --run folder"
+            )
+        draft = path.with_name(f".{DATABASE}.creating")  # renamed when complete: a kill leaves no half-made run
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for leftover in folder.glob(f"{draft.name}*"):
+                leftover.unlink()
+            connection = _connect(draft)
+            with connection:
+                connection.executescript(_SCHEMA)
+                connection.executemany(
+                    "INSERT INTO meta VALUES (?, ?)",
+                    [(k, json.dumps(v)) for k, v in {**meta, "schema": SCHEMA_VERSION}.items()],
+                )
+            connection.close()
+            draft.replace(path)
+            return cls(_connect(path), folder)
+        except (OSError, sqlite3.Error) as error:
+            raise AstevoError(f"cannot create a run in {folder}: {error}; choose another --run folder") from None
+
+    @classmethod
+    def open(cls, folder: Path) -> RunStore:
+        path = folder / DATABASE
+        if not path.is_file():
+            raise AstevoError(
+                f"{folder} holds no astevo run (no {DATABASE}); start one with `astevo evolve --run {folder}`"
+            )
+        try:
+            store = cls(_connect(path), folder)
+            schema = store.meta().get("schema")
+        except sqlite3.DatabaseError as error:
+            raise AstevoError(f"{path} is not a readable astevo run database ({error})") from None
+        if schema in (1, 2):
+            store._upgrade(schema)
+        elif schema != SCHEMA_VERSION:
+            raise AstevoError(
+                f"{path} was written by another astevo version "
+                f"(run schema {schema}, this astevo reads {SCHEMA_VERSION})"
+            )
+        return store
+
+    def _upgrade(self, schema: int) -> None:
+        """Bring an older run up to this schema: version 2 added individuals.cached (a version-1 run's evaluations
+        count as measured in that run); version 3 stores the settings under their current names."""
+        try:
+            with self._db:
+                if schema == 1:
+                    self._db.execute("ALTER TABLE individuals ADD COLUMN cached INTEGER NOT NULL DEFAULT 0")
+                config = migrate_record(self.meta()["config"])
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('config', ?)", (json.dumps(config),))
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (json.dumps(SCHEMA_VERSION),))
+        except sqlite3.Error as error:
+            self._db.close()
+            raise AstevoError(
+                f"cannot upgrade run {self.folder} to this astevo's run schema ({error}); "
+                "make its folder writable and try again"
+            ) from None
+
+    def claim(self) -> None:
+        """Be the run's only writer: a second `evolve --resume` or `final` on it meanwhile is refused."""
+        if self._claim is not None:
+            return
+        handle = (self.folder / "run.lock").open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the kernel drops it when the process dies
+        except BlockingIOError:
+            handle.close()
+            raise AstevoError(f"run {self.folder} is in use by another astevo process; wait for it to end") from None
+        self._claim = handle
+
+    def close(self) -> None:
+        self._db.close()
+        if self._claim is not None:
+            self._claim.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def meta(self) -> dict[str, Any]:
+        return {key: json.loads(value) for key, value in self._db.execute("SELECT key, value FROM meta")}
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+    def add(
+        self,
+        *,
+        generation: int,
+        slot: int,
+        parents: tuple[int, ...],
+        operator: str,
+        blocks: tuple[str, ...],
+        intent: str | None,
+        source: str | None,
+        code_hash: str | None,
+        exchanges: list[dict],
+        rng_seed: str,
+        propose_seconds: float,
+        discarded: str | None = None,
+    ) -> int:
+        """Record a new individual, pending evaluation (or discarded, with the reason)."""
+        with self._db:
+            cursor = self._db.execute(
+                "INSERT INTO individuals (generation, slot, parents, operator, blocks, intent, source, code_hash,"
+                " exchanges, rng_seed, status, reason, propose_seconds, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    generation,
+                    slot,
+                    json.dumps(list(parents)),
+                    operator,
+                    json.dumps(list(blocks)),
+                    intent,
+                    source,
+                    code_hash,
+                    json.dumps(exchanges),
+                    rng_seed,
+                    DISCARDED if discarded else PENDING,
+                    discarded,
+                    propose_seconds,
+                    time.time(),
+                ),
+            )
+        assert cursor.lastrowid is not None  # an INSERT sets it
+        return cursor.lastrowid
+
+    def record_evaluation(
+        self,
+        individual: int,
+        stages: list[dict],
+        metrics: dict,
+        seconds: float,
+        reused_from: int | None = None,
+        cached: bool = False,
+    ) -> None:
+        failure = next((s for s in stages if not s["ok"]), None)
+        reason = f"{failure['name']}: {failure['reason']}" if failure else None
+        with self._db:
+            self._db.execute(
+                "UPDATE individuals SET status = ?, reason = ?, stages = ?, metrics = ?, evaluate_seconds = ?,"
+                " reused_from = ?, cached = ? WHERE id = ?",
+                (
+                    EVALUATED,
+                    reason,
+                    json.dumps(stages),
+                    json.dumps(metrics),
+                    seconds,
+                    reused_from,
+                    int(cached),
+                    individual,
+                ),
+            )
+
+    def individual(self, individual: int) -> Individual:
+        row = self._db.execute(f"{SELECT_ALL} WHERE id = ?", (individual,)).fetchone() if individual < 2**63 else None
+        if row is None:
+            raise AstevoError(
+                f"run {self.folder} has no individual {individual}; `astevo show {self.folder}` lists them"
+            )
+        return individual_from_row(row)
+
+    def individuals(self, generation: int | None = None, *, with_text: bool = True) -> list[Individual]:
+        """All individuals (of one generation); without their sources, prompts and answers
+        (`with_text=False`) when only results are needed: a long run's text runs to megabytes."""
+        select = SELECT_ALL if with_text else SELECT_RESULTS
+        if generation is None:
+            rows = self._db.execute(f"{select} ORDER BY id")
+        else:
+            rows = self._db.execute(f"{select} WHERE generation = ? ORDER BY id", (generation,))
+        return [individual_from_row(row) for row in rows]
+
+    def at(self, generation: int, slot: int) -> Individual | None:
+        row = self._db.execute(f"{SELECT_ALL} WHERE generation = ? AND slot = ?", (generation, slot)).fetchone()
+        return None if row is None else individual_from_row(row)
+
+    def evaluated_with_hash(self, code_hash: str) -> Individual | None:
+        """The first evaluation of the same code (by canonical hash), to reuse instead of repeating it."""
+        row = self._db.execute(
+            f"{SELECT_ALL} WHERE code_hash = ? AND status = ? AND reused_from IS NULL ORDER BY id LIMIT 1",
+            (code_hash, EVALUATED),
+        ).fetchone()
+        return None if row is None else individual_from_row(row)
+
+    def finish_generation(self, generation: int, members: list[int]) -> None:
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO generations VALUES (?, ?, ?)", (generation, json.dumps(members), time.time())
+            )
+
+    def population(self, generation: int) -> list[int] | None:
+        """The survivors chosen at the end of `generation`; None while it is unfinished."""
+        row = self._db.execute("SELECT members FROM generations WHERE generation = ?", (generation,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def finished_generations(self) -> list[int]:
+        return [row[0] for row in self._db.execute("SELECT generation FROM generations ORDER BY generation")]
+
+    def record_final(self, result: FinalResult) -> None:
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO finals VALUES (?, ?, ?, ?, ?)",
+                (
+                    result.individual,
+                    result.training_seed,
+                    json.dumps(result.settings, sort_keys=True),
+                    json.dumps(result.metrics),
+                    result.seconds,
+                ),
+            )
+
+    def finals(self) -> list[FinalResult]:
+        rows = self._db.execute(
+            "SELECT individual, seed, settings, metrics, seconds FROM finals ORDER BY individual, seed"
+        )
+        return [
+            FinalResult(i, s, json.loads(settings), json.loads(metrics), secs) for i, s, settings, metrics, secs in rows
+        ]
+
+    def lineage(self, individual: int) -> Iterator[Individual]:
+        """The individual, then its first parent, and so on back to the seed."""
+        current: int | None = individual
+        while current is not None:
+            found = self.individual(current)
+            yield found
+            current = found.parents[0] if found.parents else None
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, timeout=30.0)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")  # a committed evaluation survives a power cut, not only kill -9
+    return connection

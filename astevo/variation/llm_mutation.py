@@ -1,0 +1,75 @@
+"""GE's mutation operator for evolution and `astevo mutate`: a text-generation backend, prompts and retries."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+from astevo.code.blocks import Block, ModelFile
+from astevo.errors import AstevoError
+from astevo.llm.backend import Generator
+from astevo.llm.grammar import body_grammar
+from astevo.settings import MutationSettings
+from astevo.variation.base import Check, Proposal
+from astevo.variation.prompts import Exemplar, system_prompt
+from astevo.variation.rewriter import BlockRewriter
+
+
+def whole_body_grammar(block: Block) -> str:
+    """For scope "block": a one-line constructor signature and its super() call are kept verbatim,
+    so the model cannot change how callers build the block."""
+    fixed = [
+        line
+        for line in block.source.splitlines()
+        if (line.strip().startswith("def __init__(") and line.rstrip().endswith(":"))
+        or line.strip() == "super().__init__()"
+    ]
+    return body_grammar(block.kind, "    ", fixed if block.kind == "class" and len(fixed) == 2 else [])
+
+
+class LLMVariation:
+    """Mutation by a language model passed in; each call gets its own rng, so a resumed run repeats it."""
+
+    def __init__(self, generator: Generator, settings: MutationSettings, model_path: Path | None = None) -> None:
+        if settings.scope == "line" and not (
+            generator.capabilities.grammar and generator.capabilities.forbid_first_token
+        ):
+            raise AstevoError(
+                f"the model backend for {generator.name} cannot constrain its output, which line-scope "
+                "edits need; use --scope block"
+            )
+        self.generator, self.settings, self._model_path = generator, settings, model_path
+
+    @property
+    def model_path(self) -> Path | None:
+        return self._model_path
+
+    def rewriter(self, rng: random.Random, check: Check) -> BlockRewriter:
+        grammar = whole_body_grammar if self.generator.capabilities.grammar else None
+        return BlockRewriter(
+            self.generator,
+            rng,
+            grammar=grammar,
+            check=check,
+            max_repairs=self.settings.repairs,
+            scope=self.settings.scope,
+        )
+
+    def mutate(
+        self, model_file: ModelFile, name: str, rng: random.Random, exemplar: Exemplar | None, check: Check
+    ) -> Proposal:
+        """One proposal that depends only on its arguments: resuming a run repeats it exactly."""
+        self.generator.restart(system_prompt())
+        return self.rewriter(rng, check).mutate(
+            model_file.block(name), model_file.source, self.settings.intent, self.settings.persona, exemplar
+        )
+
+    def proposals(self, model_file: ModelFile, name: str, count: int, check: Check) -> Iterator[Proposal]:
+        """`count` proposals for block `name` in a row, as `astevo mutate` shows them."""
+        if count < 1:
+            raise AstevoError("--n must be at least 1")
+        block = model_file.block(name)
+        rewriter = self.rewriter(random.Random(self.settings.random_seed), check)
+        for _ in range(count):
+            yield rewriter.mutate(block, model_file.source, self.settings.intent, self.settings.persona)

@@ -1,0 +1,71 @@
+"""Prompt templates, kept as text files and filled without `str.format`.
+
+Model code is full of braces; `string.Template` substitutes `$name` fields only in the
+template text, so code inserted as a value is never interpreted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from string import Template
+
+
+@cache
+def template(name: str) -> Template:
+    return Template(files("astevo.variation").joinpath("templates").joinpath(f"{name}.txt").read_text(encoding="utf-8"))
+
+
+def text(name: str) -> str:
+    return template(name).template.strip()
+
+
+@dataclass(frozen=True)
+class Exemplar:
+    """An elite's rewrite of a block, with what it measurably changed (Evolution of Thought)."""
+
+    block: str
+    before: str
+    after: str
+    accuracy_change: float
+    parameter_change: int
+
+
+def system_prompt() -> str:
+    return text("system")
+
+
+def mutation_prompt(name: str, code: str, intent: str, persona: str | None, exemplar: Exemplar | None) -> str:
+    opening = text(f"intents/{intent}")
+    if persona:
+        opening = f"{text(f'personas/{persona}')} {opening}"
+    return template("mutate").substitute(
+        opening=opening, name=name, code=code.rstrip("\n"), memory=_memory(name, exemplar)
+    )
+
+
+def _memory(name: str, exemplar: Exemplar | None) -> str:
+    if exemplar is None:
+        return ""
+    return template("memory").substitute(
+        exemplar=exemplar.block,
+        name=name,
+        before=exemplar.before.rstrip("\n"),
+        after=exemplar.after.rstrip("\n"),
+        accuracy_change=f"{exemplar.accuracy_change * 100:+.2f} points",
+        parameter_change=f"{exemplar.parameter_change:+,}",
+    )
+
+
+def repair_prompt(name: str, error: str) -> str:
+    return template("repair").substitute(name=name, error=error)
+
+
+def spot_prompt(kind: str, line: str) -> str:
+    """Where the change goes, for a model that edits one spot of the block."""
+    return template(f"{kind}_spot").substitute(line=line.strip())
+
+
+def retry_prompt(error: str) -> str:
+    return template("retry").substitute(error=error)
