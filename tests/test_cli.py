@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -9,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from astevo.code.blocks import ModelFile
 from astevo.paths import default_seed_path
 
 MODELS = Path(__file__).parent / "models"
 
 
-def astevo(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def astevo(*args: str, cwd: Path | None = None, columns: str = "200") -> subprocess.CompletedProcess[str]:
     command = [shutil.which("astevo") or sys.executable, *args]
     if command[0] == sys.executable:
         command[1:1] = ["-m", "astevo.cli"]
@@ -24,7 +26,7 @@ def astevo(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[s
         text=True,
         timeout=300,
         cwd=cwd,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin:" + str(Path(sys.executable).parent), "HOME": str(Path.home())},
+        env={"COLUMNS": columns, "PATH": "/usr/bin:/bin:" + str(Path(sys.executable).parent), "HOME": str(Path.home())},
     )
 
 
@@ -86,8 +88,9 @@ def test_blocks_reads_any_ordinary_model_file() -> None:
         (None, "no such file"),
         (b"\x89PNG\r\n\x1a\n\x00\xff\xfe", "not a UTF-8 text file"),
         (b"class A(:\n    pass\n", ":1:9: cannot parse"),
+        (b"width = 3\nprint(width)\n", "no top-level class or function"),
     ],
-    ids=["missing", "binary", "unparsable"],
+    ids=["missing", "binary", "unparsable", "no blocks"],
 )
 def test_bad_files_are_one_line_errors_with_exit_code_2(tmp_path: Path, content: bytes | None, message: str) -> None:
     path = tmp_path / "model.py"
@@ -113,6 +116,17 @@ def test_eval_fast_stages_on_the_seed_and_a_broken_file(tmp_path: Path) -> None:
     result = astevo("eval", str(broken), "--no-train", "--no-cache")
     assert result.returncode == 1
     assert "verdict: invalid at probe" in result.stdout
+
+
+def test_eval_adds_an_allowed_import_says_so_and_leaves_the_file_alone(tmp_path: Path) -> None:
+    edited = tmp_path / "edited.py"
+    text = default_seed_path().read_text().replace("self.act(self.dw(x))", "self.act(self.dw(x)) * math.sqrt(2.0)")
+    edited.write_text(text)
+    result = astevo("eval", str(edited), "--no-train", "--no-cache")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verdict: valid" in result.stdout
+    assert "evaluated with import math added at the top (the file itself is unchanged)" in result.stderr
+    assert edited.read_text() == text
 
 
 def test_eval_usage_errors_exit_2(tmp_path: Path) -> None:
@@ -158,3 +172,35 @@ def test_models_lists_the_bundled_ones_and_marks_the_default(tmp_path: Path) -> 
     fake.write_bytes(b"not a model")
     result = astevo("models", "--model", str(fake))
     assert result.returncode == 2 and "GGUF" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_tables_reach_a_pipe_whole_however_narrow_the_terminal_would_be() -> None:
+    result = astevo("blocks", columns="40")
+    assert result.returncode == 0, result.stderr
+    assert "…" not in result.stdout
+    names = [line.split("│")[1].strip() for line in result.stdout.splitlines() if line.startswith("│")]
+    assert [n for n in names if n] == list(ModelFile.read(default_seed_path()).blocks)
+
+
+def test_blocks_json_is_the_documented_shape() -> None:
+    result = astevo("blocks", "--json")
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["model"] == {"class": "ExquisiteNetV2", "parameters": 518_230}
+    by_name = {block["name"]: block for block in record["blocks"]}
+    assert by_name["SE"]["instances"] == 0 and by_name["SE"]["used_by"] == ["DFSEBV2"]
+    assert by_name["ME"]["instances"] == 3 and by_name["ME"]["parameters"] == [4_800, 18_816, 74_496]
+    assert by_name["get_optimizer"]["instances"] is None and by_name["ExquisiteNetV2"]["is_model"]
+
+
+def test_eval_json_carries_the_verdict_stages_and_metrics(tmp_path: Path) -> None:
+    result = astevo("eval", str(default_seed_path()), "--no-train", "--no-cache", "--json")
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["valid"] and record["failure"] is None and record["added_imports"] == []
+    assert [s["name"] for s in record["stages"]] == ["parse", "gate", "build", "probe", "cost"]
+    assert record["metrics"]["parameters"] == 518_126
+    broken = tmp_path / "broken.py"
+    broken.write_text(default_seed_path().read_text().replace("nn.Linear(384, class_num)", "nn.Linear(385, class_num)"))
+    failed = json.loads(astevo("eval", str(broken), "--no-train", "--no-cache", "--json").stdout)
+    assert not failed["valid"] and failed["failure"]["stage"] == "probe"

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from astevo.code.blocks import ModelFile
-from astevo.variation.crossover import child_problem, crossover, merge_block
+from astevo.code.validity import child_problem
+from astevo.variation.crossover import crossover, merge_block
 from tests.source_strategies import programs, render, styles
 
 ROOT = Path(__file__).parents[1]
@@ -420,3 +421,13 @@ def test_a_star_import_can_define_any_name() -> None:
 @given(program=programs(), style=styles)
 def test_child_problem_accepts_generated_model_files(program, style) -> None:
     assert child_problem(render(program, style), [definition.name for definition in program]) is None
+
+
+def test_a_block_taken_from_a_parent_that_imports_math_brings_the_import_along() -> None:
+    """The second parent's DW uses math, which only that parent imports: the child needs the import too."""
+    dw = SEED.blocks["DW"].source.replace("self.act(self.dw(x))", "self.act(self.dw(x)) * math.sqrt(2.0)")
+    second = ModelFile("import math\n" + SEED.replace("DW", dw).source)
+    result = crossover(SEED, second, SEED, ["DW"], random.Random(1))  # the one draw takes DW from second
+    assert result.origins == {"DW": "second"} and result.child is not None, result.reason
+    assert "\nimport math\n" in result.child.source and result.child.blocks["DW"].source == dw
+    assert child_problem(result.child.source, ["DW"]) is None

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from astevo.code.blocks import ModelFile
+from astevo.code.canonical import canonical_hash
+from astevo.code.imports import add_missing_imports
 from astevo.evaluation.cache import EvaluationCache
 from astevo.evaluation.cascade import evaluate
 from astevo.paths import default_seed_path
@@ -54,6 +56,14 @@ GATE_CASES = {
     ),
     "file write": (with_block("SE_LN", se_ln(f"        open('{OUTSIDE}', 'w').write('x')\n" + NORMAL_FORWARD)), "open"),
     "socket": ("import socket\n" + SEED.source, "import of 'socket'"),
+    "forbidden module used without importing it": (
+        with_block("SE_LN", se_ln("        os.system('touch /tmp/x')\n" + NORMAL_FORWARD)),
+        "uses module os without importing it, and os is not on the allow-list",
+    ),
+    "forbidden module imported inside a function": (
+        with_block("SE_LN", se_ln("        import shutil\n" + NORMAL_FORWARD)),
+        "import of 'shutil'",
+    ),
     "eval": (with_block("SE_LN", se_ln("        eval('1 + 1')\n" + NORMAL_FORWARD)), "eval"),
     "dunder escape": (
         with_block("SE_LN", se_ln("        ().__class__.__bases__[0].__subclasses__()\n" + NORMAL_FORWARD)),
@@ -158,6 +168,25 @@ def test_without_the_gate_the_sandbox_still_contains_the_candidate(forward: str,
     evaluation = evaluate(source, replace(FAST, safety_gate=False))
     assert evaluation.failure.name == "probe" and event in evaluation.failure.reason
     assert not OUTSIDE.exists()
+
+
+SCALED_FORWARD = "        return x * math.sqrt(1.0) * torch.sigmoid(self.ln(x.mean((2, 3))))[:, :, None, None]\n"
+
+
+def test_an_allowed_module_used_without_importing_it_gets_its_import_and_passes() -> None:
+    """What a capable model writes: math in a rewritten block of a file that imports only torch, nn and F."""
+    child = add_missing_imports(with_block("SE_LN", se_ln(SCALED_FORWARD)))
+    assert child.added == ("import math",)
+    assert "\nimport math\n" in child.source and canonical_hash(child.source) != canonical_hash(
+        with_block("SE_LN", se_ln(SCALED_FORWARD))
+    )
+    assert evaluate(child.source, FAST).valid
+
+
+def test_an_allowed_module_imported_inside_a_function_passes() -> None:
+    source = with_block("SE_LN", se_ln("        import math\n" + SCALED_FORWARD))
+    assert add_missing_imports(source).added == ()
+    assert evaluate(source, FAST).valid
 
 
 def test_unparsable_candidate_fails_at_parse_in_place() -> None:

@@ -91,3 +91,18 @@ def test_report_command_writes_into_the_run_folder_by_default(tmp_path: Path) ->
     assert_complete(tmp_path / "run" / "report", tmp_path / "run" / "report" / "report.html")
     missing = CliRunner().invoke(app, ["report", str(tmp_path / "nothing")])
     assert missing.exit_code == 2 and missing.stderr.count("\n") == 1
+
+
+def test_the_page_opens_with_what_the_run_found_and_keeps_the_settings_for_last(tmp_path: Path) -> None:
+    with build_run(tmp_path / "run") as store:
+        text = assert_complete(tmp_path / "out", write_report(store, tmp_path / "out"))
+    sections = re.findall(r"<h2>(.*?)</h2>", text)
+    assert sections[0] == "What the run found" and sections[-1] == "Run"
+    assert text.index("configuration") > text.index("Lineage of the best individuals")
+    found = re.search(r"<h2>What the run found</h2>(.*?)<h2>", text, re.S).group(1)
+    rows = re.findall(r'<tr id="individual-(\d+)">(.*?)</tr>', found, re.S)
+    assert [row[0] for row in rows] == ["4", "3"]  # the best at or below the seed's size, then the rest of the front
+    best = rows[0][1].replace(' class="n"', "")
+    assert "<td>83.00%</td><td>+3.00 points</td><td>500,000</td><td>-18,230</td>" in best
+    assert "<details><summary>DFSEBV2, ExquisiteNetV2</summary><pre>" in best  # its diff against the seed, one click
+    assert html.escape("-        self.drop = nn.Dropout(0.5)") in best and "not an improvement" in found

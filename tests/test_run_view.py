@@ -7,6 +7,7 @@ with fabricated metrics, so every expectation below is known exactly.
 from __future__ import annotations
 
 import ast
+import json
 import sqlite3
 import subprocess
 import sys
@@ -226,7 +227,7 @@ def test_diff_against_the_seed_and_of_the_seed(run: RunStore) -> None:
 def test_diff_of_a_failed_individual_shows_its_reason(run: RunStore) -> None:
     result = invoke("diff", run.folder, "6")
     assert result.exit_code == 0, result.output
-    assert "against #3" in result.stdout and "failed (probe: mat1 and mat2" in result.stdout
+    assert "against #3" in result.stdout and "invalid (probe: mat1 and mat2" in result.stdout
     assert "val accuracy n/a (n/a)" in result.stdout
     assert "+        self.fc = nn.Linear(385, class_num)" in result.stdout
 
@@ -263,10 +264,10 @@ def test_show_lists_every_individual(run: RunStore) -> None:
         "3": "valid",
         "4": "valid",
         "5": "discarded",
-        "6": "failed",
+        "6": "invalid",
         "7": "pending",
     }
-    assert "…" in result.stdout and PROBE_FAILURE not in result.stdout  # long reasons are cut
+    assert "…" not in result.stdout and PROBE_FAILURE in result.stdout  # not a terminal: reasons stay whole
 
 
 def test_show_one_individual_in_detail(run: RunStore) -> None:
@@ -278,7 +279,7 @@ def test_show_one_individual_in_detail(run: RunStore) -> None:
     assert "self.drop = nn.Dropout(0.3)" in result.stdout  # the changed block's source
     assert f"{MAC_UNIT}: 9,000,000" in result.stdout and "val accuracy: 82.00%" in result.stdout
     failed = invoke("show", run.folder, "6")
-    assert "probe" in failed.stdout and "failed" in failed.stdout and "mat1 and mat2" in failed.stdout
+    assert "probe" in failed.stdout and "invalid" in failed.stdout and "mat1 and mat2" in failed.stdout
 
 
 def test_export_writes_a_model_file_and_never_overwrites_unasked(run: RunStore, tmp_path: Path) -> None:
@@ -338,3 +339,48 @@ def test_a_version_1_run_that_cannot_be_upgraded_is_a_one_line_error(tmp_path: P
     database.close()
     with pytest.raises(AstevoError, match="cannot upgrade run .* make its folder writable"):
         RunStore.open(tmp_path / "run")
+
+
+def test_show_json_lists_every_individual_with_the_documented_fields(run: RunStore) -> None:
+    result = CliRunner().invoke(app, ["show", str(run.folder), "--json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    rows = {row["id"]: row for row in record["individuals"]}
+    required = {
+        "id",
+        "generation",
+        "parents",
+        "operator",
+        "intent",
+        "changed_blocks",
+        "status",
+        "reason",
+        "val_accuracy",
+        "parameters",
+        "macs",
+        "seconds",
+    }
+    assert all(required <= set(row) for row in rows.values())
+    assert [rows[i]["status"] for i in sorted(rows)] == [
+        "valid",
+        "valid",
+        "valid",
+        "valid",
+        "discarded",
+        "invalid",
+        "pending",
+    ]
+    assert rows[4]["parents"] == [2, 3] and rows[4]["changed_blocks"] == ["DFSEBV2"] and rows[4]["macs"] == 8_000_000
+    assert rows[6]["reason"] == f"probe: {PROBE_FAILURE}" and rows[1]["seconds"] == 31.5
+    one = json.loads(CliRunner().invoke(app, ["show", str(run.folder), "4", "--json"]).stdout)
+    assert (
+        one["id"] == 4
+        and one["source"] == SOURCES["crossover"]
+        and [s["name"] for s in one["stages"]][-1] == "validate"
+    )
+
+
+def test_show_sends_every_reason_whole_into_a_pipe(run: RunStore) -> None:
+    result = CliRunner().invoke(app, ["show", str(run.folder)], env={"COLUMNS": "60"})
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.stdout and "the head expects 385 features" in result.stdout.replace("\n", "")

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from astevo.code.imports import ALLOWED_IMPORTS
 from astevo.evaluation.safety import Violation, check_source
-from astevo.evaluation.safety_rules import ALLOWED_IMPORTS
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = REPO / "seeds" / "exquisitenetv2.py"

@@ -19,7 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from astevo.cli.terminal import console, errors, user_errors
+from astevo.cli.terminal import console, errors, print_table, user_errors
 from astevo.code.blocks import ModelFile
 from astevo.data.sources import require_dataset
 from astevo.errors import AstevoError
@@ -220,7 +220,7 @@ def _summary(store: RunStore, config: EvolveConfig) -> None:
             format_count(member.parameters),
             format_count(member.macs),
         )
-    console.print(table)
+    print_table(table)
     evaluations = (
         f"{figures.seconds_per_evaluation:.1f} s per evaluation ({figures.evaluations} evaluations)"
         if figures.seconds_per_evaluation is not None

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from astevo.cli.terminal import console, user_errors
+from astevo.cli.terminal import console, print_table, user_errors
 from astevo.evaluation.base import MAC_UNIT
 from astevo.evolution.final import FinalSettings, FinalSummary, final_evaluation, label
 from astevo.store.records import FinalResult
@@ -29,7 +29,7 @@ def final(
     settings = FinalSettings(seeds=seeds, epochs=epochs, max_seconds=max_seconds)
     with RunStore.open(run) as store:
         summaries = final_evaluation(store, settings, on_result=lambda result: _progress(store, result))
-    console.print(_table(summaries, settings.seeds))
+    print_table(_table(summaries, settings.seeds))
     for summary in summaries:
         for failure in summary.failures:
             console.print(f"{summary.label} failed, {escape(failure)}", highlight=False, soft_wrap=True)

@@ -11,12 +11,13 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from astevo.cli.terminal import console, user_errors
+from astevo.cli.terminal import JsonOption, console, print_json, print_table, user_errors
 from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
 from astevo.evaluation.base import MAC_UNIT
 from astevo.store.records import Individual
 from astevo.store.run_store import RunStore
+from astevo.views.records import individual_record, run_record, status
 from astevo.views.run_view import (
     REFERENCES,
     block_diffs,
@@ -28,7 +29,6 @@ from astevo.views.run_view import (
     require_source,
     resolve,
     unified_diff,
-    verdict,
 )
 
 RunArgument = Annotated[Path, typer.Argument(help="The run folder (holds run.sqlite).", show_default=False)]
@@ -60,7 +60,7 @@ def diff(
     old, new = require_source(before), require_source(after)
     diffs = block_diffs(old, new, f"#{before.id}", f"#{after.id}")
     console.print(
-        f"[bold]{escape(describe(after))}[/] against {escape(describe(before))}: {verdict(after)}"
+        f"[bold]{escape(describe(after))}[/] against {escape(describe(before))}: {status(after)}"
         + (f" ({escape(after.reason)})" if after.reason else ""),
         highlight=False,
         soft_wrap=True,
@@ -109,11 +109,18 @@ def show(
         str | None,
         typer.Argument(help=f"Show one in detail: {REFERENCES} (default: a table of all).", show_default=False),
     ] = None,
+    json_output: JsonOption = False,
 ) -> None:
     """List a run's individuals, or show one: origin, intent, stages, metrics, model calls and changed blocks."""
     with RunStore.open(run) as store:
-        if individual is None:
-            console.print(_individuals_table(store))
+        if json_output:
+            print_json(
+                run_record(store)
+                if individual is None
+                else individual_record(resolve(store, individual), with_text=True)
+            )
+        elif individual is None:
+            print_table(_individuals_table(store))
         else:
             _details(resolve(store, individual))
 
@@ -126,14 +133,14 @@ def _individuals_table(store: RunStore) -> Table:
         table.add_column(column, justify="right" if numeric else "left")
     for i in everyone:
         reason = i.reason or ""
-        if len(reason) > REASON_WIDTH:
+        if len(reason) > REASON_WIDTH and console.is_terminal:  # a pipe or a file gets every reason whole
             reason = reason[: REASON_WIDTH - 1] + "…"
         table.add_row(
             str(i.id),
             str(i.generation),
             i.operator,
             escape(", ".join(i.blocks)),
-            verdict(i),
+            status(i),
             format_accuracy(i.val_accuracy),
             format_count(i.parameters),
             format_count(i.macs),
@@ -143,7 +150,7 @@ def _individuals_table(store: RunStore) -> Table:
 
 
 def _details(individual: Individual) -> None:
-    console.print(f"[bold]{escape(describe(individual))}[/]: {verdict(individual)}", highlight=False)
+    console.print(f"[bold]{escape(describe(individual))}[/]: {status(individual)}", highlight=False)
     for label, value in (
         ("intent", individual.intent),
         ("changed blocks", ", ".join(individual.blocks)),
@@ -167,7 +174,7 @@ def _details(individual: Individual) -> None:
                 f"{stage.get('seconds', 0):.2f}",
                 escape(stage.get("reason") or ""),
             )
-        console.print(stages)
+        print_table(stages)
     for key, value in individual.metrics.items():
         console.print(f"{escape(_metric_name(key))}: {escape(_metric_value(key, value))}", highlight=False)
     console.print(f"model calls: {len(individual.exchanges)}", highlight=False)

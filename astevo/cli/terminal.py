@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
+import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from astevo.errors import AstevoError
 from astevo.settings import SettingsError
@@ -45,6 +48,25 @@ SETTING_FLAGS = {
     "seeds": "--seeds",
     "epochs": "--epochs",
 }
+
+
+UNBOUNDED = 1_000_000  # columns: wide enough for any table's natural width
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts (the shape README documents).")]
+
+
+def print_table(table: Table) -> None:
+    """On a terminal, fitted to its width; into a pipe or a file, as wide as the values: none is cut short."""
+    if console.is_terminal:
+        console.print(table)
+    else:
+        natural = console.measure(table, options=console.options.update_width(UNBOUNDED)).maximum
+        Console(width=max(console.width, natural)).print(table)  # print(width=) cannot exceed the console's
+
+
+def print_json(record: dict[str, Any]) -> None:
+    """A record for scripts, on stdout as plain JSON (no markup, no wrapping)."""
+    sys.stdout.write(json.dumps(record, indent=2) + "\n")
+
 
 Params = ParamSpec("Params")
 Returned = TypeVar("Returned")

@@ -111,7 +111,13 @@ class ModelFile:
             raise AstevoError(f"{path}: not a UTF-8 text file; give a Python model file") from None
         except OSError as error:
             raise AstevoError(f"{path}: cannot read ({error.strerror}); check its permissions") from None
-        return cls(source, str(path))
+        model_file = cls(source, str(path))
+        if not model_file.blocks:
+            raise AstevoError(
+                f"{path}: no top-level class or function, so nothing to evolve; give a model file that defines its "
+                "network as a class"
+            )
+        return model_file
 
     def block(self, name: str) -> Block:
         try:

@@ -6,6 +6,7 @@ import dataclasses
 
 from astevo.code.blocks import ModelFile
 from astevo.code.canonical import canonical_hash
+from astevo.code.imports import with_block
 from astevo.evaluation.base import Evaluation, EvaluationRequest, Evaluator
 from astevo.settings import FitnessSettings
 
@@ -24,7 +25,7 @@ class BlockCheck:
 
     def __call__(self, block_source: str) -> str | None:
         """Why the file with this version of the block fails the fast checks; None when it passes."""
-        child = self.parent.replace(self.name, block_source).source
+        child = with_block(self.parent, self.name, block_source)
         request = EvaluationRequest(
             f"check:{self.name}:{len(self.verdicts)}",
             child,

@@ -23,10 +23,10 @@ import ast
 import string
 from dataclasses import dataclass
 
+from astevo.code.imports import ALLOWED_IMPORTS, free_names, is_unallowed_module
 from astevo.evaluation.safety_rules import (
     ALLOWED_DUNDER_TARGETS,
     ALLOWED_DUNDERS,
-    ALLOWED_IMPORTS,
     ATTRIBUTE_BUILTINS,
     FORBIDDEN_ATTRIBUTES,
     FORBIDDEN_MODULE_PATHS,
@@ -58,6 +58,10 @@ def check_source(source: str) -> list[Violation]:
     checker = _Checker(_import_bindings(tree))
     checker.check_layout(tree.body, "module")
     checker.visit(tree)
+    free = free_names(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in free and is_unallowed_module(node.id):
+            checker.report(node, f"uses module {node.id} without importing it, and {node.id} is not on the allow-list")
     return sorted(set(checker.violations), key=lambda v: (v.line, v.col, v.message))
 
 

@@ -5,28 +5,6 @@ from __future__ import annotations
 import ast
 import sys
 
-ALLOWED_IMPORTS = frozenset(
-    {
-        "__future__",
-        "torch",
-        "torch.nn",
-        "torch.nn.functional",
-        "torch.nn.init",
-        "torch.optim",
-        "torch.optim.lr_scheduler",
-        "math",
-        "typing",
-        "functools",
-        "collections",
-        "itertools",
-        "dataclasses",
-        "numbers",
-        "enum",
-        "abc",
-        "operator",
-    }
-)
-
 # Builtins that evaluate code, touch files or the interpreter, or read the console.
 FORBIDDEN_NAMES = frozenset(
     {

@@ -20,6 +20,7 @@ from pathlib import Path
 import astevo
 from astevo.code.blocks import ModelFile
 from astevo.code.canonical import canonical_hash
+from astevo.code.imports import with_block
 from astevo.code.validity import child_problem
 from astevo.data.sources import dataset_geometry
 from astevo.errors import AstevoError
@@ -211,7 +212,7 @@ class Evolution:
         discarded: str | None = f"no answer passed the fast checks ({proposal.error})"
         if proposal.source is not None:
             try:
-                source = parent_file.replace(block, proposal.source).source
+                source = with_block(parent_file, block, proposal.source)
             except AstevoError as error:  # the operator's checks should have caught it; the run goes on
                 discarded = f"the new {block} does not fit the file: {error}"
             else:

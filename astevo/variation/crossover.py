@@ -20,6 +20,7 @@ import libcst as cst
 
 from astevo.code.blocks import ModelFile, changed_blocks, parse_source
 from astevo.code.canonical import canonical_hash
+from astevo.code.imports import add_missing_imports
 from astevo.code.validity import child_problem
 from astevo.errors import AstevoError
 
@@ -54,7 +55,7 @@ def crossover(
         if source is not None:
             draft.put(name, source)
             _bring_helpers(draft, name, second, frozenset(evolvable))
-    child_source = draft.render()
+    child_source = add_missing_imports(draft.render()).source
     reason = child_problem(child_source, evolvable)
     if reason is None:
         try:

@@ -24,6 +24,7 @@ from astevo.evaluation.base import MAC_UNIT
 from astevo.evolution.selection import pareto_front
 from astevo.store.records import EVALUATED, Individual
 from astevo.store.run_store import RunStore
+from astevo.views.report_findings import findings_section
 from astevo.views.run_view import (
     best_individual,
     cost_label,
@@ -94,8 +95,8 @@ def write_report(store: RunStore, out_dir: Path) -> Path:
     targets = ([best] if best else []) + [i for i in front if best is None or i.id != best.id]
     page = _page(
         store,
-        [
-            ("Run", _summary(store, individuals)),
+        [  # the answer first; how the run was set up last
+            ("What the run found", findings_section(seed, targets, best)),
             (
                 "Pareto front",
                 _figure(out_dir / PARETO_PNG, f"validation accuracy against {cost_label(cost)}")
@@ -106,6 +107,7 @@ def write_report(store: RunStore, out_dir: Path) -> Path:
                 "Lineage of the best individuals",
                 "".join(_lineage(store, t, best) for t in targets) or "<p>No valid individual yet.</p>",
             ),
+            ("Run", _summary(store, individuals)),
         ],
     )
     path = out_dir / REPORT_HTML

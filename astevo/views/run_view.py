@@ -113,13 +113,6 @@ def resolve(store: RunStore, ref: str | None) -> Individual:
     return store.individual(int(ref))
 
 
-def verdict(individual: Individual) -> str:
-    """One word for where an individual stands: pending, discarded, valid or failed."""
-    if individual.status in (PENDING, DISCARDED):
-        return individual.status
-    return "valid" if individual.valid else "failed"
-
-
 def origin(individual: Individual) -> str:
     """How an individual came about, e.g. "generation 2, crossover of #3 and #5"."""
     made = individual.operator

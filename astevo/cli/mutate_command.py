@@ -1,0 +1,106 @@
+"""`astevo mutate` and `astevo models`: the local language model's proposals for one block, and which models exist."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.syntax import Syntax
+from rich.table import Table
+
+from astevo.cli.model_files import SeedArgument, read_model
+from astevo.cli.terminal import console, print_table, user_errors
+from astevo.evolution.proposals import block_proposals
+from astevo.settings import FitnessSettings, MutationSettings, build
+from astevo.views.run_view import unified_diff
+
+
+@user_errors
+def mutate(
+    block: Annotated[str, typer.Option("--block", help="Name of the block to rewrite.", show_default=False)],
+    seed_file: SeedArgument = None,
+    model: Annotated[
+        str | None, typer.Option(help="GGUF model file (default: $ASTEVO_MODEL, else the bundled tiny model).")
+    ] = None,
+    operator: Annotated[
+        str | None,
+        typer.Option(
+            help="GE's mutation intent: hyperparameters, unusual_values, complexity, fewer_parameters, "
+            "rare_enhancement or bold_change (default: drawn per proposal)."
+        ),
+    ] = None,
+    persona: Annotated[str | None, typer.Option(help="expert, innovator or researcher (default: none).")] = None,
+    n: Annotated[int, typer.Option("--n", help="How many proposals.")] = 3,
+    scope: Annotated[
+        str, typer.Option(help="line: edit one spot per call (suits tiny models); block: write the whole body.")
+    ] = "line",
+    repairs: Annotated[int, typer.Option(help="Further attempts after a rejected answer.")] = 3,
+    seed: Annotated[int, typer.Option(help="Seed of the run's random draws.")] = 0,
+    threads: Annotated[int, typer.Option(help="Threads for llama.cpp (0: half the cores).")] = 0,
+    context: Annotated[int, typer.Option(help="The model's context size in tokens.")] = 4096,
+    gpu_layers: Annotated[
+        int | None, typer.Option(help="Layers to offload to a GPU (default: all when llama.cpp has GPU support).")
+    ] = None,
+) -> None:
+    """Ask the local model for new versions of one block; show each as a diff with its fast-check verdict."""
+    model_file = read_model(seed_file)
+    original = model_file.block(block)
+    settings = build(
+        MutationSettings,
+        {
+            "model": model,
+            "intent": operator,
+            "persona": persona,
+            "scope": scope,
+            "repairs": repairs,
+            "random_seed": seed,
+            "threads": threads,
+            "context": context,
+            "gpu_layers": gpu_layers,
+        },
+        "mutation",
+    )
+    proposals = block_proposals(model_file, block, n, settings, FitnessSettings(train=False))
+    useful = 0
+    for index, proposal in enumerate(proposals, start=1):
+        useful += proposal.accepted
+        verdict = "passed (parse, gate, build, shape probe)" if proposal.accepted else f"failed: {proposal.error}"
+        title = (
+            f"proposal {index}/{n}: {proposal.operator}, intent {proposal.intent}, persona {proposal.persona or '-'}"
+        )
+        console.rule(title)
+        if proposal.source is not None:
+            console.print(
+                Syntax(
+                    unified_diff(original.source, proposal.source, f"{block} (original)", f"{block} (proposal)"),
+                    "diff",
+                    theme="ansi_dark",
+                )
+            )
+        elif proposal.exchanges:
+            console.print(f"last answer: {escape(repr(proposal.exchanges[-1].answer.strip()))}", highlight=False)
+        console.print(
+            f"{len(proposal.exchanges)} model call(s), {proposal.seconds:.1f} s; fast checks: {escape(verdict)}",
+            highlight=False,
+        )
+    console.print(f"useful proposals: {useful} of {n}")
+
+
+@user_errors
+def models(model: Annotated[str | None, typer.Option(help="A GGUF file to check as well.")] = None) -> None:
+    """List the GGUF models astevo finds and which one `mutate` uses by default."""
+    from astevo.llm.gguf import bundled_models, resolve_model
+
+    chosen = resolve_model(model)
+    table = Table(title_justify="left")
+    for column in ("model", "size", "from", "path", "default"):
+        table.add_column(column, justify="right" if column == "size" else "left")
+    found = bundled_models()
+    if all(info.path != chosen.path for info in found):
+        found = [chosen, *found]
+    for info in found:
+        table.add_row(
+            info.name, f"{info.size_mb:,.0f} MB", info.source, str(info.path), "yes" if info.path == chosen.path else ""
+        )
+    print_table(table)

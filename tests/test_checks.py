@@ -1,0 +1,63 @@
+"""The fast checks a variation is judged by, through the real sandboxed evaluator.
+
+A block-scope answer that uses an allowed module the file does not import is accepted: the child
+gets the import, and the verdict on that child is what its training later carries.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from astevo.code.blocks import ModelFile, split_header
+from astevo.code.imports import with_block
+from astevo.evaluation.checks import BlockCheck
+from astevo.evaluation.local import LocalEvaluator
+from astevo.llm.backend import Capabilities, Completion
+from astevo.paths import default_seed_path
+from astevo.settings import FitnessSettings, MutationSettings
+from astevo.variation.llm_mutation import LLMVariation
+
+SEED = ModelFile.read(default_seed_path())
+FAST = FitnessSettings(train=False, check_seconds=60.0)
+
+
+@dataclass
+class WritesBodies:
+    """A Generator stand-in that answers each call with the next body from a list."""
+
+    bodies: list[str]
+    capabilities: Capabilities = Capabilities(grammar=True, forbid_first_token=True, prefix_cache=True)
+    name: str = "scripted"
+
+    def restart(self, system: str) -> None:
+        pass
+
+    def complete(self, messages, *, prefix="", grammar=None, temperature=0.2, max_tokens=1024, seed=None, avoid=""):
+        return Completion(self.bodies.pop(0), prefix, 10, 10, 0.01, 0.0, "complete")
+
+
+def test_a_block_scope_answer_using_math_passes_and_its_child_imports_math() -> None:
+    _, body = split_header(SEED.blocks["DW"].source)
+    new_body = body.replace("self.act(self.dw(x))", "self.act(self.dw(x)) * math.sqrt(2.0)")
+    variation = LLMVariation(WritesBodies([new_body]), MutationSettings(scope="block", repairs=0))
+    check = BlockCheck(LocalEvaluator(), FAST, SEED, "DW")
+    proposal = variation.mutate(SEED, "DW", random.Random(0), None, check)
+    assert proposal.source is not None, proposal.error
+    child = with_block(SEED, "DW", proposal.source)
+    assert "\nimport math\n" in child
+    verdict = check.verdict(child)
+    assert verdict is not None and verdict.valid and verdict.metrics["parameters"] == SEED_PARAMETERS_FASHION
+
+
+def test_a_block_using_a_forbidden_module_is_refused_with_the_module_named() -> None:
+    block = SEED.blocks["DW"].source.replace(
+        "return self.act(self.dw(x))", "os.getcwd()\n        return self.act(self.dw(x))"
+    )
+    check = BlockCheck(LocalEvaluator(), FAST, SEED, "DW")
+    problem = check(block)
+    assert problem is not None and problem.startswith("gate: ") and "uses module os without importing it" in problem
+    assert check.verdict(with_block(SEED, "DW", block)) is None
+
+
+SEED_PARAMETERS_FASHION = 518_126  # one input channel

@@ -1,0 +1,54 @@
+"""README's main command, copied as written, on a fresh clone: as root, with no `sudo` on the machine.
+
+It installs into a throwaway venv made with --system-site-packages (an editable install from a
+temporary clone must not re-point the package the rest of the suite imports), then runs the whole
+main job: evolution on the defaults, the diff of the best individual, the report.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import venv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = [pytest.mark.slow, pytest.mark.needs_model, pytest.mark.needs_data]
+
+
+def readme_command(marker: str) -> str:
+    """The command in the fenced block after `<!-- marker -->`, as .ci/run reads the test command."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    found = re.search(rf"<!-- {marker} -->\n```bash\n(.+)\n```", text)
+    assert found, f"README.md has no {marker}"
+    return found.group(1)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the first command runs apt-get as root, as on a fresh machine")
+def test_the_main_command_works_as_root_without_sudo(tmp_path: Path) -> None:
+    clone = tmp_path / "astevo"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
+    environment = tmp_path / "venv"
+    venv.create(environment, system_site_packages=True, with_pip=True)
+    path = f"{environment / 'bin'}:/usr/local/bin:/usr/bin:/bin"
+    assert shutil.which("sudo", path=path) is None, "this test needs a machine without sudo"
+    result = subprocess.run(
+        ["bash", "-c", readme_command("main-command")],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        env={"PATH": path, "HOME": str(tmp_path / "home"), "LANG": "C.UTF-8", "VIRTUAL_ENV": str(environment)},
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    runs = list((clone / "astevo-runs").iterdir())
+    assert len(runs) == 1 and (runs[0] / "run.sqlite").is_file()
+    assert (runs[0] / "report" / "report.html").is_file()
+    assert "Pareto front" in result.stdout and "report:" in result.stdout
+    assert "Traceback" not in output
