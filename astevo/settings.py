@@ -305,7 +305,7 @@ def _checked(value: Any, hint: Any, where: str) -> Any:
             if all(isinstance(entry, item) for entry in value):
                 return tuple(value)
         elif option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return value
+            return float(value)  # `epochs = 2` and `--epochs 2` are the same setting
         elif option in (int, str, bool) and isinstance(value, option) and (option is bool) == isinstance(value, bool):
             return value
     shown = " or ".join(_type_name(option) for option in options)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+import pytest
+
 from astevo.code.blocks import ModelFile, split_header
 from astevo.code.imports import with_block
 from astevo.evaluation.checks import BlockCheck
@@ -19,6 +21,8 @@ from astevo.settings import FitnessSettings, MutationSettings
 from astevo.variation.llm_mutation import LLMVariation
 
 SEED = ModelFile.read(default_seed_path())
+
+pytestmark = pytest.mark.slow
 FAST = FitnessSettings(train=False, check_seconds=60.0)
 
 

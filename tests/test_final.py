@@ -20,9 +20,9 @@ from astevo.cli.final_command import final
 from astevo.code.canonical import canonical_hash
 from astevo.evaluation import sandbox
 from astevo.evaluation.worker import entry_points as tasks
-from astevo.evolution.final import FinalSettings, FinalSummary, final_evaluation
+from astevo.evolution.final import FinalSummary, final_evaluation
 from astevo.paths import default_seed_path
-from astevo.settings import EvolveConfig, FitnessSettings, TrainBudget
+from astevo.settings import EvolveConfig, FinalSettings, FitnessSettings, TrainBudget
 from astevo.store.run_store import RunStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_data]

@@ -53,7 +53,7 @@ def test_nested_errors_name_the_whole_path_and_the_cli_names_the_flag() -> None:
         apply(EvolveConfig(), {"fitness": {"budget": {"epochs": -1}}}, "flags")
     error = caught.value
     assert error.setting == "fitness.budget.epochs" and "must be positive, got -1" in str(error)
-    assert user_message(error) == "--epochs must be positive, got -1 (setting fitness.budget.epochs)"
+    assert user_message(error) == "--epochs must be positive, got -1.0 (setting fitness.budget.epochs)"
 
 
 def test_a_config_file_error_names_the_file_and_the_setting(tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ def eval_command(
         FitnessSettings,
         {
             "dataset": dataset,
-            "data_dir": str(data) if data else None,
+            "data_dir": str(data.resolve()) if data else None,  # the sandbox runs in another folder
             "limit_train": limit_train,
             "train": train,
             "budget": {

@@ -157,7 +157,7 @@ def _run(store: RunStore, cache: bool) -> None:
     from astevo.llm.llama_cpp_backend import LlamaCppGenerator  # loads llama.cpp only when a run starts
     from astevo.variation.llm_mutation import LLMVariation
 
-    config = EvolveConfig.from_record(store.meta()["config"])
+    config = store.config()
     model_path = resolve_model(config.mutation.model).path
     console.print(
         f"run {store.folder}: evolving {', '.join(config.blocks)}; population {config.population}, "

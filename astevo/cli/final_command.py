@@ -11,7 +11,8 @@ from rich.table import Table
 
 from astevo.cli.terminal import console, print_table, user_errors
 from astevo.evaluation.base import MAC_UNIT
-from astevo.evolution.final import FinalSettings, FinalSummary, final_evaluation, label
+from astevo.evolution.final import FinalSummary, final_evaluation, label
+from astevo.settings import FinalSettings
 from astevo.store.records import FinalResult
 from astevo.store.run_store import RunStore
 

@@ -65,7 +65,7 @@ def mutate(
     useful = 0
     for index, proposal in enumerate(proposals, start=1):
         useful += proposal.accepted
-        verdict = "passed (parse, gate, build, shape probe)" if proposal.accepted else f"failed: {proposal.error}"
+        verdict = "passed (parse, gate, build, shape probe, cost)" if proposal.accepted else f"failed: {proposal.error}"
         title = (
             f"proposal {index}/{n}: {proposal.operator}, intent {proposal.intent}, persona {proposal.persona or '-'}"
         )

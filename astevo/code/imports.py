@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import ast
 import builtins
+import io
+import re
 import sys
 from dataclasses import dataclass
 
 from astevo.code.blocks import ModelFile
+
+_CODING_COOKIE = re.compile(r"^[ \t\f]*#.*?coding[:=]")  # PEP 263: must stay on line 1 or 2
 
 # The modules a model file may import (the safety gate's allow-list).
 ALLOWED_IMPORTS = frozenset(
@@ -65,8 +69,8 @@ def add_missing_imports(source: str) -> ImportRepair:
     added = tuple(IMPORT_LINES[name] for name in sorted(free) if name in IMPORT_LINES)
     if not added:
         return ImportRepair(source, ())
-    lines = source.splitlines(keepends=True)
-    at = _insertion_line(tree)
+    lines = io.StringIO(source, newline="").readlines()  # as Python numbers lines
+    at = preamble_end(tree, lines)
     block = "".join(f"{line}\n" for line in added)
     return ImportRepair("".join(lines[:at]) + block + "".join(lines[at:]), added)
 
@@ -101,9 +105,9 @@ def is_unallowed_module(name: str) -> bool:
     return name not in IMPORT_LINES and name in sys.stdlib_module_names
 
 
-def _insertion_line(tree: ast.Module) -> int:
-    """After the module docstring and any `from __future__` imports: where a new import is legal and visible."""
-    at = 0
+def preamble_end(tree: ast.Module, lines: list[str]) -> int:
+    """How many leading lines must stay first: a shebang, a coding line, the docstring, `from __future__`."""
+    end = 0
     for index, statement in enumerate(tree.body):
         is_docstring = (
             index == 0
@@ -114,5 +118,7 @@ def _insertion_line(tree: ast.Module) -> int:
         is_future = isinstance(statement, ast.ImportFrom) and statement.module == "__future__"
         if not (is_docstring or is_future):
             break
-        at = statement.end_lineno or at
-    return at
+        end = statement.end_lineno or end
+    while end < min(2, len(lines)) and (lines[end].startswith("#!") or _CODING_COOKIE.match(lines[end])):
+        end += 1
+    return end

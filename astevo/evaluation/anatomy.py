@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
 from astevo.evaluation import sandbox
+from astevo.evaluation.payloads import network_payload, worker_task
 
 
 @dataclass(frozen=True)
@@ -29,25 +30,12 @@ class Anatomy:
         return block in self.uses
 
 
-def model_candidates(model_file: ModelFile) -> list[str]:
-    """Classes no other block uses: the network is one of them."""
-    return [b.name for b in model_file.blocks.values() if b.kind == "class" and not b.used_by]
-
-
 def inspect_model(
     model_file: ModelFile, num_classes: int = 10, channels: int = 3, limits: sandbox.Limits | None = None
 ) -> Anatomy:
     """Build the model in a sandboxed child; a file that cannot build raises AstevoError."""
-    payload = {
-        "source": model_file.source,
-        "model_candidates": model_candidates(model_file),
-        "block_names": list(model_file.blocks),
-        "num_classes": num_classes,
-        "channels": channels,
-    }
-    outcome = sandbox.run(
-        "astevo.evaluation.worker.entry_points:inspect_model", payload, limits or sandbox.Limits(seconds=120)
-    )
+    payload = network_payload(model_file, num_classes, channels)
+    outcome = sandbox.run(worker_task("inspect_model"), payload, limits or sandbox.Limits(seconds=120))
     if not outcome.ok:
         raise AstevoError(f"{model_file.origin}: cannot build the model: {outcome.error}")
     value = outcome.value

@@ -6,7 +6,6 @@ before any training starts; everything that runs candidate code runs in the sand
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
@@ -15,16 +14,13 @@ from typing import Any, TypeVar
 import astevo
 from astevo.code.blocks import ModelFile
 from astevo.code.canonical import canonical_hash
-from astevo.data.sources import dataset_geometry, require_dataset
 from astevo.errors import AstevoError, CandidateRejected
 from astevo.evaluation import sandbox
-from astevo.evaluation.anatomy import model_candidates
 from astevo.evaluation.base import FAST_STAGES, TRAIN_STAGES, Evaluation, StageResult
 from astevo.evaluation.cache import EvaluationCache, cache_key
+from astevo.evaluation.payloads import data_payload, model_payload, sandbox_limits, worker_task
 from astevo.evaluation.safety import check_source
 from astevo.settings import FitnessSettings
-
-TASKS = "astevo.evaluation.worker.entry_points"
 
 
 def evaluate(
@@ -46,7 +42,7 @@ def evaluate(
         key = _key(source, settings, reference, rewritten)
         if key and (record := cache.get(key)):
             return Evaluation.from_record(record, cached=True)
-    if checked is not None and checked.valid and settings.train:
+    if checked is not None and _complete_checks(checked) and settings.train:
         evaluation = _train_checked(source, settings, checked)
     else:
         evaluation = _run_cascade(source, settings, reference, rewritten)
@@ -55,10 +51,20 @@ def evaluate(
     return evaluation
 
 
+# Failures the machine may cause rather than the candidate: the clock, the memory cap, the kernel's
+# out-of-memory killer, a sandbox that could not start. Not verdicts to keep.
+_LOAD_FAILURES = ("timed out", "exceeded the memory limit", "killed by signal 9 ", "could not start the sandbox")
+
+
+def _complete_checks(checked: Evaluation) -> bool:
+    """A passing verdict of every fast stage (the gate only when it is on): only then may training skip them."""
+    names = [stage.name for stage in checked.stages]
+    return checked.valid and names in (list(FAST_STAGES), [s for s in FAST_STAGES if s != "gate"])
+
+
 def _depends_on_load(evaluation: Evaluation) -> bool:
-    """A candidate stopped by the clock or the memory cap may pass on a quieter machine: not a verdict to keep."""
     failure = evaluation.failure
-    return failure is not None and (failure.reason or "").startswith(("timed out", "exceeded the memory limit"))
+    return failure is not None and (failure.reason or "").startswith(_LOAD_FAILURES)
 
 
 def _key(source: str, settings: FitnessSettings, reference: ModelFile | None, rewritten: tuple[str, ...]) -> str | None:
@@ -99,12 +105,12 @@ def _run_cascade(
         limits = replace(
             sandbox_limits(settings, training=True), milestone=(len(FAST_STAGES[2:]), settings.check_seconds)
         )
-        _sandboxed(stages, metrics, f"{TASKS}:evaluate_candidate", payload, limits, FAST_STAGES[2:] + TRAIN_STAGES)
+        _sandboxed(stages, metrics, worker_task("evaluate_candidate"), payload, limits, FAST_STAGES[2:] + TRAIN_STAGES)
     else:
         _sandboxed(
             stages,
             metrics,
-            f"{TASKS}:check_candidate",
+            worker_task("check_candidate"),
             payload,
             sandbox_limits(settings, training=False),
             FAST_STAGES[2:],
@@ -121,39 +127,9 @@ def _train_checked(source: str, settings: FitnessSettings, checked: Evaluation) 
         "budget": asdict(settings.budget),
     }
     _sandboxed(
-        stages, metrics, f"{TASKS}:train_candidate", payload, sandbox_limits(settings, training=True), TRAIN_STAGES
+        stages, metrics, worker_task("train_candidate"), payload, sandbox_limits(settings, training=True), TRAIN_STAGES
     )
     return Evaluation(tuple(stages), metrics)
-
-
-def model_payload(model_file: ModelFile, dataset: str) -> dict:
-    """What a sandbox task needs to build the file's network for `dataset`."""
-    num_classes, channels, image_size = dataset_geometry(dataset)
-    return {
-        "source": model_file.source,
-        "model_candidates": model_candidates(model_file),
-        "block_names": list(model_file.blocks),
-        "num_classes": num_classes,
-        "channels": channels,
-        "image_size": image_size,
-    }
-
-
-def data_payload(settings: FitnessSettings) -> dict:
-    """The data a training task loads, found here: the child sees neither $ASTEVO_DATA nor the user's home."""
-    return {
-        "name": settings.dataset,
-        "data_dir": str(require_dataset(settings.dataset, settings.data_dir)),
-        "limit_train": settings.limit_train,
-        "val_fraction": settings.val_fraction,
-        "split_seed": settings.split_seed,
-    }
-
-
-def sandbox_limits(settings: FitnessSettings, *, training: bool) -> sandbox.Limits:
-    """The child's limits: the check time, plus the budget's time cap when the child trains."""
-    seconds = settings.check_seconds + settings.budget.max_seconds if training else settings.check_seconds
-    return sandbox.Limits(seconds, settings.memory_mb, settings.threads or os.cpu_count() or 1)
 
 
 def _stage_records(progress: tuple[dict, ...], expected: tuple[str, ...]) -> list[StageResult]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 
 from astevo.code.blocks import ModelFile
-from astevo.code.canonical import canonical_hash
 from astevo.code.imports import with_block
 from astevo.evaluation.base import Evaluation, EvaluationRequest, Evaluator
 from astevo.settings import FitnessSettings
@@ -14,7 +13,7 @@ from astevo.settings import FitnessSettings
 class BlockCheck:
     """Judges new versions of block `name` of `parent` by the fast stages under the run's own settings.
 
-    Each verdict is kept by the child's canonical hash, so the evaluation of an accepted child
+    Each verdict is kept under the child's exact source, so the evaluation of an accepted child
     carries it instead of running the same checks again.
     """
 
@@ -34,10 +33,10 @@ class BlockCheck:
             rewritten=(self.name,),
         )
         evaluation = next(iter(self.evaluator.evaluate([request]))).evaluation
-        self.verdicts[canonical_hash(child)] = evaluation
+        self.verdicts[child] = evaluation
         return evaluation.problem
 
     def verdict(self, child_source: str) -> Evaluation | None:
         """The passing verdict on this child, when it was checked here."""
-        found = self.verdicts.get(canonical_hash(child_source))
+        found = self.verdicts.get(child_source)
         return found if found is not None and found.valid else None

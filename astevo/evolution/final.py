@@ -16,33 +16,13 @@ from dataclasses import asdict, dataclass, replace
 from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
 from astevo.evaluation import sandbox
-from astevo.evaluation.cascade import data_payload, model_payload, sandbox_limits
+from astevo.evaluation.payloads import data_payload, model_payload, sandbox_limits, worker_task
 from astevo.evolution.selection import pareto_front
-from astevo.settings import TrainBudget
+from astevo.settings import FinalSettings
 from astevo.store.records import FinalResult, Individual
 from astevo.store.run_store import RunStore
-from astevo.views.run_view import run_config
 
-TASK = "astevo.evaluation.worker.entry_points:final_candidate"
-
-
-@dataclass(frozen=True)
-class FinalSettings:
-    seeds: int = 3  # training seeds 0 .. seeds-1 per finalist
-    epochs: float | None = None  # None: the run's own budget
-    max_seconds: float = 12 * 3600.0  # a safety net only: the search's cap was meant for short trainings
-
-    def __post_init__(self) -> None:
-        if self.seeds < 1:
-            raise AstevoError(f"--seeds must be at least 1, got {self.seeds}")
-
-    def budget(self, run_budget: TrainBudget) -> TrainBudget:
-        """The run's training budget with these overrides (TrainBudget rejects bad values)."""
-        return replace(
-            run_budget,
-            epochs=run_budget.epochs if self.epochs is None else self.epochs,
-            max_seconds=self.max_seconds,
-        )
+TASK = worker_task("final_candidate")
 
 
 @dataclass(frozen=True)
@@ -69,7 +49,7 @@ def final_evaluation(
     A failed training is recorded with its reason (so it is reported) and retried by the next call.
     """
     store.claim()
-    config = run_config(store)
+    config = store.config()
     fitness = replace(config.fitness, limit_train=None, budget=settings.budget(config.fitness.budget))
     record = {key: value for key, value in asdict(fitness.budget).items() if key != "training_seed"}
     finalists = _finalists(store, config.cost)

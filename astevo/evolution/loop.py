@@ -86,7 +86,7 @@ class Evolution:
         check_model(store, variation.model_path)
         self.store, self.variation, self.evaluator = store, variation, evaluator
         self.on_progress = on_progress or (lambda progress: None)
-        self.config = EvolveConfig.from_record(store.meta()["config"])
+        self.config = store.config()
         self._verdicts: dict[int, Evaluation] = {}  # fast-check verdicts of this process's proposals, by individual
 
     @property
@@ -246,6 +246,7 @@ class Evolution:
         return individual
 
     def _evaluate(self, individual: Individual) -> None:
+        checked = self._verdicts.pop(individual.id, None)
         earlier = self.store.evaluated_with_hash(individual.code_hash or canonical_hash(individual.code))
         if earlier is not None and earlier.id != individual.id:
             self.store.record_evaluation(individual.id, list(earlier.stages), earlier.metrics, 0.0, earlier.id)
@@ -261,7 +262,7 @@ class Evolution:
             self.config.fitness,
             reference=reference,
             rewritten=rewritten,
-            checked=self._verdicts.pop(individual.id, None),
+            checked=checked,
         )
         result = next(iter(self.evaluator.evaluate([request])))
         record = result.evaluation.to_record()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from astevo.code.blocks import ModelFile
+from astevo.errors import AstevoError
 from astevo.evaluation.checks import BlockCheck
 from astevo.evaluation.local import LocalEvaluator
 from astevo.settings import FitnessSettings, MutationSettings
@@ -16,6 +17,8 @@ def block_proposals(
     model_file: ModelFile, name: str, count: int, settings: MutationSettings, fitness: FitnessSettings
 ) -> Iterator[Proposal]:
     """`count` proposals in a row for block `name`, each judged by the fast checks under `fitness`."""
+    if count < 1:
+        raise AstevoError("--n must be at least 1")
     from astevo.llm.llama_cpp_backend import LlamaCppGenerator  # loads llama.cpp only when proposals are asked for
     from astevo.variation.llm_mutation import LLMVariation
 

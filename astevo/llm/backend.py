@@ -22,7 +22,8 @@ class GrammarError(RuntimeError):
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a backend can do; line-scope edits need all three."""
+    """What a backend can do: line-scope edits need a grammar and a forbidden first token; the prefix cache
+    only saves time."""
 
     grammar: bool  # constrains output by a Lark grammar (llguidance's dialect)
     forbid_first_token: bool  # can refuse first tokens that would repeat a given text

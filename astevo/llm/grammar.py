@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from string import Template
+from typing import Literal
 
-from astevo.code.blocks import BlockKind
 from astevo.llm.backend import KEEP_CAPTURE
 
 MAX_LINE_CHARS = 120
@@ -67,7 +67,9 @@ def _after_fixed(last_level: int) -> str:
     return " ".join(nested + [f"stmt_{depth}*" for depth in range(last_level, 1, -1)])
 
 
-def body_grammar(kind: BlockKind, indent: str = "    ", fixed_lines: Sequence[str] | None = None) -> str:
+def body_grammar(
+    kind: Literal["class", "function"], indent: str = "    ", fixed_lines: Sequence[str] | None = None
+) -> str:
     """Grammar for the body of a `kind` block whose header line is given.
 
     `fixed_lines` come first, verbatim (e.g. a constructor's signature that evolution must

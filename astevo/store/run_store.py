@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from astevo.errors import AstevoError
-from astevo.settings import migrate_record
+from astevo.settings import EvolveConfig, migrate_record
 from astevo.store.records import (
     DISCARDED,
     EVALUATED,
@@ -134,8 +134,11 @@ class RunStore:
             with self._db:
                 if schema == 1:
                     self._db.execute("ALTER TABLE individuals ADD COLUMN cached INTEGER NOT NULL DEFAULT 0")
-                config = migrate_record(self.meta()["config"])
-                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('config', ?)", (json.dumps(config),))
+                config = self.meta().get("config")
+                if isinstance(config, dict):  # a run without settings stays without; `config()` says so
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('config', ?)", (json.dumps(migrate_record(config)),)
+                    )
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (json.dumps(SCHEMA_VERSION),))
         except sqlite3.Error as error:
             self._db.close()
@@ -143,6 +146,13 @@ class RunStore:
                 f"cannot upgrade run {self.folder} to this astevo's run schema ({error}); "
                 "make its folder writable and try again"
             ) from None
+
+    def config(self) -> EvolveConfig:
+        """The settings the run was started with."""
+        record = self.meta().get("config")
+        if not isinstance(record, dict):
+            raise AstevoError(f"run {self.folder} records no settings; it was not started by `astevo evolve`")
+        return EvolveConfig.from_record(record)
 
     def claim(self) -> None:
         """Be the run's only writer: a second `evolve --resume` or `final` on it meanwhile is refused."""

@@ -67,8 +67,6 @@ class LLMVariation:
 
     def proposals(self, model_file: ModelFile, name: str, count: int, check: Check) -> Iterator[Proposal]:
         """`count` proposals for block `name` in a row, as `astevo mutate` shows them."""
-        if count < 1:
-            raise AstevoError("--n must be at least 1")
         block = model_file.block(name)
         rewriter = self.rewriter(random.Random(self.settings.random_seed), check)
         for _ in range(count):

@@ -13,8 +13,6 @@ from astevo.evaluation.base import Evaluation
 from astevo.store.records import DISCARDED, PENDING, Individual
 from astevo.store.run_store import RunStore
 
-STATUSES = ("valid", "invalid", "discarded", "pending")
-
 
 def status(individual: Individual) -> str:
     """One word for where an individual stands: valid, invalid, discarded or pending."""

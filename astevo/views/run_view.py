@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import astevo
 from astevo.code.blocks import ModelFile, changed_blocks
+from astevo.code.imports import preamble_end
 from astevo.errors import AstevoError
 from astevo.evaluation.base import MAC_UNIT
 from astevo.evolution.selection import best_within_seed_cost
-from astevo.settings import EvolveConfig
 from astevo.store.records import DISCARDED, EVALUATED, PENDING, Individual
 from astevo.store.run_store import RunStore
 
@@ -27,17 +27,9 @@ MODULE = "(module)"  # the pseudo-block: the file's text outside every block
 REFERENCES = "an individual's id (a number), 'seed' or 'best'"
 
 
-def run_config(store: RunStore) -> EvolveConfig:
-    """The settings the run was started with."""
-    record = store.meta().get("config")
-    if record is None:
-        raise AstevoError(f"run {store.folder} records no settings; it was not started by `astevo evolve`")
-    return EvolveConfig.from_record(record)
-
-
 def cost_objective(store: RunStore) -> str:
     """The run's second objective, "parameters" or "macs"."""
-    return run_config(store).cost
+    return store.config().cost
 
 
 @dataclass(frozen=True)
@@ -209,7 +201,7 @@ def block_diffs(before: str, after: str, before_label: str = "before", after_lab
 
 
 def _lines(text: str) -> list[str]:
-    return text.splitlines(keepends=True)  # as astevo.cli.terminal.unified_diff splits
+    return text.splitlines(keepends=True)  # as unified_diff splits
 
 
 def _label(label: str, name: str, numbers: range) -> str:
@@ -257,7 +249,6 @@ def _numbered_diff(
     )
 
 
-_CODING_COOKIE = re.compile(r"^[ \t\f]*#.*?coding[:=]")  # PEP 263: must stay on line 1 or 2
 _LINE_BREAKS = re.compile(r"[\r\n]+")
 
 
@@ -288,27 +279,13 @@ def export_source(store: RunStore, individual: Individual) -> str:
 def _header_line(source: str, lines: list[str]) -> int:
     """How many leading lines the header must follow."""
     try:
-        body = ast.parse(source).body
+        tree = ast.parse(source)
     except SyntaxError as error:
         raise AstevoError(
             f"this individual's code does not parse (line {error.lineno}: {error.msg}); "
             "there is no model file to export"
         ) from None
-    end = 0
-    for index, statement in enumerate(body):
-        docstring = (
-            index == 0
-            and isinstance(statement, ast.Expr)
-            and isinstance(statement.value, ast.Constant)
-            and isinstance(statement.value.value, str)
-        )
-        future = isinstance(statement, ast.ImportFrom) and statement.module == "__future__"
-        if not (docstring or future):
-            break
-        end = statement.end_lineno or end
-    while end < min(2, len(lines)) and (lines[end].startswith("#!") or _CODING_COOKIE.match(lines[end])):
-        end += 1
-    return end
+    return preamble_end(tree, lines)
 
 
 def unified_diff(before: str, after: str, before_label: str, after_label: str) -> str:

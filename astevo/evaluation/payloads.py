@@ -1,0 +1,57 @@
+"""What the parent hands the worker in the sandbox: task names, and payloads that say what to build and train."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from astevo.code.blocks import ModelFile
+from astevo.data.sources import dataset_geometry, require_dataset
+from astevo.evaluation import sandbox
+from astevo.settings import FitnessSettings
+
+WORKER = "astevo.evaluation.worker.entry_points"
+
+
+def worker_task(name: str) -> str:
+    """The sandbox's name for a function of the worker's entry points."""
+    return f"{WORKER}:{name}"
+
+
+def model_candidates(model_file: ModelFile) -> list[str]:
+    """Classes no other block uses: the network is one of them."""
+    return [b.name for b in model_file.blocks.values() if b.kind == "class" and not b.used_by]
+
+
+def network_payload(model_file: ModelFile, num_classes: int, channels: int) -> dict[str, Any]:
+    """What a worker task needs to build the file's network."""
+    return {
+        "source": model_file.source,
+        "model_candidates": model_candidates(model_file),
+        "block_names": list(model_file.blocks),
+        "num_classes": num_classes,
+        "channels": channels,
+    }
+
+
+def model_payload(model_file: ModelFile, dataset: str) -> dict[str, Any]:
+    """What a worker task needs to build the file's network for `dataset` and feed it that data's images."""
+    num_classes, channels, image_size = dataset_geometry(dataset)
+    return {**network_payload(model_file, num_classes, channels), "image_size": image_size}
+
+
+def data_payload(settings: FitnessSettings) -> dict[str, Any]:
+    """The data a training task loads, found here: the child sees neither $ASTEVO_DATA nor the user's home."""
+    return {
+        "name": settings.dataset,
+        "data_dir": str(require_dataset(settings.dataset, settings.data_dir)),
+        "limit_train": settings.limit_train,
+        "val_fraction": settings.val_fraction,
+        "split_seed": settings.split_seed,
+    }
+
+
+def sandbox_limits(settings: FitnessSettings, *, training: bool) -> sandbox.Limits:
+    """The child's limits: the check time, plus the budget's time cap when the child trains."""
+    seconds = settings.check_seconds + settings.budget.max_seconds if training else settings.check_seconds
+    return sandbox.Limits(seconds, settings.memory_mb, settings.threads or os.cpu_count() or 1)
