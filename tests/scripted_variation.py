@@ -26,7 +26,13 @@ class ScriptedVariation:
         self.calls = 0
 
     def mutate(
-        self, model_file: ModelFile, name: str, rng: random.Random, exemplar: Exemplar | None, check: Check
+        self,
+        model_file: ModelFile,
+        name: str,
+        intent: str,
+        rng: random.Random,
+        exemplar: Exemplar | None,
+        check: Check,
     ) -> Proposal:
         self.calls += 1
         source = model_file.block(name).source
@@ -34,7 +40,7 @@ class ScriptedVariation:
         operator = "eot" if exemplar else "mutate"
         if not found:
             exchange = Exchange("propose", f"rewrite {name}", "", 0.0, 0, 0, 0.0, "stop", "no activation to swap")
-            return Proposal(name, operator, "hyperparameters", None, None, (exchange,))
+            return Proposal(name, operator, intent, None, None, (exchange,))
         spot = rng.choice(found)
         replacement = rng.choice([a for a in ACTIVATIONS if a != spot.group(1)])
         new = f"{source[: spot.start()]}nn.{replacement}(){source[spot.end() :]}"

@@ -9,12 +9,15 @@ from dataclasses import dataclass
 import pytest
 
 from astevo.code.blocks import ModelFile, parse_definition, split_header
+from astevo.evaluation.base import Size
 from astevo.paths import default_seed_path
 from astevo.settings import INTENTS
 from astevo.variation import prompts
 from astevo.variation.answers import RejectedAnswer, block_from_answer
 from astevo.variation.edit_sites import argument_splits, sites
 from astevo.variation.rewriter import BlockRewriter
+from astevo.variation.structural import SizeOption, SizeOptions
+from tests.scripted_check import ScriptedCheck
 
 SEED = ModelFile.read(default_seed_path())
 
@@ -35,7 +38,7 @@ class ScriptedModel:
         self.answers = list(answers)
         self.calls: list[dict] = []
 
-    def complete(self, messages, *, prefix, grammar, temperature, max_tokens, seed, avoid=""):
+    def complete(self, messages, *, prefix="", grammar, temperature, max_tokens, seed, avoid=""):
         self.calls.append(
             {
                 "messages": messages,
@@ -96,7 +99,7 @@ def test_argument_spots_are_the_hyper_parameters_of_a_call() -> None:
 class SpotAwareModel(ScriptedModel):
     """Writes what fits the spot it is handed: a layer, a new line or an extra argument."""
 
-    def complete(self, messages, *, prefix, grammar, temperature, max_tokens, seed, avoid=""):
+    def complete(self, messages, *, prefix="", grammar, temperature, max_tokens, seed, avoid=""):
         self.answers = [
             "nn.GELU()\n"
             if prefix.endswith("self.act = ")
@@ -118,12 +121,8 @@ class SpotAwareModel(ScriptedModel):
 def test_edit_spot_operator_splices_one_line_and_moves_on_after_a_rejection() -> None:
     block = SEED.blocks["DW"]
     model = SpotAwareModel([])
-    checked: list[str] = []
-
-    def check(source: str) -> str | None:
-        checked.append(source)
-        return "probe: pretend failure" if len(checked) == 1 else None
-
+    answers = iter(["probe: pretend failure", None])
+    check = ScriptedCheck(lambda source: next(answers))
     proposal = BlockRewriter(model, random.Random(3), check=check, max_repairs=2).mutate(
         block, SEED.source, intent="complexity"
     )
@@ -143,7 +142,7 @@ def test_a_copy_is_never_accepted_even_when_reformatted() -> None:
     model = ScriptedModel(["nn.Hardswish()\n"])
     rewriter = BlockRewriter(model, random.Random(0), max_repairs=0)
     spot = next(s for s in sites(block.source)["layers"] if s.statement.lead == "self.act = ")
-    source, verdict = rewriter._judge_edit(block, spot, Scripted("nn.Hardswish( )\n", ""))
+    source, verdict, _ = rewriter._judge_edit(block, spot, Scripted("nn.Hardswish( )\n", ""), "hyperparameters")
     assert source is None and "copy of the version you were shown" in verdict
     assert act_line in block.source
 
@@ -184,3 +183,48 @@ def test_every_intent_finds_a_spot_in_every_kind_of_class_block(intent: str, nam
     proposal = BlockRewriter(model, random.Random(0), max_repairs=0).mutate(block, SEED.source, intent=intent)
     assert len(model.calls) == 1 and model.calls[0]["prefix"].startswith(split_header(block.source)[0])
     assert proposal.intent == intent
+
+
+def _size_menu() -> SizeOptions:
+    block = SEED.blocks["ExquisiteNetV2"].source
+    return SizeOptions(
+        518_126,
+        (
+            SizeOption("width 384 -> 96", "width", block.replace("384", "96"), 172_526),
+            SizeOption(
+                "repeat DFSEB3",
+                "depth",
+                block.replace("        x = self.DFSEB3(x)\n", "        x = self.DFSEB3(x)\n" * 2),
+                539_054,
+            ),
+            SizeOption("remove DFSEB5", "depth", block.replace("        x = self.DFSEB5(x)\n", ""), 213_230),
+        ),
+    )
+
+
+def test_a_size_intent_offers_only_smaller_edits_and_retries_an_answer_that_did_not_shrink() -> None:
+    block = SEED.blocks["ExquisiteNetV2"]
+    model = ScriptedModel(["width 384 -> 96\n", "remove DFSEB5\n"])
+    sizes = iter([Size(518_126, 9_000_000), Size(213_230, 8_000_000)])  # the first measures as no smaller
+    check = ScriptedCheck(size=lambda source: next(sizes), parent_size=Size(518_126, 9_000_000))
+    proposal = BlockRewriter(model, random.Random(0), check=check, max_repairs=1).mutate(
+        block, SEED.source, intent="fewer_parameters", sizes=_size_menu
+    )
+    offered = model.calls[0]["grammar"]
+    assert '"width 384 -> 96"' in offered and '"remove DFSEB5"' in offered and "repeat DFSEB3" not in offered
+    assert "518,126 parameters" in model.calls[0]["messages"][-1]["content"]
+    assert "make the model smaller" in (proposal.exchanges[0].verdict or "")
+    assert '"width 384 -> 96"' not in model.calls[1]["grammar"]  # a tried edit is not offered again
+    assert proposal.accepted and "self.DFSEB5(x)" not in (proposal.source or "")
+    assert [e.edit for e in proposal.exchanges] == ["width", "depth"]
+    assert proposal.exchanges[-1].parameters == 213_230
+
+
+def test_other_intents_may_grow_the_model_and_never_repeat_an_accepted_answer() -> None:
+    block = SEED.blocks["ExquisiteNetV2"]
+    model = ScriptedModel(["repeat DFSEB3\n", "repeat DFSEB3\n"])
+    rewriter = BlockRewriter(model, random.Random(0), check=ScriptedCheck(), max_repairs=0)
+    first = rewriter.mutate(block, SEED.source, intent="bold_change", sizes=_size_menu)
+    assert first.accepted and '"repeat DFSEB3"' in model.calls[0]["grammar"]
+    second = rewriter.mutate(block, SEED.source, intent="bold_change", sizes=_size_menu)
+    assert not second.accepted and "repeats an earlier proposal" in (second.error or "")

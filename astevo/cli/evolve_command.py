@@ -33,6 +33,7 @@ from astevo.paths import default_seed_path
 from astevo.settings import DATASET_NAMES, EvolveConfig, apply, read_config
 from astevo.store.run_store import RunStore
 from astevo.views.run_view import format_accuracy, format_count, run_figures
+from astevo.views.size_changes import summary_line
 
 if TYPE_CHECKING:
     from astevo.evolution.loop import Progress as RunProgress
@@ -231,6 +232,7 @@ def _summary(store: RunStore, config: EvolveConfig) -> None:
     console.print(
         f"offspring: {figures.offspring}, valid {figures.valid} ({figures.valid_share or 0:.0%}); "
         f"{figures.seconds_per_proposal or 0:.1f} s per proposal, {evaluations}\n"
+        f"{summary_line(individuals)}\n"
         f"run database: {store.folder / 'run.sqlite'}\n"
         f"next: astevo diff {store.folder} | astevo report {store.folder} | astevo final {store.folder}",
         highlight=False,

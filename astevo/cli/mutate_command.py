@@ -11,7 +11,7 @@ from rich.table import Table
 
 from astevo.cli.model_files import SeedArgument, read_model
 from astevo.cli.terminal import console, print_table, user_errors
-from astevo.evolution.proposals import block_proposals
+from astevo.evolution.proposals import BlockProposals
 from astevo.settings import FitnessSettings, MutationSettings, build
 from astevo.views.run_view import unified_diff
 
@@ -61,7 +61,7 @@ def mutate(
         },
         "mutation",
     )
-    proposals = block_proposals(model_file, block, n, settings, FitnessSettings(train=False))
+    proposals = BlockProposals(model_file, block, n, settings, FitnessSettings(train=False))
     useful = 0
     for index, proposal in enumerate(proposals, start=1):
         useful += proposal.accepted
@@ -84,6 +84,14 @@ def mutate(
             f"{len(proposal.exchanges)} model call(s), {proposal.seconds:.1f} s; fast checks: {escape(verdict)}",
             highlight=False,
         )
+        final = proposal.exchanges[-1] if proposal.accepted and proposal.exchanges else None
+        if final is not None and final.parameters is not None:
+            before = proposals.parent_size.parameters
+            console.print(
+                f"size: {before:,} -> {final.parameters:,} parameters ({final.parameters / before - 1:+.1%}), "
+                f"edit kind: {final.edit}",
+                highlight=False,
+            )
     console.print(f"useful proposals: {useful} of {n}")
 
 

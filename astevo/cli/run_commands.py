@@ -30,6 +30,7 @@ from astevo.views.run_view import (
     resolve,
     unified_diff,
 )
+from astevo.views.size_changes import by_intent, summary_line
 
 RunArgument = Annotated[Path, typer.Argument(help="The run folder (holds run.sqlite).", show_default=False)]
 REASON_WIDTH = 60
@@ -121,6 +122,10 @@ def show(
             )
         elif individual is None:
             print_table(_individuals_table(store))
+            everyone = store.individuals(with_text=True)
+            console.print(summary_line(everyone), highlight=False, soft_wrap=True)
+            for sizes in by_intent(everyone):
+                console.print(sizes.line(), highlight=False, soft_wrap=True)
         else:
             _details(resolve(store, individual))
 

@@ -127,12 +127,17 @@ class ModelFile:
 
     def replace(self, name: str, new_source: str) -> ModelFile:
         """Splice new text over exactly the block's bytes; every other byte stays as it was."""
+        parse_definition(new_source, name, self.block(name).kind)
+        return ModelFile(self.spliced(name, new_source), self.origin)
+
+    def spliced(self, name: str, new_source: str) -> str:
+        """The file's text with the block's text replaced, unchecked and unparsed: for many versions at once
+        (size edits measured together), whose checks come from building them."""
         block = self.block(name)
-        parse_definition(new_source, name, block.kind)
         if not new_source.endswith("\n"):
             new_source += "\n"
         start = self._offset(block)
-        return ModelFile(self.source[:start] + new_source + self.source[start + len(block.source) :], self.origin)
+        return self.source[:start] + new_source + self.source[start + len(block.source) :]
 
     def _offset(self, block: Block) -> int:
         return self._line_starts[block.first_line - 1]

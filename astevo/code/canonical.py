@@ -1,7 +1,8 @@
-"""Canonical hashes: the same code, however it is formatted or commented, hashes the same.
+"""Canonical hashes: the same code, however it is formatted, commented or documented, hashes the same.
 
 Evolution uses them to recognise a candidate it has already evaluated and to tell
-a real rewrite from a copy of its parent.
+a real rewrite from a copy of its parent: an answer that only drops or rewords a
+docstring or a comment is a copy.
 """
 
 from __future__ import annotations
@@ -11,18 +12,18 @@ import hashlib
 
 
 def canonical_hash(source: str) -> str:
-    """Hash of the code's syntax tree, with docstrings reduced to their words."""
+    """Hash of the code's syntax tree without its docstrings."""
     tree = ast.parse(source)
     for node in ast.walk(tree):
-        _normalise_docstring(node)
+        _drop_docstring(node)
     dump = ast.dump(tree, annotate_fields=False, include_attributes=False)
     return hashlib.sha256(dump.encode("utf-8")).hexdigest()
 
 
-def _normalise_docstring(node: ast.AST) -> None:
+def _drop_docstring(node: ast.AST) -> None:
     if not isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
         return
     body = node.body
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
         if isinstance(body[0].value.value, str):
-            body[0].value.value = " ".join(body[0].value.value.split())
+            node.body = body[1:] or [ast.Pass()]

@@ -55,6 +55,41 @@ class Evaluation:
 
 
 @dataclass(frozen=True)
+class Size:
+    """What the cost stage measured: the two numbers a smaller model must lower."""
+
+    parameters: int
+    macs: int
+
+    @classmethod
+    def of(cls, evaluation: Evaluation) -> Size | None:
+        metrics = evaluation.metrics
+        if not evaluation.valid or "parameters" not in metrics or "macs" not in metrics:
+            return None
+        return cls(int(metrics["parameters"]), int(metrics["macs"]))
+
+
+@dataclass(frozen=True)
+class Variant:
+    source: str  # the whole model file
+    forward: bool  # also run a batch through it: the output shape must stay the original's
+
+
+@dataclass(frozen=True)
+class VariantFacts:
+    ok: bool
+    reason: str | None
+    parameters: int | None
+    channels_changed: bool
+
+
+@dataclass(frozen=True)
+class VariantsMeasured:
+    parameters: int  # the original's
+    variants: tuple[VariantFacts, ...]
+
+
+@dataclass(frozen=True)
 class EvaluationRequest:
     """One evaluation: with `settings.train` false, the fast checks only; else the checks and one training."""
 

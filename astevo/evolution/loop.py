@@ -25,12 +25,13 @@ from astevo.code.validity import child_problem
 from astevo.data.sources import dataset_geometry
 from astevo.errors import AstevoError
 from astevo.evaluation.anatomy import inspect_model
-from astevo.evaluation.base import Evaluation, EvaluationRequest, Evaluator
+from astevo.evaluation.base import Evaluation, EvaluationRequest, Evaluator, Size
 from astevo.evaluation.checks import BlockCheck
 from astevo.evolution import selection
+from astevo.evolution.block_choice import choose_block
 from astevo.evolution.evolvable import evolvable_blocks
 from astevo.evolution.model_check import check_model, file_hash
-from astevo.settings import EvolveConfig
+from astevo.settings import INTENTS, EvolveConfig
 from astevo.store.records import PENDING, Individual
 from astevo.store.run_store import RunStore
 from astevo.variation.base import Variation
@@ -71,6 +72,7 @@ def start_run(folder: Path, config: EvolveConfig, seed_model: ModelFile, model_p
             "seed_source": seed_model.source,
             "versions": _versions(),
             "model": {"path": str(model_path.resolve()), "sha256": file_hash(model_path)} if model_path else None,
+            "block_parameters": {name: sum(use.parameters) for name, use in anatomy.uses.items()},
             "started": time.time(),
         },
     )
@@ -203,11 +205,15 @@ class Evolution:
         rng: random.Random,
         rng_seed: str,
     ) -> Individual:
-        block = rng.choice(self.config.blocks)
-        exemplar = _exemplar(self.store, population) if generation > 0 and rng.random() < self.config.eot_rate else None
         parent_file = ModelFile(parent.code, f"#{parent.id}")
-        check = BlockCheck(self.evaluator, self.config.fitness, parent_file, block)
-        proposal = self.variation.mutate(parent_file, block, rng, exemplar, check)
+        intent = self.config.mutation.intent or rng.choice(INTENTS)
+        block = choose_block(parent_file, self.config.blocks, intent, rng, self.store.meta().get("block_parameters"))
+        exemplar = _exemplar(self.store, population) if generation > 0 and rng.random() < self.config.eot_rate else None
+        size = (
+            Size(parent.parameters, parent.macs) if parent.parameters is not None and parent.macs is not None else None
+        )
+        check = BlockCheck(self.evaluator, self.config.fitness, parent_file, block, parent_size=size)
+        proposal = self.variation.mutate(parent_file, block, intent, rng, exemplar, check)
         source: str | None = None
         discarded: str | None = f"no answer passed the fast checks ({proposal.error})"
         if proposal.source is not None:

@@ -7,22 +7,33 @@ from collections.abc import Iterator
 
 from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
+from astevo.evaluation.base import Size
 from astevo.evaluation.checks import BlockCheck
 from astevo.evaluation.local import LocalEvaluator
 from astevo.settings import FitnessSettings, MutationSettings
 from astevo.variation.base import Proposal
 
 
-def block_proposals(
-    model_file: ModelFile, name: str, count: int, settings: MutationSettings, fitness: FitnessSettings
-) -> Iterator[Proposal]:
+class BlockProposals:
     """`count` proposals in a row for block `name`, each judged by the fast checks under `fitness`."""
-    if count < 1:
-        raise AstevoError("--n must be at least 1")
-    from astevo.llm.llama_cpp_backend import LlamaCppGenerator  # loads llama.cpp only when proposals are asked for
-    from astevo.variation.llm_mutation import LLMVariation
 
-    generator = LlamaCppGenerator.from_settings(settings)
-    variation = LLMVariation(generator, settings, generator.info.path)
-    check = BlockCheck(LocalEvaluator(), fitness, model_file, name)
-    yield from variation.proposals(model_file, name, count, check)
+    def __init__(
+        self, model_file: ModelFile, name: str, count: int, settings: MutationSettings, fitness: FitnessSettings
+    ) -> None:
+        if count < 1:
+            raise AstevoError("--n must be at least 1")
+        self.model_file, self.name, self.count, self.settings = model_file, name, count, settings
+        self.check = BlockCheck(LocalEvaluator(), fitness, model_file, name)
+
+    @property
+    def parent_size(self) -> Size:
+        """The unchanged file's size, which each proposal's size is weighed against."""
+        return self.check.parent_size
+
+    def __iter__(self) -> Iterator[Proposal]:
+        from astevo.llm.llama_cpp_backend import LlamaCppGenerator  # loads llama.cpp only when proposals are asked
+        from astevo.variation.llm_mutation import LLMVariation
+
+        generator = LlamaCppGenerator.from_settings(self.settings)
+        variation = LLMVariation(generator, self.settings, generator.info.path)
+        yield from variation.proposals(self.model_file, self.name, self.count, self.check)

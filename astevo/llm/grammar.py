@@ -142,3 +142,18 @@ def _expression_grammar(start: str, vocabulary: Vocabulary, targets: Sequence[st
         keywords=_alternatives(vocabulary.keywords),
         layers=_alternatives(vocabulary.layers),
     )
+
+
+def choice_grammar(choices: Sequence[str], before: str = "", after: str = "") -> str:
+    """Grammar for exactly one of `choices` between fixed texts, then a newline: a pick from a list astevo made."""
+    fixed = [json.dumps(text) for text in (before,) if text]
+    closing = [json.dumps(text) for text in (after,) if text]
+    line = " ".join([*fixed, "choice", *closing, json.dumps("\n")])
+    return "\n".join(
+        [
+            "%llguidance {}",
+            "start: line",
+            f'line[capture="{KEEP_CAPTURE}"]: {line}',
+            f"choice: {_alternatives(frozenset(choices))}",
+        ]
+    )

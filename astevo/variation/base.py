@@ -7,15 +7,33 @@ exactly what the model was asked and said, including resamples and repairs.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from astevo.code.blocks import ModelFile
+from astevo.evaluation.base import Size, VariantsMeasured
 from astevo.variation.prompts import Exemplar
 
-Check = Callable[[str], "str | None"]  # a block's new source -> why it fails the fast checks, or None
+
+class Check(Protocol):
+    """The fast checks of a parent's block, and what they measure: how a variation learns what its edits do."""
+
+    def __call__(self, block_source: str) -> str | None:
+        """Why the file with this version of the block fails the fast checks; None when it passes."""
+        ...
+
+    def size(self, block_source: str) -> Size | None:
+        """The size measured for a version that passed `__call__`."""
+        ...
+
+    @property
+    def parent_size(self) -> Size: ...
+
+    def measure(self, versions: Sequence[tuple[str, bool]]) -> VariantsMeasured:
+        """Versions of the block built without training (and run on a batch when the flag says so)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -31,6 +49,9 @@ class Exchange:
     seconds: float
     finish: str
     verdict: str | None  # why the answer was not accepted, or None
+    edit: str | None = None  # what kind of edit was asked for: a spot's group, or a size edit's kind
+    parameters: int | None = None  # the child's size, when the answer passed the fast checks
+    macs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -64,7 +85,13 @@ class Variation(Protocol):
         ...
 
     def mutate(
-        self, model_file: ModelFile, name: str, rng: random.Random, exemplar: Exemplar | None, check: Check
+        self,
+        model_file: ModelFile,
+        name: str,
+        intent: str,
+        rng: random.Random,
+        exemplar: Exemplar | None,
+        check: Check,
     ) -> Proposal:
         """One proposal that depends only on its arguments, so that resuming a run repeats it exactly."""
         ...

@@ -10,10 +10,13 @@ from astevo.code.blocks import Block, ModelFile
 from astevo.errors import AstevoError
 from astevo.llm.backend import Generator
 from astevo.llm.grammar import body_grammar
-from astevo.settings import MutationSettings
+from astevo.settings import INTENTS, MutationSettings
 from astevo.variation.base import Check, Proposal
 from astevo.variation.prompts import Exemplar, system_prompt
-from astevo.variation.rewriter import BlockRewriter
+from astevo.variation.rewriter import BlockRewriter, SizeOptionsSource
+from astevo.variation.structural import SizeOptions, size_options
+
+SIZE_CACHE = 32  # parents whose measured size edits are kept: elites are mutated again and again
 
 
 def whole_body_grammar(block: Block) -> str:
@@ -40,6 +43,7 @@ class LLMVariation:
                 "edits need; use --scope block"
             )
         self.generator, self.settings, self._model_path = generator, settings, model_path
+        self._measured_sizes: dict[tuple[str, str], SizeOptions] = {}
 
     @property
     def model_path(self) -> Path | None:
@@ -57,17 +61,49 @@ class LLMVariation:
         )
 
     def mutate(
-        self, model_file: ModelFile, name: str, rng: random.Random, exemplar: Exemplar | None, check: Check
+        self,
+        model_file: ModelFile,
+        name: str,
+        intent: str,
+        rng: random.Random,
+        exemplar: Exemplar | None,
+        check: Check,
     ) -> Proposal:
         """One proposal that depends only on its arguments: resuming a run repeats it exactly."""
         self.generator.restart(system_prompt())
         return self.rewriter(rng, check).mutate(
-            model_file.block(name), model_file.source, self.settings.intent, self.settings.persona, exemplar
+            model_file.block(name),
+            model_file.source,
+            intent,
+            self.settings.persona,
+            exemplar,
+            sizes=self._sizes(model_file, name, check),
         )
 
     def proposals(self, model_file: ModelFile, name: str, count: int, check: Check) -> Iterator[Proposal]:
         """`count` proposals for block `name` in a row, as `astevo mutate` shows them."""
         block = model_file.block(name)
-        rewriter = self.rewriter(random.Random(self.settings.random_seed), check)
+        rng = random.Random(self.settings.random_seed)
+        rewriter = self.rewriter(rng, check)
+        sizes = self._sizes(model_file, name, check)
         for _ in range(count):
-            yield rewriter.mutate(block, model_file.source, self.settings.intent, self.settings.persona)
+            intent = self.settings.intent or rng.choice(INTENTS)
+            yield rewriter.mutate(block, model_file.source, intent, self.settings.persona, sizes=sizes)
+
+    def _sizes(self, model_file: ModelFile, name: str, check: Check) -> SizeOptionsSource | None:
+        """The block's size edits for line-scope proposals, measured once per parent and block."""
+        if self.settings.scope != "line":
+            return None  # a whole new body may change sizes itself, as in GE
+        key = (model_file.source, name)
+
+        def measured() -> SizeOptions:
+            if key not in self._measured_sizes:
+                while len(self._measured_sizes) >= SIZE_CACHE:
+                    self._measured_sizes.pop(next(iter(self._measured_sizes)))
+                try:
+                    self._measured_sizes[key] = size_options(model_file, name, check)
+                except AstevoError:  # the parent does not build on the meta device: no size edits for it
+                    self._measured_sizes[key] = SizeOptions(0, ())
+            return self._measured_sizes[key]
+
+        return measured

@@ -69,3 +69,23 @@ def spot_prompt(kind: str, line: str) -> str:
 
 def retry_prompt(error: str) -> str:
     return template("retry").substitute(error=error)
+
+
+def size_prompt(parameters: int, options: list[tuple[str, int]]) -> str:
+    """The size edits a model may choose from, each with the parameter count it gives."""
+    lines = "\n".join(f"- {label}  ({count:,} parameters, {count / parameters - 1:+.0%})" for label, count in options)
+    return template("size_spot").substitute(parameters=f"{parameters:,}", options=lines)
+
+
+def not_smaller(parameters: int, macs: int, parent_parameters: int, parent_macs: int) -> str:
+    """Why a "fewer parameters" answer is retried."""
+    return (
+        template("too_large")
+        .substitute(
+            parameters=f"{parameters:,}",
+            macs=f"{macs:,}",
+            parent_parameters=f"{parent_parameters:,}",
+            parent_macs=f"{parent_macs:,}",
+        )
+        .strip()
+    )

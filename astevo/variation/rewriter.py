@@ -3,35 +3,42 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import random
 import time
 from collections.abc import Callable
 
 from astevo.code.blocks import Block, split_header
 from astevo.code.canonical import canonical_hash
+from astevo.evaluation.base import Size
 from astevo.llm.backend import Completion, Generator
-from astevo.llm.grammar import assignment_grammar, continuation_grammar, layer_grammar
-from astevo.settings import INTENTS
+from astevo.llm.grammar import assignment_grammar, choice_grammar, continuation_grammar, layer_grammar
 from astevo.variation import prompts
 from astevo.variation.answers import RejectedAnswer, block_from_answer
 from astevo.variation.base import Check, Exchange, Proposal
 from astevo.variation.edit_sites import EditSite, sites
-from astevo.variation.vocabulary import edit_vocabulary
+from astevo.variation.keyword_values import keyword_choices
+from astevo.variation.structural import SizeOption, SizeOptions
+from astevo.variation.vocabulary import edit_vocabulary, innermost_callee
 
 TEMPERATURES = {"mutate": (0.05, 0.4), "eot": (0.05, 0.4)}
 MAX_NEW_TOKENS = (600, 1400)
 MAX_EDIT_TOKENS = 48  # one line; a longer answer is rambling and is cut
-# Which spots an intent edits first: numbers and arguments for value changes, new or
-# rewritten computations for added functionality.
+# Which spots an intent edits first: sizes (width, depth, sizes inside blocks) when the intent is about
+# size or boldness, numbers and arguments for value changes, new or rewritten computations for added
+# functionality.
 INTENT_SPOTS = {
-    "hyperparameters": ("arguments", "layers"),
-    "unusual_values": ("arguments", "layers"),
-    "fewer_parameters": ("arguments", "layers"),
-    "complexity": ("layers", "computations", "arguments"),
+    "hyperparameters": ("arguments", "sizes", "layers"),
+    "unusual_values": ("sizes", "arguments", "layers"),
+    "fewer_parameters": ("sizes", "arguments", "layers"),
+    "complexity": ("layers", "computations", "sizes", "arguments"),
     "rare_enhancement": ("layers", "computations", "arguments"),
-    "bold_change": ("computations", "layers", "arguments"),
+    "bold_change": ("sizes", "computations", "layers", "arguments"),
 }
+SMALLER = "fewer_parameters"  # the intent whose answers must measurably shrink the model
+SIZES = "sizes"
 Scope = str  # "line": continue from one spot of the block; "block": write the whole body
+SizeOptionsSource = Callable[[], SizeOptions]  # the block's size edits, measured only when first asked for
 
 
 class BlockRewriter:
@@ -49,20 +56,21 @@ class BlockRewriter:
     ) -> None:
         self.llm, self.rng, self.grammar, self.check, self.max_repairs = llm, rng, grammar, check, max_repairs
         self.scope = scope
+        self.proposed: set[str] = set()  # canonical hashes of accepted answers: a rewriter never repeats one
 
     def mutate(
         self,
         block: Block,
         file_source: str,
-        intent: str | None = None,
+        intent: str,
         persona: str | None = None,
         exemplar: prompts.Exemplar | None = None,
+        sizes: SizeOptionsSource | None = None,
     ) -> Proposal:
-        intent = intent or self.rng.choice(INTENTS)
         operator = "eot" if exemplar else "mutate"
         request = prompts.mutation_prompt(block.name, block.source, intent, persona, exemplar)
-        if self.scope == "line" and any(sites(block.source).values()):  # else the whole body
-            return self._propose_edits(block, file_source, operator, intent, persona, request)
+        if self.scope == "line" and (any(sites(block.source).values()) or (sizes is not None and sizes().options)):
+            return self._propose_edits(block, file_source, operator, intent, persona, request, sizes)
         return self._propose(block, operator, intent, persona, request, avoid=(block.source,))
 
     def _propose_edits(
@@ -73,46 +81,93 @@ class BlockRewriter:
         intent: str,
         persona: str | None,
         request: str,
+        sizes: SizeOptionsSource | None,
     ) -> Proposal:
-        """Continue the block from one spot at a time; a rejected change moves on to another spot."""
-        spots = sites(block.source)
-        order = [group for group in INTENT_SPOTS[intent] if spots[group]] or [g for g in spots if spots[g]]
-        low, high = TEMPERATURES[operator]
+        """Continue the block from one spot at a time, or pick a size edit; a rejected change moves on."""
+        spots = _usable_sites(file_source, sites(block.source))
+        offered = _SizeMenu(sizes, intent)
+        usable = [g for g in INTENT_SPOTS[intent] if spots.get(g) or (g == SIZES and offered.available)]
+        order = usable or [g for g in spots if spots[g]]
         exchanges: list[Exchange] = []
         note = ""
         tried: set[EditSite] = set()
         for attempt in range(1 + self.max_repairs):
             group = order[0] if attempt == 0 or len(order) == 1 else self.rng.choice(order)
-            fresh = [spot for spot in spots[group] if spot not in tried] or spots[group]
-            site = self.rng.choice(fresh)
-            tried.add(site)
-            messages = [
-                {"role": "system", "content": prompts.system_prompt()},
-                {"role": "user", "content": request + prompts.spot_prompt(site.kind, _line(block, site)) + note},
-            ]
-            temperature, seed = self.rng.uniform(low, high), self.rng.randrange(2**31)
-            completion = self.llm.complete(
-                messages,
-                prefix=_prefix(block, site),
-                grammar=_edit_grammar(file_source, site),
-                temperature=temperature,
-                max_tokens=MAX_EDIT_TOKENS,
-                seed=seed,
-                avoid=site.avoided,
-            )
-            started = time.perf_counter()
-            source, verdict = self._judge_edit(block, site, completion)
-            exchanges.append(
-                _exchange("propose" if attempt == 0 else "repair", completion, temperature, seed, started, verdict)
-            )
-            if verdict is None:
+            if group == SIZES and not offered.options:  # none fits the intent, or every one was tried
+                order = [g for g in order if g != SIZES] or [g for g in spots if spots[g]]
+                if not order:
+                    break
+                group = order[0]
+            purpose = "propose" if attempt == 0 else "repair"
+            if group == SIZES:
+                source, exchange = self._ask_size(block, request + note, offered, operator, intent, purpose)
+            else:
+                fresh = [spot for spot in spots[group] if spot not in tried] or spots[group]
+                site = self.rng.choice(fresh)
+                tried.add(site)
+                source, exchange = self._ask_spot(block, file_source, site, request + note, operator, intent, purpose)
+            exchanges.append(dataclasses.replace(exchange, edit=exchange.edit or group))
+            if source is not None:
                 return Proposal(block.name, operator, intent, persona, source, tuple(exchanges))
-            note = "\n" + prompts.retry_prompt(verdict)
+            note = "\n" + prompts.retry_prompt(exchange.verdict or "")
         return Proposal(block.name, operator, intent, persona, None, tuple(exchanges))
 
-    def _judge_edit(self, block: Block, site: EditSite, completion: Completion) -> tuple[str | None, str | None]:
+    def _ask_spot(
+        self, block: Block, file_source: str, site: EditSite, request: str, operator: str, intent: str, purpose: str
+    ) -> tuple[str | None, Exchange]:
+        messages = [
+            {"role": "system", "content": prompts.system_prompt()},
+            {"role": "user", "content": request + prompts.spot_prompt(site.kind, _line(block, site))},
+        ]
+        low, high = TEMPERATURES[operator]
+        temperature, seed = self.rng.uniform(low, high), self.rng.randrange(2**31)
+        completion = self.llm.complete(
+            messages,
+            prefix=_prefix(block, site),
+            grammar=_edit_grammar(file_source, site),
+            temperature=temperature,
+            max_tokens=MAX_EDIT_TOKENS,
+            seed=seed,
+            avoid=site.avoided,
+        )
+        started = time.perf_counter()
+        source, verdict, size = self._judge_edit(block, site, completion, intent)
+        return source, _exchange(purpose, completion, temperature, seed, started, verdict, size=size)
+
+    def _ask_size(
+        self, block: Block, request: str, offered: _SizeMenu, operator: str, intent: str, purpose: str
+    ) -> tuple[str | None, Exchange]:
+        """The model picks one of the measured size edits; astevo applies it as planned."""
+        options = {option.label: option for option in offered.options}
+        messages = [
+            {"role": "system", "content": prompts.system_prompt()},
+            {
+                "role": "user",
+                "content": request
+                + prompts.size_prompt(offered.parent_parameters, [(o.label, o.parameters) for o in options.values()]),
+            },
+        ]
+        low, high = TEMPERATURES[operator]
+        temperature, seed = self.rng.uniform(low, high), self.rng.randrange(2**31)
+        completion = self.llm.complete(
+            messages,
+            grammar=choice_grammar(list(options)),
+            temperature=temperature,
+            max_tokens=MAX_EDIT_TOKENS,
+            seed=seed,
+        )
+        started = time.perf_counter()
+        chosen = options.get(completion.text.strip())
+        if completion.finish != "complete" or chosen is None:
+            unlisted = "the answer was not one of the listed changes"
+            return None, _exchange(purpose, completion, temperature, seed, started, unlisted, size=None)
+        offered.tried(chosen)
+        source, verdict, size = self._accept(block, chosen.source, {canonical_hash(block.source)}, intent)
+        return source, _exchange(purpose, completion, temperature, seed, started, verdict, size=size, edit=chosen.kind)
+
+    def _judge_edit(self, block: Block, site: EditSite, completion: Completion, intent: str) -> Judged:
         if completion.finish != "complete":
-            return None, "the new line was not finished"
+            return None, "the new line was not finished", None
         lines = block.source.splitlines(keepends=True)
         index = site.statement.line - 1
         written = (
@@ -124,14 +179,14 @@ class BlockRewriter:
         try:
             source = block_from_answer(block, "", "".join(lines[:index] + [written] + kept + lines[index + 1 :]))
         except RejectedAnswer as error:
-            return None, str(error)
-        return self._accept(block, source, {canonical_hash(block.source)})
+            return None, str(error), None
+        return self._accept(block, source, {canonical_hash(block.source)}, intent)
 
     def _propose(
         self,
         block: Block,
         operator: str,
-        intent: str | None,
+        intent: str,
         persona: str | None,
         request: str,
         avoid: tuple[str, ...],
@@ -155,8 +210,10 @@ class BlockRewriter:
                 seed=seed,
             )
             started = time.perf_counter()
-            source, verdict = self._judge(block, header, completion.text, forbidden)
-            exchanges.append(_exchange(purpose, completion, temperature, seed, started, verdict))
+            source, verdict, size = self._judge(block, header, completion.text, forbidden, intent)
+            exchanges.append(
+                _exchange(purpose, completion, temperature, seed, started, verdict, size=size, edit="block")
+            )
             if verdict is None:
                 return Proposal(block.name, operator, intent, persona, source, tuple(exchanges))
             messages = [
@@ -167,22 +224,83 @@ class BlockRewriter:
             purpose = "repair"
         return Proposal(block.name, operator, intent, persona, None, tuple(exchanges))
 
-    def _judge(self, block: Block, header: str, answer: str, forbidden: set[str]) -> tuple[str | None, str | None]:
+    def _judge(self, block: Block, header: str, answer: str, forbidden: set[str], intent: str) -> Judged:
         try:
             source = block_from_answer(block, header, answer)
         except RejectedAnswer as error:
-            return None, str(error)
-        return self._accept(block, source, forbidden)
+            return None, str(error), None
+        return self._accept(block, source, forbidden, intent)
 
-    def _accept(self, block: Block, source: str, forbidden: set[str]) -> tuple[str | None, str | None]:
-        if canonical_hash(source) in forbidden:
-            return None, f"it is a copy of the version you were shown; change {block.name} as asked"
-        reason = self.check(source) if self.check else None
-        return (None, reason) if reason else (source, None)
+    def _accept(self, block: Block, source: str, forbidden: set[str], intent: str) -> Judged:
+        """The fast checks, then the intent's own demand: a "fewer parameters" answer must shrink the model."""
+        code_hash = canonical_hash(source)
+        if code_hash in forbidden:
+            return None, f"it is a copy of the version you were shown; change {block.name} as asked", None
+        if code_hash in self.proposed:
+            return None, "it repeats an earlier proposal; make a different change", None
+        size = None
+        if self.check is not None:
+            reason = self.check(source)
+            if reason:
+                return None, reason, None
+            size = self.check.size(source)
+            parent = self.check.parent_size if intent == SMALLER and size is not None else None
+            if size is not None and parent is not None:
+                if size.parameters >= parent.parameters and size.macs >= parent.macs:
+                    return None, prompts.not_smaller(size.parameters, size.macs, parent.parameters, parent.macs), size
+        self.proposed.add(code_hash)
+        return source, None, size
+
+
+Judged = tuple["str | None", "str | None", "Size | None"]  # the accepted block, why not, the size it measured
+
+
+class _SizeMenu:
+    """The size edits one proposal may offer: measured when first needed, narrowed to the intent's direction,
+    and never offered twice."""
+
+    def __init__(self, source: SizeOptionsSource | None, intent: str) -> None:
+        self.source, self.intent = source, intent
+        self._measured: SizeOptions | None = None
+        self._tried: set[str] = set()
+
+    @property
+    def available(self) -> bool:
+        return self.source is not None
+
+    def _sizes(self) -> SizeOptions:
+        if self._measured is None:
+            self._measured = self.source() if self.source is not None else SizeOptions(0, ())
+        return self._measured
+
+    @property
+    def parent_parameters(self) -> int:
+        return self._sizes().parent_parameters
+
+    @property
+    def options(self) -> list[SizeOption]:
+        sizes = self._sizes()
+        return [
+            option
+            for option in sizes.options
+            if option.label not in self._tried
+            and (self.intent != SMALLER or option.parameters < sizes.parent_parameters)
+        ]
+
+    def tried(self, option: SizeOption) -> None:
+        self._tried.add(option.label)
 
 
 def _exchange(
-    purpose: str, completion: Completion, temperature: float, seed: int, judged_from: float, verdict: str | None
+    purpose: str,
+    completion: Completion,
+    temperature: float,
+    seed: int,
+    judged_from: float,
+    verdict: str | None,
+    *,
+    size: Size | None,
+    edit: str | None = None,
 ) -> Exchange:
     """The record of one call; its time includes judging the answer, which started at `judged_from`."""
     seconds = completion.seconds + time.perf_counter() - judged_from
@@ -196,6 +314,9 @@ def _exchange(
         seconds,
         completion.finish,
         verdict,
+        edit=edit,
+        parameters=size.parameters if size else None,
+        macs=size.macs if size else None,
     )
 
 
@@ -212,12 +333,31 @@ def _prefix(block: Block, site: EditSite) -> str:
     return before + statement.indent + statement.lead + site.kept_value
 
 
+def _keywords(file_source: str, site: EditSite) -> list[str]:
+    """What an appended argument may be: a keyword the call has not been given, with a fitting value."""
+    return keyword_choices(innermost_callee(site.kept_value), file_source, site.statement.value)
+
+
+def _usable_sites(file_source: str, spots: dict[str, list[EditSite]]) -> dict[str, list[EditSite]]:
+    """The spots without calls that take no further keyword."""
+    return {
+        group: [site for site in found if site.kind != "append" or _keywords(file_source, site)]
+        for group, found in spots.items()
+    }
+
+
 def _edit_grammar(file_source: str, site: EditSite) -> str:
     vocabulary = edit_vocabulary(file_source, site)
     if site.kind == "insert":
         used = {node.id for node in ast.walk(ast.parse(site.statement.value)) if isinstance(node, ast.Name)}
         read = [name for name in site.statement.locals_before if name != "self" and name in used]
         return assignment_grammar(read or [n for n in site.statement.locals_before if n != "self"], vocabulary)
+    if site.kind == "append":
+        return choice_grammar(
+            _keywords(file_source, site),
+            before=" " if site.kept_value.endswith(",") else "",
+            after=")" * site.open_brackets,
+        )
     if site.kind == "replace" and site.split == 0:
         return layer_grammar(vocabulary)
     return continuation_grammar(site.open_brackets, site.kept_value.endswith(","), vocabulary)

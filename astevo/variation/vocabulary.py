@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import ast
 import inspect
+from collections.abc import Callable
 from functools import cache
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -90,39 +92,47 @@ def file_attributes(file_source: str) -> frozenset[str]:
     return frozenset(n.attr for n in ast.walk(ast.parse(file_source)) if isinstance(n, ast.Attribute))
 
 
-def callee_keywords(callee: str, file_source: str) -> frozenset[str] | None:
-    """Parameter names of the called layer or function, when astevo can tell what it is."""
+def callee_object(callee: str) -> Callable[..., Any] | None:
+    """The torch callable a dotted name such as `nn.Conv2d` or `F.relu` refers to."""
     head, _, rest = callee.partition(".")
     namespaces = {"nn": nn, "F": F, "torch": torch}
-    target = None
-    if head in namespaces and rest:
-        target = namespaces[head]
-        for part in rest.split("."):
-            target = getattr(target, part, None)
-    if target is not None and callable(target):
+    if head not in namespaces or not rest:
+        return None
+    target: object | None = namespaces[head]
+    for part in rest.split("."):
+        target = getattr(target, part, None)
+    return target if callable(target) else None
+
+
+def constructor_of(callee: str, file_source: str) -> ast.FunctionDef | None:
+    """The function of the file named `callee`, or the `__init__` of its class of that name."""
+    for node in ast.parse(file_source).body:
+        if isinstance(node, ast.FunctionDef) and node.name == callee:
+            return node
+        if isinstance(node, ast.ClassDef) and node.name == callee:
+            return next((s for s in node.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"), None)
+    return None
+
+
+def callee_parameters(callee: str, file_source: str) -> tuple[str, ...] | None:
+    """Parameter names of the called layer or function, in order, when astevo can tell what it is."""
+    target = callee_object(callee)
+    if target is not None:
         try:
             parameters = inspect.signature(target).parameters.values()
         except (TypeError, ValueError):
             return None
-        return (
-            frozenset(
-                p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
-            )
-            or None
-        )
-    for node in ast.parse(file_source).body:
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == callee:
-            function = (
-                node
-                if isinstance(node, ast.FunctionDef)
-                else next((s for s in node.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"), None)
-            )
-            if function is not None:
-                return (
-                    frozenset(a.arg for a in (*function.args.args, *function.args.kwonlyargs) if a.arg != "self")
-                    or None
-                )
-    return None
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        return tuple(p.name for p in parameters if p.kind in kinds and p.name != "self") or None
+    function = constructor_of(callee, file_source)
+    if function is None:
+        return None
+    return tuple(a.arg for a in (*function.args.args, *function.args.kwonlyargs) if a.arg != "self") or None
+
+
+def callee_keywords(callee: str, file_source: str) -> frozenset[str] | None:
+    parameters = callee_parameters(callee, file_source)
+    return frozenset(parameters) if parameters else None
 
 
 def edit_vocabulary(file_source: str, site: EditSite) -> Vocabulary:
@@ -131,7 +141,7 @@ def edit_vocabulary(file_source: str, site: EditSite) -> Vocabulary:
     names = set(statement.locals_before) | module_names(file_source) | BUILTINS
     keywords = None
     if site.kind != "insert" and site.open_brackets > 0:
-        keywords = callee_keywords(_innermost_callee(site.kept_value), file_source)
+        keywords = callee_keywords(innermost_callee(site.kept_value), file_source)
     return Vocabulary(
         names=frozenset(names),
         attributes=attribute_names() | file_attributes(file_source),
@@ -140,7 +150,7 @@ def edit_vocabulary(file_source: str, site: EditSite) -> Vocabulary:
     )
 
 
-def _innermost_callee(kept: str) -> str:
+def innermost_callee(kept: str) -> str:
     """The dotted name before the last unclosed bracket: `nn.Conv2d` in `nn.Conv2d(cin, 3,`."""
     depth = 0
     for index in range(len(kept) - 1, -1, -1):

@@ -12,6 +12,7 @@ from astevo.evaluation.anatomy import Anatomy
 from astevo.evaluation.base import Evaluation
 from astevo.store.records import DISCARDED, PENDING, Individual
 from astevo.store.run_store import RunStore
+from astevo.views.size_changes import by_intent, children_by_size
 
 
 def status(individual: Individual) -> str:
@@ -56,12 +57,18 @@ def individual_record(individual: Individual, *, with_text: bool) -> dict[str, A
 def run_record(store: RunStore) -> dict[str, Any]:
     """A run: where it is, its settings, and every individual without its text."""
     meta = store.meta()
+    everyone = store.individuals(with_text=True)
     return {
         "run": str(store.folder),
         "seed_file": meta.get("seed_file"),
         "finished": "finished" in meta,
         "config": meta.get("config"),
-        "individuals": [individual_record(i, with_text=False) for i in store.individuals(with_text=False)],
+        "children_by_size": dict(children_by_size(everyone)),
+        "size_by_intent": {
+            sizes.intent: {"children": dict(sizes.children), "first_answers": dict(sizes.first_answers)}
+            for sizes in by_intent(everyone)
+        },
+        "individuals": [individual_record(i, with_text=False) for i in everyone],
     }
 
 

@@ -34,6 +34,7 @@ from astevo.views.run_view import (
     origin,
     run_figures,
 )
+from astevo.views.size_changes import by_intent, summary_line
 
 PARETO_PNG, GENERATIONS_PNG, REPORT_HTML = "pareto.png", "generations.png", "report.html"
 
@@ -102,6 +103,7 @@ def write_report(store: RunStore, out_dir: Path) -> Path:
                 _figure(out_dir / PARETO_PNG, f"validation accuracy against {cost_label(cost)}")
                 + _front_table(front, best),
             ),
+            ("Size changes", _size_section(individuals)),
             ("Generations", _figure(out_dir / GENERATIONS_PNG, "per generation") + _generations_table(stats)),
             (
                 "Lineage of the best individuals",
@@ -269,6 +271,12 @@ def _summary(store: RunStore, individuals: Sequence[Individual]) -> str:
         + _table(("versions", ""), _flatten(meta.get("versions", {})))
         + _table(("configuration", ""), _flatten(meta.get("config", {})))
     )
+
+
+def _size_section(individuals: Sequence[Individual]) -> str:
+    """How many children got smaller, stayed or grew, and how each intent moved size."""
+    lines = [summary_line(individuals), *(sizes.line() for sizes in by_intent(individuals))]
+    return "".join(f"<p>{html.escape(line)}</p>" for line in lines)
 
 
 def _generations_table(stats: Sequence[GenerationStats]) -> str:

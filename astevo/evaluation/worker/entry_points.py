@@ -19,6 +19,7 @@ import torch.nn as nn
 
 from astevo.data.loading import load_dataset
 from astevo.evaluation.sandbox_child import report_progress
+from astevo.evaluation.worker import variants
 from astevo.evaluation.worker.build import build_recording, choose_model_class, count_parameters, load_candidate
 from astevo.evaluation.worker.cost import measure_cost
 from astevo.evaluation.worker.shape_contract import record_block_calls, violation
@@ -230,3 +231,8 @@ def _train_and_measure(payload: dict[str, Any], *, with_test: bool) -> dict[str,
     except StageFailed:
         pass
     return {"stages": log.records, "metrics": metrics}
+
+
+def measure_variants(payload: dict[str, Any]) -> dict[str, Any]:
+    """Versions of the model built (and run) on the meta device: what a size edit would do, at no memory."""
+    return variants.measure_variants(payload)

@@ -1,0 +1,33 @@
+"""Versions of one model measured together in one sandboxed child, on torch's meta device.
+
+Size edits are planned from these facts: which literals carry channels, and which new
+values still give a model that builds and keeps its output shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from astevo.code.blocks import ModelFile
+from astevo.errors import AstevoError
+from astevo.evaluation import sandbox
+from astevo.evaluation.base import Variant, VariantFacts, VariantsMeasured
+from astevo.evaluation.payloads import model_payload, sandbox_limits, worker_task
+from astevo.settings import FitnessSettings
+
+
+def measure_variants(original: ModelFile, variants: Sequence[Variant], settings: FitnessSettings) -> VariantsMeasured:
+    """Build every variant (on the meta device: no memory, no training); AstevoError when the original
+    itself cannot be built there."""
+    payload = {
+        **model_payload(original, settings.dataset),
+        "variants": [{"source": v.source, "forward": v.forward} for v in variants],
+    }
+    outcome = sandbox.run(worker_task("measure_variants"), payload, sandbox_limits(settings, training=False))
+    if not outcome.ok or outcome.value is None:
+        raise AstevoError(f"{original.origin}: cannot build the model on the meta device: {outcome.error}")
+    facts = tuple(
+        VariantFacts(v["ok"], v["reason"], v.get("parameters"), bool(v.get("channels_changed")))
+        for v in outcome.value["variants"]
+    )
+    return VariantsMeasured(outcome.value["parameters"], facts)

@@ -1,0 +1,91 @@
+"""Measuring versions of a model without training or memory: build (and run) them on torch's meta device.
+
+A size edit must not break the model, and whether a literal is a channel count shows
+only in what the built model does with it. On the meta device a build allocates nothing
+and a forward pass computes only shapes, so a channel count of 55,440 costs milliseconds.
+Runs only inside the sandbox's child process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from astevo.evaluation.worker.build import choose_model_class, constructor_arguments, load_candidate
+
+# Attributes through which a module's constructor records the channels (or features) it maps.
+CHANNEL_ATTRIBUTES = (
+    "in_channels",
+    "out_channels",
+    "num_features",
+    "num_channels",
+    "in_features",
+    "out_features",
+    "normalized_shape",
+    "embed_dim",
+    "hidden_size",
+    "input_size",
+)
+BATCH = 2  # batch norm in training mode refuses a batch of one
+
+
+def _build(payload: dict[str, Any], source: str) -> nn.Module:
+    module = load_candidate(source, name="variant")
+    model_class = choose_model_class(module, payload["model_candidates"])
+    with torch.device("meta"):
+        return model_class(**constructor_arguments(model_class, payload["num_classes"], payload["channels"]))
+
+
+def _channels(model: nn.Module) -> list[tuple[str, str, str]]:
+    return [
+        (name, attribute, repr(getattr(module, attribute)))
+        for name, module in model.named_modules()
+        for attribute in CHANNEL_ATTRIBUTES
+        if hasattr(module, attribute)
+    ]
+
+
+def _output_shape(payload: dict[str, Any], model: nn.Module) -> list[int]:
+    size = payload["image_size"]
+    example = torch.empty(BATCH, payload["channels"], size, size, device="meta")
+    model.eval()
+    with torch.no_grad():
+        output = model(example)
+    if not isinstance(output, torch.Tensor):
+        raise TypeError(f"the model returned {type(output).__name__}, not a tensor")
+    return list(output.shape)
+
+
+def measure_variants(payload: dict[str, Any]) -> dict[str, Any]:
+    """For each variant: does it build (and, when asked, map an input to the original's output shape),
+    how many parameters it has, and whether any module's channels differ from the original's."""
+    original = _build(payload, payload["source"])
+    channels = _channels(original)
+    try:
+        shape: list[int] | None = _output_shape(payload, original)
+    except Exception:  # an op without a meta kernel: forward checks are then left to the real probe
+        shape = None
+    results = []
+    for variant in payload["variants"]:
+        try:
+            model = _build(payload, variant["source"])
+            if variant["forward"]:
+                if shape is None:
+                    raise RuntimeError("the original model cannot run on the meta device")
+                found = _output_shape(payload, model)
+                if found != shape:
+                    raise ValueError(f"the output shape changes from {shape} to {found}")
+        except Exception as error:  # the variant's own failure is its verdict
+            results.append({"ok": False, "reason": f"{type(error).__name__}: {error}"[:300]})
+            continue
+        results.append(
+            {
+                "ok": True,
+                "reason": None,
+                "parameters": sum(p.numel() for p in model.parameters()),
+                "channels_changed": _channels(model) != channels,
+            }
+        )
+    return {"parameters": sum(p.numel() for p in original.parameters()), "variants": results}

@@ -1,0 +1,124 @@
+"""Size edits a small model can choose from and astevo applies consistently: width, depth, sizes inside blocks.
+
+The options for a block are planned from two measured builds of the parent (both on the
+meta device, in the sandbox). The first puts a marker value in place of each integer
+literal of the constructor, one at a time: a literal that changes some module's channels
+is a width, one that only changes the parameter count is a size inside a block (a kernel,
+a ratio, a repeat count), and one that changes neither is left alone. The second builds
+and runs every option: a new value for each group of equal literals with the same role,
+and each stage removed or repeated; only options that keep the model's output shape are
+offered, each with its measured parameter count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from astevo.code.blocks import ModelFile
+from astevo.code.resizing import (
+    SizeLiteral,
+    attribute_names,
+    callee_names,
+    literals,
+    stages,
+    with_stage_repeated,
+    with_values,
+    without_stage,
+)
+from astevo.variation.base import Check
+from astevo.variation.vocabulary import callee_parameters
+
+# Divisible by every group count up to 12 and by 16, so that a marker width builds wherever a real one would.
+MARKER = 55440
+WIDTH_FACTORS = (0.25, 0.5, 0.75, 1.5, 2.0)
+WIDTH = "width"
+DEPTH = "depth"
+
+
+@dataclass(frozen=True)
+class SizeOption:
+    label: str  # what the model chooses: "width 48 -> 32", "dw_s 3 -> 5", "remove DFSEB5", "repeat DFSEB3"
+    kind: str  # "width", "depth", or the parameter a literal is passed to ("kernel_size", "dw_s", "value")
+    source: str  # the new block
+    parameters: int  # the whole model's, measured
+
+
+@dataclass(frozen=True)
+class SizeOptions:
+    parent_parameters: int
+    options: tuple[SizeOption, ...]
+
+
+def size_options(model_file: ModelFile, name: str, check: Check) -> SizeOptions:
+    """Every size edit of block `name` that builds and keeps the model's output shape."""
+    block = model_file.block(name)
+    if block.kind != "class":
+        return SizeOptions(0, ())
+    signatures = {
+        callee: parameters
+        for callee in callee_names(block.source)
+        if (parameters := callee_parameters(callee, model_file.source)) is not None
+    }
+    found = literals(block.source, signatures)
+    constructor = [literal for literal in found if literal.in_constructor]
+    depth = stages(block.source)
+    if not constructor and not depth:
+        return SizeOptions(0, ())
+    roles = _roles(block.source, constructor, check)
+    candidates: list[tuple[str, str, str]] = []  # label, kind, new block source
+    for (value, role), group in _groups(constructor, roles).items():
+        if role == WIDTH:
+            group = group + [f for f in found if not f.in_constructor and f.value == value]
+        kind = WIDTH if role == WIDTH else (group[0].parameter or "value")
+        for new in _new_values(value, role):
+            candidates.append((f"{kind} {value} -> {new}", kind, with_values(block.source, [(g, new) for g in group])))
+    taken = attribute_names(block.source)
+    for stage in depth:
+        candidates.append((f"remove {stage.name}", DEPTH, without_stage(block.source, stage)))
+        candidates.append((f"repeat {stage.name}", DEPTH, with_stage_repeated(block.source, stage, taken)))
+    measured = check.measure([(source, True) for _, _, source in candidates])
+    options = tuple(
+        SizeOption(label, kind, source, facts.parameters)
+        for (label, kind, source), facts in zip(candidates, measured.variants, strict=True)
+        if facts.ok and facts.parameters is not None
+    )
+    return SizeOptions(measured.parameters, options)
+
+
+def _roles(block_source: str, constructor: Sequence[SizeLiteral], check: Check) -> list[str | None]:
+    """Per literal: "width" when a marker in its place changes some module's channels, "size" when it
+    changes only the parameter count, None when it changes neither (or the marker breaks the build)."""
+    if not constructor:
+        return []
+    measured = check.measure([(with_values(block_source, [(literal, MARKER)]), False) for literal in constructor])
+    roles: list[str | None] = []
+    for facts in measured.variants:
+        if not facts.ok:
+            roles.append(None)
+        elif facts.channels_changed:
+            roles.append(WIDTH)
+        else:
+            roles.append("size" if facts.parameters != measured.parameters else None)
+    return roles
+
+
+def _groups(
+    constructor: Sequence[SizeLiteral], roles: Sequence[str | None]
+) -> dict[tuple[int, str], list[SizeLiteral]]:
+    """Equal literals with the same role move together: one channel count, wherever it is written."""
+    groups: dict[tuple[int, str], list[SizeLiteral]] = {}
+    for literal, role in zip(constructor, roles, strict=True):
+        if role is not None:
+            groups.setdefault((literal.value, role), []).append(literal)
+    return groups
+
+
+def _new_values(value: int, role: str) -> list[int]:
+    """Values to try: widths in steps that keep the old value's factors of two, small sizes near the old one."""
+    if role == WIDTH:
+        step = next(s for s in (8, 4, 2, 1) if value % s == 0)
+        found = {max(step, round(value * factor / step) * step) for factor in WIDTH_FACTORS}
+    else:
+        found = {value - 2, value - 1, value + 1, value + 2, value // 2, value * 2}
+    return sorted(v for v in found if v >= 1 and v != value)

@@ -1,0 +1,186 @@
+"""Size edits: literals found and rewritten as a unit, roles measured by real meta-device builds in the sandbox,
+and the failure modes of equal numbers, derived widths, constants, defaults, hard-coded views and groups."""
+
+from __future__ import annotations
+
+import random
+
+from astevo.code.blocks import ModelFile
+from astevo.code.resizing import literals, stages, with_stage_repeated, with_values, without_stage
+from astevo.evaluation.base import Size
+from astevo.evaluation.checks import BlockCheck
+from astevo.evaluation.local import LocalEvaluator
+from astevo.evolution.block_choice import choose_block, size_weights
+from astevo.paths import default_seed_path
+from astevo.settings import FitnessSettings
+from astevo.variation.keyword_values import keyword_choices
+from astevo.variation.structural import size_options
+
+SEED = ModelFile.read(default_seed_path())
+FAST = FitnessSettings(train=False)
+
+HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n\n"
+
+LENET = (
+    HEADER
+    + """class LeNet(nn.Module):
+    def __init__(self, num_classes=10, img_channels=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(img_channels, 6, 5, padding=2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = nn.Linear(120, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = x.view(-1, 16 * 5 * 5)
+        return self.fc2(F.relu(self.fc1(x)))
+"""
+)
+
+THREES = (
+    HEADER
+    + """class Threes(nn.Module):
+    def __init__(self, num_classes, img_channels):
+        super().__init__()
+        self.a = nn.Conv2d(img_channels, 3, 3, padding=1)
+        self.b = nn.Conv2d(3, 8, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, num_classes)
+
+    def forward(self, x):
+        x = self.b(self.a(x))
+        return self.fc(self.pool(x).flatten(1))
+"""
+)
+
+GROUPED = (
+    HEADER
+    + """WIDTH = 8
+
+
+class Grouped(nn.Module):
+    def __init__(self, num_classes, img_channels, depth=2):
+        super().__init__()
+        self.stem = nn.Conv2d(img_channels, 12, 3, padding=1)
+        self.mix = nn.Conv2d(12, 12, 3, padding=1, groups=3)
+        self.extra = nn.Conv2d(12, WIDTH, 1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(WIDTH, num_classes)
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = self.mix(x)
+        x = self.extra(x)
+        return self.fc(self.pool(x).flatten(1))
+"""
+)
+
+
+def options_for(source: str, name: str):
+    model_file = ModelFile(source, f"{name}.py")
+    found = size_options(model_file, name, BlockCheck(LocalEvaluator(), FAST, model_file, name))
+    return model_file, {option.label: option for option in found.options}, found.parent_parameters
+
+
+def test_literals_are_found_with_what_they_are_passed_to() -> None:
+    block = SEED.blocks["ExquisiteNetV2"].source
+    found = literals(block, {"DFSEBV2": ("cin", "dw_s", "is_LN"), "ME": ("cin", "cout")})
+    values = sorted({literal.value for literal in found if literal.in_constructor})
+    assert values == [1, 3, 12, 48, 96, 192, 384]
+    assert {literal.parameter for literal in found if literal.value == 3} == {"dw_s", None}  # DW(384, 3) unknown
+    assert all(literal.in_constructor for literal in found)  # the seed's forward does no arithmetic with literals
+
+
+def test_a_new_value_replaces_exactly_the_chosen_literals() -> None:
+    block = SEED.blocks["ExquisiteNetV2"].source
+    forty_eights = [literal for literal in literals(block) if literal.value == 48]
+    changed = with_values(block, [(literal, 32) for literal in forty_eights])
+    assert "EVE(12, 32)" in changed and "DFSEBV2(32, 3, True)" in changed and "ME(32, 96)" in changed
+    assert "48" not in changed and changed.count("\n") == block.count("\n")
+
+
+def test_stages_are_removed_and_repeated_in_init_and_forward_together() -> None:
+    block = SEED.blocks["ExquisiteNetV2"].source
+    found = {stage.name: stage for stage in stages(block)}
+    assert {"FCT", "DFSEB1", "DFSEB5", "DW", "drop"} <= set(found) and "fc" not in found  # fc is returned, not mapped
+    removed = without_stage(block, found["DFSEB3"])
+    assert "DFSEB3" not in removed
+    repeated = with_stage_repeated(block, found["DFSEB3"], {"DFSEB3_2"})
+    assert "self.DFSEB3_3 = DFSEBV2(96, 3, True)" in repeated and "x = self.DFSEB3_3(x)" in repeated
+
+
+def test_the_seeds_top_level_offers_widths_kernels_and_depth_that_all_pass_the_real_checks() -> None:
+    model_file, options, parent = options_for(SEED.source, "ExquisiteNetV2")
+    assert parent == 518_126
+    assert {"width 48 -> 24", "width 384 -> 96", "remove DFSEB5", "repeat DFSEB3", "dw_s 3 -> 5"} <= set(options)
+    assert not any(label.startswith("width 3 ") or label.startswith("width 1 ") for label in options)
+    check = BlockCheck(LocalEvaluator(), FAST, model_file, "ExquisiteNetV2")
+    for label in ("width 384 -> 96", "remove DFSEB5", "dw_s 3 -> 5"):
+        assert check(options[label].source) is None, label
+        measured = check.size(options[label].source)
+        assert measured is not None and measured.parameters == options[label].parameters
+    assert options["width 384 -> 96"].parameters <= 0.6 * parent
+
+
+def test_a_derived_width_is_never_offered_on_its_own() -> None:
+    """EVE's `2 * cin` must match the two pooled views it concatenates: changing the 2 breaks it."""
+    _, options, _ = options_for(SEED.source, "EVE")
+    assert not any(label.startswith("width 2 ") for label in options)
+
+
+def test_equal_numbers_that_mean_different_things_move_separately() -> None:
+    model_file, options, _ = options_for(THREES, "Threes")
+    width = options["width 3 -> 4"].source
+    assert "nn.Conv2d(img_channels, 4, 3, padding=1)" in width and "nn.Conv2d(4, 8, 3, padding=1)" in width
+    kernel = next(option for label, option in options.items() if label.startswith("kernel_size 3 "))
+    assert "nn.Conv2d(img_channels, 3, " in kernel.source and "nn.Conv2d(3, 8, " in kernel.source
+
+
+def test_the_class_count_and_hard_coded_views_are_kept_consistent_or_left_alone() -> None:
+    _, options, _ = options_for(LENET, "LeNet")
+    assert not any(" 10 -> " in label for label in options)  # the output size is the class count
+    width = options["width 16 -> 8"].source
+    assert "x.view(-1, 8 * 5 * 5)" in width and "nn.Linear(8 * 5 * 5, 120)" in width
+    _, hard_coded, _ = options_for(LENET.replace("x.view(-1, 16 * 5 * 5)", "x.view(-1, 400)"), "LeNet")
+    assert not any(label.startswith("width 16 ") for label in hard_coded)  # 400 cannot follow: never offered
+
+
+def test_widths_offered_divide_by_groups_and_constants_and_defaults_stay() -> None:
+    _, options, _ = options_for(GROUPED, "Grouped")
+    twelves = [label for label in options if label.startswith("width 12 ")]
+    assert twelves == ["width 12 -> 24"]  # 4, 8 and 16 do not divide by groups=3
+    assert not any(label.startswith("width 8 ") for label in options)  # a module constant is not the block's
+    assert all("nn.Linear(WIDTH, num_classes)" in option.source for option in options.values())
+    assert all("def __init__(self, num_classes, img_channels, depth=2):" in o.source for o in options.values())
+
+
+def test_added_arguments_are_keywords_with_values_that_suit_them() -> None:
+    choices = keyword_choices("nn.BatchNorm2d", SEED.source, "nn.BatchNorm2d(cout)")
+    assert all("=" in choice for choice in choices)
+    assert "affine=False" in choices and "affine=True" not in choices  # only a flag's other value
+    eps = [float(choice.split("=")[1]) for choice in choices if choice.startswith("eps=")]
+    assert eps and all(1e-9 < value < 1e-2 for value in eps)
+    momentum = [float(choice.split("=")[1]) for choice in choices if choice.startswith("momentum=")]
+    assert momentum and all(0 < value < 1 for value in momentum)
+    assert not any(choice.startswith("num_features=") for choice in choices)  # given positionally
+    dropout = keyword_choices("nn.Dropout", SEED.source, "nn.Dropout(p=0.5)")
+    assert dropout == []  # p is given; inplace never helps
+
+
+def test_a_size_intent_is_never_drawn_for_a_block_without_parameters_or_size_literals() -> None:
+    blocks = ["MinPool2d", "SE_LN", "ExquisiteNetV2"]
+    parameters = {"MinPool2d": 0, "SE_LN": 768, "ExquisiteNetV2": 518_126}
+    assert size_weights(SEED, blocks, parameters) == [0, 1, 3]
+    rng = random.Random(0)
+    drawn = [choose_block(SEED, blocks, "fewer_parameters", rng, parameters) for _ in range(200)]
+    assert "MinPool2d" not in drawn and drawn.count("ExquisiteNetV2") > drawn.count("SE_LN")
+    assert "MinPool2d" in [choose_block(SEED, blocks, "complexity", rng, parameters) for _ in range(60)]
+
+
+def test_the_parent_size_is_measured_once_by_the_fast_checks_unless_given() -> None:
+    given = Size(1000, 5000)
+    assert BlockCheck(LocalEvaluator(), FAST, SEED, "DW", parent_size=given).parent_size == given
+    measured = BlockCheck(LocalEvaluator(), FAST, SEED, "DW").parent_size
+    assert measured.parameters == 518_126 and measured.macs > 0
