@@ -52,9 +52,15 @@ def add(
     failed: str | None = None,
     discarded: str | None = None,
     pending: bool = False,
+    first_answer_parameters: int | None = None,
 ) -> int:
     """Store an individual the way evolution does: proposed, then (unless discarded or pending) evaluated."""
-    answer = {"purpose": operator, "prompt": f"rewrite {', '.join(blocks)}", "answer": f"answer for slot {slot}"}
+    answer = {
+        "purpose": operator,
+        "prompt": f"rewrite {', '.join(blocks)}",
+        "answer": f"answer for slot {slot}",
+        "parameters": first_answer_parameters,
+    }
     individual = store.add(
         generation=generation,
         slot=slot,

@@ -46,7 +46,7 @@ def test_a_block_scope_answer_using_math_passes_and_its_child_imports_math() -> 
     new_body = body.replace("self.act(self.dw(x))", "self.act(self.dw(x)) * math.sqrt(2.0)")
     variation = LLMVariation(WritesBodies([new_body]), MutationSettings(scope="block", repairs=0))
     check = BlockCheck(LocalEvaluator(), FAST, SEED, "DW")
-    proposal = variation.mutate(SEED, "DW", random.Random(0), None, check)
+    proposal = variation.mutate(SEED, "DW", "complexity", random.Random(0), None, check)
     assert proposal.source is not None, proposal.error
     child = with_block(SEED, "DW", proposal.source)
     assert "\nimport math\n" in child
@@ -65,3 +65,20 @@ def test_a_block_using_a_forbidden_module_is_refused_with_the_module_named() -> 
 
 
 SEED_PARAMETERS_FASHION = 518_126  # one input channel
+
+
+@pytest.mark.needs_model
+def test_the_bundled_model_asked_for_fewer_parameters_makes_the_top_level_measurably_smaller() -> None:
+    """Real llama.cpp, real meta-device measurements, real fast checks: the size edit it picks shrinks the model."""
+    from astevo.llm.gguf import bundled_models
+    from astevo.llm.llama_cpp_backend import LlamaCppGenerator
+
+    variation = LLMVariation(LlamaCppGenerator(bundled_models()[0], n_ctx=4096), MutationSettings(repairs=2))
+    check = BlockCheck(LocalEvaluator(), FAST, SEED, "ExquisiteNetV2")
+    proposal = variation.mutate(SEED, "ExquisiteNetV2", "fewer_parameters", random.Random(4), None, check)
+    assert proposal.source is not None, proposal.error
+    final = proposal.exchanges[-1]
+    assert final.edit in ("width", "depth", "dw_s", "arguments", "layers")
+    assert final.parameters is not None and final.macs is not None
+    assert final.parameters < SEED_PARAMETERS_FASHION or final.macs < check.parent_size.macs
+    assert check(proposal.source) is None

@@ -8,11 +8,13 @@ import random
 from astevo.code.blocks import ModelFile
 from astevo.code.resizing import literals, stages, with_stage_repeated, with_values, without_stage
 from astevo.evaluation.base import Size
+from astevo.evaluation.cascade import evaluate
 from astevo.evaluation.checks import BlockCheck
 from astevo.evaluation.local import LocalEvaluator
 from astevo.evolution.block_choice import choose_block, size_weights
 from astevo.paths import default_seed_path
 from astevo.settings import FitnessSettings
+from astevo.variation.crossover import crossover
 from astevo.variation.keyword_values import keyword_choices
 from astevo.variation.structural import size_options
 
@@ -169,13 +171,14 @@ def test_added_arguments_are_keywords_with_values_that_suit_them() -> None:
     assert dropout == []  # p is given; inplace never helps
 
 
-def test_a_size_intent_is_never_drawn_for_a_block_without_parameters_or_size_literals() -> None:
-    blocks = ["MinPool2d", "SE_LN", "ExquisiteNetV2"]
-    parameters = {"MinPool2d": 0, "SE_LN": 768, "ExquisiteNetV2": 518_126}
-    assert size_weights(SEED, blocks, parameters) == [0, 1, 3]
+def test_a_size_intent_is_drawn_only_for_blocks_that_can_move_the_size_and_favours_sized_ones() -> None:
+    blocks = ["MinPool2d", "SE_LN", "DW", "ME", "ExquisiteNetV2"]
+    parameters = {"MinPool2d": 0, "SE_LN": 1_464, "DW": 40_000, "ME": 93_000, "ExquisiteNetV2": 518_126}
+    assert size_weights(SEED, blocks, parameters) == [0, 0, 1, 3, 3]  # ME has size literals, DW none
+    assert size_weights(SEED, blocks, None) == [1, 1, 1, 3, 3]  # counts unknown: any block may be drawn
     rng = random.Random(0)
-    drawn = [choose_block(SEED, blocks, "fewer_parameters", rng, parameters) for _ in range(200)]
-    assert "MinPool2d" not in drawn and drawn.count("ExquisiteNetV2") > drawn.count("SE_LN")
+    drawn = [choose_block(SEED, blocks, "fewer_parameters", rng, parameters) for _ in range(300)]
+    assert {"MinPool2d", "SE_LN"}.isdisjoint(drawn) and drawn.count("ME") > drawn.count("DW") > 0
     assert "MinPool2d" in [choose_block(SEED, blocks, "complexity", rng, parameters) for _ in range(60)]
 
 
@@ -184,3 +187,26 @@ def test_the_parent_size_is_measured_once_by_the_fast_checks_unless_given() -> N
     assert BlockCheck(LocalEvaluator(), FAST, SEED, "DW", parent_size=given).parent_size == given
     measured = BlockCheck(LocalEvaluator(), FAST, SEED, "DW").parent_size
     assert measured.parameters == 518_126 and measured.macs > 0
+
+
+def test_crossover_of_two_resized_parents_is_consistent_or_stopped_by_the_fast_checks() -> None:
+    """Two parents that resized different channel groups of the same block: the three-way merge may mix
+    their lines. Whatever it makes, the shape probe decides before any training."""
+    block = SEED.blocks["ExquisiteNetV2"].source
+    narrow_48 = with_values(block, [(lit, 24) for lit in literals(block) if lit.value == 48])
+    narrow_96 = with_values(block, [(lit, 48) for lit in literals(block) if lit.value == 96])
+    first, second = SEED.replace("ExquisiteNetV2", narrow_48), SEED.replace("ExquisiteNetV2", narrow_96)
+    seen = set()
+    for seed in range(6):
+        result = crossover(first, second, SEED, ["ExquisiteNetV2", "DW"], random.Random(seed))
+        assert result.child is not None
+        top = result.child.blocks["ExquisiteNetV2"].source
+        if top in seen:
+            continue
+        seen.add(top)
+        verdict = evaluate(result.child.source, FAST)
+        if top in (narrow_48, narrow_96, block):
+            assert verdict.valid, verdict.problem
+        elif not verdict.valid:
+            assert verdict.failure is not None and verdict.failure.name == "probe", verdict.problem
+    assert len(seen) >= 2

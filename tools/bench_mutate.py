@@ -25,15 +25,13 @@ from astevo.code.blocks import ModelFile
 from astevo.code.canonical import canonical_hash
 from astevo.data.sources import dataset_geometry
 from astevo.evaluation.anatomy import inspect_model
-from astevo.evolution.block_choice import size_weights
+from astevo.evolution.block_choice import SIZE_STEP, size_weights
 from astevo.evolution.evolvable import evolvable_blocks
 from astevo.evolution.proposals import BlockProposals
 from astevo.llm.gguf import bundled_models
 from astevo.paths import default_seed_path
 from astevo.settings import FitnessSettings, MutationSettings
 from astevo.variation.base import Exchange, Proposal
-
-SIZE_STEP = 0.05
 
 
 @dataclass

@@ -10,9 +10,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from astevo.evolution.block_choice import SIZE_STEP
 from astevo.store.records import Individual
 
-SIZE_STEP = 0.05
 DIRECTIONS = ("smaller", "same", "larger")
 INTENDED = {"fewer_parameters": "smaller"}  # the intents that ask for a direction
 
