@@ -174,12 +174,18 @@ def test_added_arguments_are_keywords_with_values_that_suit_them() -> None:
 def test_a_size_intent_is_drawn_only_for_blocks_that_can_move_the_size_and_favours_sized_ones() -> None:
     blocks = ["MinPool2d", "SE_LN", "DW", "ME", "ExquisiteNetV2"]
     parameters = {"MinPool2d": 0, "SE_LN": 1_464, "DW": 40_000, "ME": 93_000, "ExquisiteNetV2": 518_126}
-    assert size_weights(SEED, blocks, parameters) == [0, 0, 1, 3, 3]  # ME has size literals, DW none
-    assert size_weights(SEED, blocks, None) == [1, 1, 1, 3, 3]  # counts unknown: any block may be drawn
+    # ME: one literal above 1 (its pooling 2); the top level: 22 literals and 12 stages
+    assert size_weights(SEED, blocks, parameters, must_shrink=True) == [0, 0, 1, 2, 35]
+    assert size_weights(SEED, blocks, parameters, must_shrink=False) == [1, 1, 1, 2, 35]
+    assert size_weights(SEED, blocks, None, must_shrink=True) == [1, 1, 1, 2, 35]  # counts unknown: none left out
     rng = random.Random(0)
-    drawn = [choose_block(SEED, blocks, "fewer_parameters", rng, parameters) for _ in range(300)]
-    assert {"MinPool2d", "SE_LN"}.isdisjoint(drawn) and drawn.count("ME") > drawn.count("DW") > 0
-    assert "MinPool2d" in [choose_block(SEED, blocks, "complexity", rng, parameters) for _ in range(60)]
+    drawn = [choose_block(SEED, blocks, "fewer_parameters", rng, parameters) for _ in range(400)]
+    assert {"MinPool2d", "SE_LN"}.isdisjoint(drawn) and drawn.count("ExquisiteNetV2") > drawn.count("ME") > 0
+    bold = [choose_block(SEED, blocks, "bold_change", rng, parameters) for _ in range(400)]
+    assert "SE_LN" in bold and bold.count("ExquisiteNetV2") > 300
+    assert drawn.count("MinPool2d") == 0 and "MinPool2d" in [
+        choose_block(SEED, blocks, "complexity", rng, parameters) for _ in range(60)
+    ]
 
 
 def test_the_parent_size_is_measured_once_by_the_fast_checks_unless_given() -> None:

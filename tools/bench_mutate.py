@@ -83,7 +83,9 @@ def main() -> None:
     blocks = evolvable_blocks(seed, anatomy, args.blocks)
     parameters = {name: sum(use.parameters) for name, use in anatomy.uses.items()}
     # The blocks "fewer parameters" may be drawn for: those choose_block gives a chance.
-    sized = [b for b, weight in zip(blocks, size_weights(seed, blocks, parameters), strict=True) if weight]
+    sized = [
+        b for b, weight in zip(blocks, size_weights(seed, blocks, parameters, must_shrink=True), strict=True) if weight
+    ]
     print(f"blocks: {', '.join(blocks)}; fewer_parameters drawn for: {', '.join(sized)}")
     for info in bundled_models():
         tally, smaller, first_smaller, asked = Tally(), 0, 0, 0

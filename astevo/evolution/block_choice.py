@@ -1,9 +1,10 @@
 """Which block a mutation rewrites, given what its intent asks for.
 
-An intent that asks for a smaller model is wasted on a block that cannot move the model's
-size by a real step: one that holds no parameters (MinPool2d) or under 5% of them (a
-LayerNorm gate). It is drawn only for blocks that can, and those with size literals or
-removable stages are drawn more often.
+An intent that tries a size edit first is drawn for a block in proportion to its size
+levers (literals in its constructor, stages it can lose or repeat): in ExquisiteNetV2
+every width sits in the top-level class. "Fewer parameters" is wasted on a block that
+cannot move the model's size by a real step, one that holds no parameters (MinPool2d)
+or under 5% of them (a LayerNorm gate), so it is never drawn there.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from collections.abc import Mapping, Sequence
 
 from astevo.code.blocks import ModelFile
 from astevo.code.resizing import literals, stages
+from astevo.variation.rewriter import SIZE_FIRST, SMALLER
 
-SIZE_INTENTS = ("fewer_parameters",)
 SIZE_STEP = 0.05  # the least change of the parameter count that counts as a change of size
-SIZED_WEIGHT = 3  # how much likelier a block with size literals or stages is drawn for a size intent
 
 
 def choose_block(
@@ -27,23 +27,26 @@ def choose_block(
     parameters: Mapping[str, int] | None,
 ) -> str:
     """`parameters`: each block's parameter count in the built seed, when known."""
-    if intent not in SIZE_INTENTS:
+    if intent not in SIZE_FIRST:
         return rng.choice(list(blocks))
-    weights = size_weights(model_file, blocks, parameters)
+    weights = size_weights(model_file, blocks, parameters, must_shrink=intent == SMALLER)
     if not any(weights):
         return rng.choice(list(blocks))
     return rng.choices(list(blocks), weights)[0]
 
 
-def size_weights(model_file: ModelFile, blocks: Sequence[str], parameters: Mapping[str, int] | None) -> list[int]:
-    """How likely each block is drawn for a size intent: 0 for one whose instances hold under 5% of the
-    model's parameters (the model class holds them all); without counts (a run from before they were
-    recorded) every block may be drawn."""
+def size_weights(
+    model_file: ModelFile, blocks: Sequence[str], parameters: Mapping[str, int] | None, *, must_shrink: bool
+) -> list[int]:
+    """How likely each block is drawn for an intent that tries a size edit first: one more than its size
+    levers. When the model must shrink, 0 for a block whose instances hold under 5% of the model's
+    parameters (the model class holds them all); without counts (a run from before they were recorded)
+    no block is left out."""
     total = max(parameters.values(), default=0) if parameters else 0
     weights = []
     for name in blocks:
         source = model_file.block(name).source
-        sized = any(literal.value > 1 for literal in literals(source) if literal.in_constructor) or bool(stages(source))
+        levers = sum(literal.value > 1 for literal in literals(source) if literal.in_constructor) + len(stages(source))
         holds = parameters.get(name, 0) >= SIZE_STEP * total if parameters and total else True
-        weights.append((SIZED_WEIGHT if sized else 1) if holds else 0)
+        weights.append(1 + levers if holds or not must_shrink else 0)
     return weights

@@ -37,6 +37,7 @@ INTENT_SPOTS = {
 }
 SMALLER = "fewer_parameters"  # the intent whose answers must measurably shrink the model
 SIZES = "sizes"
+SIZE_FIRST = tuple(intent for intent, spots in INTENT_SPOTS.items() if spots[0] == SIZES)
 Scope = str  # "line": continue from one spot of the block; "block": write the whole body
 SizeOptionsSource = Callable[[], SizeOptions]  # the block's size edits, measured only when first asked for
 
@@ -106,7 +107,10 @@ class BlockRewriter:
                 site = self.rng.choice(fresh)
                 tried.add(site)
                 source, exchange = self._ask_spot(block, file_source, site, request + note, operator, intent, purpose)
-            exchanges.append(dataclasses.replace(exchange, edit=exchange.edit or group))
+            measuring = offered.take_seconds()  # the size edits' measurement is part of proposing
+            exchanges.append(
+                dataclasses.replace(exchange, edit=exchange.edit or group, seconds=exchange.seconds + measuring)
+            )
             if source is not None:
                 return Proposal(block.name, operator, intent, persona, source, tuple(exchanges))
             note = "\n" + prompts.retry_prompt(exchange.verdict or "")
@@ -263,6 +267,7 @@ class _SizeMenu:
         self.source, self.intent = source, intent
         self._measured: SizeOptions | None = None
         self._tried: set[str] = set()
+        self._seconds = 0.0
 
     @property
     def available(self) -> bool:
@@ -270,8 +275,15 @@ class _SizeMenu:
 
     def _sizes(self) -> SizeOptions:
         if self._measured is None:
+            started = time.perf_counter()
             self._measured = self.source() if self.source is not None else SizeOptions(0, ())
+            self._seconds += time.perf_counter() - started
         return self._measured
+
+    def take_seconds(self) -> float:
+        """Seconds spent measuring since last asked."""
+        seconds, self._seconds = self._seconds, 0.0
+        return seconds
 
     @property
     def parent_parameters(self) -> int:
