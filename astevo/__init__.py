@@ -1,3 +1,3 @@
 """astevo: evolve the source code of neural networks with a local language model, offline."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

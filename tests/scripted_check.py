@@ -27,8 +27,7 @@ class ScriptedCheck:
     def size(self, block_source: str) -> Size | None:
         return self._size(block_source)
 
-    @property
-    def parent_size(self) -> Size:
+    def parent_size(self) -> Size | None:
         return self._parent_size
 
     def measure(self, versions: Sequence[tuple[str, bool]]) -> VariantsMeasured:

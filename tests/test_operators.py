@@ -202,21 +202,33 @@ def _size_menu() -> SizeOptions:
     )
 
 
+class PicksSizes(ScriptedModel):
+    """Answers a size menu from its list; any other spot with an unfinished line, which is rejected."""
+
+    def complete(self, messages, *, prefix="", grammar, temperature, max_tokens, seed, avoid=""):
+        if '"remove DFSEB5"' in grammar:
+            return super().complete(
+                messages, prefix=prefix, grammar=grammar, temperature=temperature, max_tokens=max_tokens, seed=seed
+            )
+        self.calls.append({"messages": messages, "prefix": prefix, "grammar": grammar})
+        return Scripted("", prefix, finish="length")
+
+
 def test_a_size_intent_offers_only_smaller_edits_and_retries_an_answer_that_did_not_shrink() -> None:
     block = SEED.blocks["ExquisiteNetV2"]
-    model = ScriptedModel(["width 384 -> 96\n", "remove DFSEB5\n"])
+    model = PicksSizes(["width 384 -> 96\n", "remove DFSEB5\n"])
     sizes = iter([Size(518_126, 9_000_000), Size(213_230, 8_000_000)])  # the first measures as no smaller
     check = ScriptedCheck(size=lambda source: next(sizes), parent_size=Size(518_126, 9_000_000))
-    proposal = BlockRewriter(model, random.Random(0), check=check, max_repairs=1).mutate(
+    proposal = BlockRewriter(model, random.Random(0), check=check, max_repairs=8).mutate(
         block, SEED.source, intent="fewer_parameters", sizes=_size_menu
     )
-    offered = model.calls[0]["grammar"]
-    assert '"width 384 -> 96"' in offered and '"remove DFSEB5"' in offered and "repeat DFSEB3" not in offered
-    assert "518,126 parameters" in model.calls[0]["messages"][-1]["content"]
+    menus = [call for call in model.calls if '"remove DFSEB5"' in call["grammar"]]
+    assert '"width 384 -> 96"' in menus[0]["grammar"] and "repeat DFSEB3" not in menus[0]["grammar"]
+    assert "518,126 parameters" in menus[0]["messages"][-1]["content"]
     assert "make the model smaller" in (proposal.exchanges[0].verdict or "")
-    assert '"width 384 -> 96"' not in model.calls[1]["grammar"]  # a tried edit is not offered again
+    assert len(menus) == 2 and '"width 384 -> 96"' not in menus[1]["grammar"]  # a tried edit is not offered again
     assert proposal.accepted and "self.DFSEB5(x)" not in (proposal.source or "")
-    assert [e.edit for e in proposal.exchanges] == ["width", "depth"]
+    assert proposal.exchanges[0].edit == "width" and proposal.exchanges[-1].edit == "depth"
     assert proposal.exchanges[-1].parameters == 213_230
 
 

@@ -1,22 +1,24 @@
-"""What the bundled models' proposals do, per model, over the blocks a default run evolves.
+"""What the bundled models' proposals do, per model, drawn as a default run draws them.
 
-A proposal is useful when its block differs from the original by canonical hash and the
-child passes parse, gate, build and the shape probe. A size change counts only when the
+Each proposal mutates the seed: its intent is drawn uniformly (or fixed to "fewer_parameters"), then
+its block among those a default run evolves (the top-level class included) exactly as evolution draws
+it for that intent. A proposal is useful when its block differs from the original by canonical hash
+and the child passes parse, gate, build and the shape probe. A size change counts only when the
 parameter count moves by at least 5% (a bias toggle moves it by a few hundred).
 
 Prints, per model:
-- useful share, model calls per proposal, seconds per useful proposal (all calls, repairs
-  and fast checks included), distinct useful proposals per 10;
-- the share of useful proposals that change size, and which kinds of edit changed it;
-- for "fewer parameters" proposals (blocks that intent may be drawn for): the share that
-  reduce the parameter count by 5% or more, and the same share for first answers alone.
+- with drawn intents: useful share, model calls per proposal, seconds per proposal, distinct useful
+  proposals per 10, the share of useful proposals that change size and which kinds of edit did;
+- with "fewer parameters": the share of proposals that reduce the parameter count by 5% or more,
+  and the same share for first answers alone (before any retry).
 
-    python tools/bench_mutate.py --per-block 5
+    python tools/bench_mutate.py --proposals 16
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,14 +26,21 @@ from dataclasses import dataclass, field
 from astevo.code.blocks import ModelFile
 from astevo.code.canonical import canonical_hash
 from astevo.data.sources import dataset_geometry
-from astevo.evaluation.anatomy import inspect_model
-from astevo.evolution.block_choice import SIZE_STEP, size_weights
+from astevo.evaluation.anatomy import Anatomy, inspect_model
+from astevo.evaluation.base import Size
+from astevo.evaluation.checks import BlockCheck
+from astevo.evaluation.local import LocalEvaluator
+from astevo.evolution.block_choice import choose_block
 from astevo.evolution.evolvable import evolvable_blocks
-from astevo.evolution.proposals import BlockProposals
 from astevo.llm.gguf import bundled_models
+from astevo.llm.llama_cpp_backend import LlamaCppGenerator
 from astevo.paths import default_seed_path
-from astevo.settings import FitnessSettings, MutationSettings
+from astevo.settings import INTENTS, FitnessSettings, MutationSettings
 from astevo.variation.base import Exchange, Proposal
+from astevo.variation.llm_mutation import LLMVariation
+from astevo.views.size_changes import direction
+
+FAST = FitnessSettings(train=False)
 
 
 @dataclass
@@ -40,85 +49,80 @@ class Tally:
     useful: int = 0
     calls: int = 0
     resized: int = 0
+    shrunk: int = 0
+    first_shrunk: int = 0
     kinds: Counter[str] = field(default_factory=Counter)
-    distinct_per_10: list[float] = field(default_factory=list)
+    distinct: set[tuple[str, str]] = field(default_factory=set)
     seconds: float = 0.0
 
     def add(self, proposal: Proposal, before: int) -> None:
         self.proposals += 1
         self.calls += len(proposal.exchanges)
-        if not proposal.accepted:
+        self.seconds += proposal.seconds
+        self.first_shrunk += bool(proposal.exchanges) and _shrinks(proposal.exchanges[0], before)
+        if proposal.source is None:
             return
         self.useful += 1
+        self.distinct.add((proposal.block, canonical_hash(proposal.source)))
         final = proposal.exchanges[-1]
-        if final.parameters is not None and abs(final.parameters / before - 1) >= SIZE_STEP:
+        self.shrunk += _shrinks(final, before)
+        if final.parameters is not None and direction(final.parameters, before) != "same":
             self.resized += 1
             self.kinds[final.edit or "?"] += 1
 
 
-def shrinks(exchange: Exchange, before: int) -> bool:
-    return exchange.parameters is not None and exchange.parameters <= before * (1 - SIZE_STEP)
+def _shrinks(exchange: Exchange, before: int) -> bool:
+    return exchange.parameters is not None and direction(exchange.parameters, before) == "smaller"
 
 
 def share(part: int, whole: int) -> str:
     return f"{part}/{whole} ({part / whole:.0%})" if whole else "-"
 
 
-def run_block(seed: ModelFile, name: str, count: int, settings: MutationSettings) -> tuple[list[Proposal], int]:
-    proposals = BlockProposals(seed, name, count, settings, FitnessSettings(train=False))
-    found = list(proposals)
-    return found, proposals.parent_size.parameters
+def proposals(
+    variation: LLMVariation, seed: ModelFile, anatomy: Anatomy, count: int, intent: str | None, size: Size
+) -> Tally:
+    """`count` proposals drawn as a run draws them; random draws seeded so that every model gets the same."""
+    tally = Tally()
+    blocks = evolvable_blocks(seed, anatomy, ())
+    parameters = {name: sum(use.parameters) for name, use in anatomy.uses.items()}
+    for index in range(count):
+        rng = random.Random(f"bench:{intent}:{index}")
+        drawn = intent or rng.choice(INTENTS)
+        block = choose_block(seed, blocks, drawn, rng, parameters, anatomy.parameters)
+        check = BlockCheck(LocalEvaluator(), FAST, seed, block, parent_size=size)
+        tally.add(variation.mutate(seed, block, drawn, rng, None, check), size.parameters)
+    return tally
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--blocks", nargs="*", default=[], help="default: the blocks a default run evolves")
-    parser.add_argument("--per-block", type=int, default=5, help="proposals per block, for each of the two runs")
+    parser.add_argument("--proposals", type=int, default=16, help="proposals per model for each of the two draws")
     parser.add_argument("--scope", default="line", choices=["line", "block"])
     parser.add_argument("--repairs", type=int, default=3)
     args = parser.parse_args()
     seed = ModelFile.read(default_seed_path())
-    num_classes, channels, _ = dataset_geometry(FitnessSettings().dataset)
-    anatomy = inspect_model(seed, num_classes, channels)
-    blocks = evolvable_blocks(seed, anatomy, args.blocks)
-    parameters = {name: sum(use.parameters) for name, use in anatomy.uses.items()}
-    # The blocks "fewer parameters" may be drawn for: those choose_block gives a chance.
-    sized = [
-        b for b, weight in zip(blocks, size_weights(seed, blocks, parameters, must_shrink=True), strict=True) if weight
-    ]
-    print(f"blocks: {', '.join(blocks)}; fewer_parameters drawn for: {', '.join(sized)}")
+    anatomy = inspect_model(seed, *dataset_geometry(FAST.dataset)[:2])
+    blocks = evolvable_blocks(seed, anatomy, ())
+    size = BlockCheck(LocalEvaluator(), FAST, seed, blocks[-1]).parent_size()
+    assert size is not None, "the seed fails its fast checks"
+    print(f"blocks: {', '.join(blocks)}; seed: {size.parameters:,} parameters", flush=True)
     for info in bundled_models():
-        tally, smaller, first_smaller, asked = Tally(), 0, 0, 0
+        settings = MutationSettings(model=str(info.path), scope=args.scope, repairs=args.repairs)
+        generator = LlamaCppGenerator.from_settings(settings)
+        variation = LLMVariation(generator, settings, info.path)
         started = time.perf_counter()
-        for index, name in enumerate(blocks):
-            settings = MutationSettings(model=str(info.path), scope=args.scope, repairs=args.repairs, random_seed=index)
-            found, before = run_block(seed, name, args.per_block, settings)
-            for proposal in found:
-                tally.add(proposal, before)
-            hashes = {canonical_hash(p.source) for p in found if p.source is not None}
-            tally.distinct_per_10.append(10 * len(hashes) / len(found))
-            if name not in sized:
-                continue
-            intent = MutationSettings(
-                model=str(info.path),
-                scope=args.scope,
-                repairs=args.repairs,
-                random_seed=100 + index,
-                intent="fewer_parameters",
-            )
-            for proposal in run_block(seed, name, args.per_block, intent)[0]:
-                asked += 1
-                smaller += proposal.accepted and shrinks(proposal.exchanges[-1], before)
-                first_smaller += bool(proposal.exchanges) and shrinks(proposal.exchanges[0], before)
-        seconds = time.perf_counter() - started
-        kinds = ", ".join(f"{kind} {n}" for kind, n in tally.kinds.most_common()) or "-"
+        drawn = proposals(variation, seed, anatomy, args.proposals, None, size)
+        smaller = proposals(variation, seed, anatomy, args.proposals, "fewer_parameters", size)
+        kinds = ", ".join(f"{kind} {n}" for kind, n in drawn.kinds.most_common()) or "-"
         print(
-            f"{info.name}: useful {share(tally.useful, tally.proposals)}, "
-            f"{tally.calls / tally.proposals:.2f} calls/proposal, "
-            f"distinct per 10: {sum(tally.distinct_per_10) / len(tally.distinct_per_10):.1f}, "
-            f"size-changing (>= 5%) of useful: {share(tally.resized, tally.useful)} by [{kinds}]; "
-            f"fewer_parameters reducing >= 5%: {share(smaller, asked)}, first answers: {share(first_smaller, asked)}; "
-            f"{seconds:.0f} s",
+            f"{info.name}: drawn intents: useful {share(drawn.useful, drawn.proposals)}, "
+            f"{drawn.calls / drawn.proposals:.2f} calls/proposal, {drawn.seconds / drawn.proposals:.1f} s/proposal, "
+            f"distinct useful per 10: {10 * len(drawn.distinct) / drawn.proposals:.1f}, "
+            f"size-changing (>= 5%) of useful: {share(drawn.resized, drawn.useful)} by [{kinds}]; "
+            f"fewer_parameters: useful {share(smaller.useful, smaller.proposals)}, reducing >= 5%: "
+            f"{share(smaller.shrunk, smaller.proposals)}, "
+            f"first answers: {share(smaller.first_shrunk, smaller.proposals)}; {time.perf_counter() - started:.0f} s",
             flush=True,
         )
 

@@ -86,7 +86,7 @@ def mutate(
         )
         final = proposal.exchanges[-1] if proposal.accepted and proposal.exchanges else None
         if final is not None and final.parameters is not None:
-            before = proposals.parent_size.parameters
+            before = proposals.parent_size().parameters
             console.print(
                 f"size: {before:,} -> {final.parameters:,} parameters ({final.parameters / before - 1:+.1%}), "
                 f"edit kind: {final.edit}",

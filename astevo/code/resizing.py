@@ -98,7 +98,7 @@ def _bound_parameters(method: ast.FunctionDef, signatures: Mapping[str, Sequence
 
 
 def callee_names(block_source: str) -> set[str]:
-    """The dotted names the block's constructor calls, whose signatures say what literals mean."""
+    """The dotted names the block calls anywhere, whose signatures say what its literals are passed to."""
     tree = ast.parse(block_source)
     return {ast.unparse(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
 
@@ -126,7 +126,7 @@ def stages(block_source: str) -> list[Stage]:
     built = {
         name: statement
         for statement in constructor.body
-        if (name := _assigned_attribute(statement)) is not None and statement.lineno == statement.end_lineno
+        if (name := _assigned_attribute(statement)) is not None and _whole_line(statement, lines)
     }
     uses: dict[str, int] = {}
     for method in methods:
@@ -139,10 +139,18 @@ def stages(block_source: str) -> list[Stage]:
     for method in methods:
         for statement in method.body if method is not constructor else ():
             name = _self_application(statement)
-            if name in built and uses.get(name) == 1 and statement.lineno == statement.end_lineno:
+            if name in built and uses.get(name) == 1 and _whole_line(statement, lines):
                 line = built[name].lineno
                 found.append(Stage(name, line, statement.lineno, lines[line - 1], lines[statement.lineno - 1]))
     return found
+
+
+def _whole_line(statement: ast.stmt, lines: list[str]) -> bool:
+    """A statement alone on its line, so that removing or copying the line moves it and nothing else."""
+    if statement.lineno != statement.end_lineno:
+        return False
+    text = lines[statement.lineno - 1].encode("utf-8")
+    return not text[: statement.col_offset].strip() and not text[statement.end_col_offset :].strip()
 
 
 def _assigned_attribute(statement: ast.stmt) -> str | None:

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 
 from astevo.code.blocks import ModelFile
 from astevo.code.imports import with_block
-from astevo.errors import AstevoError
 from astevo.evaluation.base import Evaluation, EvaluationRequest, Evaluator, Size, Variant, VariantsMeasured
 from astevo.evaluation.variants import measure_variants
 from astevo.settings import FitnessSettings
@@ -61,14 +60,11 @@ class BlockCheck:
         found = self.verdict(with_block(self.parent, self.name, block_source))
         return Size.of(found) if found is not None else None
 
-    @property
-    def parent_size(self) -> Size:
-        """The parent's size: given by whoever measured it already, else measured here once."""
+    def parent_size(self) -> Size | None:
+        """The parent's size: given by whoever measured it already, else measured here once; None when the
+        parent itself fails the fast checks."""
         if self._parent_size is None:
-            measured = Size.of(self._evaluate(self.parent.source, f"check:{self.name}:parent", rewritten=()))
-            if measured is None:
-                raise AstevoError(f"{self.parent.origin} fails the fast checks, so its size is unknown")
-            self._parent_size = measured
+            self._parent_size = Size.of(self._evaluate(self.parent.source, f"check:{self.name}:parent", rewritten=()))
         return self._parent_size
 
     def measure(self, versions: Sequence[tuple[str, bool]]) -> VariantsMeasured:

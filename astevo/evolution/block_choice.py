@@ -25,24 +25,30 @@ def choose_block(
     intent: str,
     rng: random.Random,
     parameters: Mapping[str, int] | None,
+    total: int | None = None,
 ) -> str:
-    """`parameters`: each block's parameter count in the built seed, when known."""
+    """`parameters`: each block's parameter count in the built seed, and `total` the model's, when known."""
     if intent not in SIZE_FIRST:
         return rng.choice(list(blocks))
-    weights = size_weights(model_file, blocks, parameters, must_shrink=intent == SMALLER)
+    weights = size_weights(model_file, blocks, parameters, total, must_shrink=intent == SMALLER)
     if not any(weights):
         return rng.choice(list(blocks))
     return rng.choices(list(blocks), weights)[0]
 
 
 def size_weights(
-    model_file: ModelFile, blocks: Sequence[str], parameters: Mapping[str, int] | None, *, must_shrink: bool
+    model_file: ModelFile,
+    blocks: Sequence[str],
+    parameters: Mapping[str, int] | None,
+    total: int | None = None,
+    *,
+    must_shrink: bool,
 ) -> list[int]:
     """How likely each block is drawn for an intent that tries a size edit first: one more than its size
     levers. When the model must shrink, 0 for a block whose instances hold under 5% of the model's
-    parameters (the model class holds them all); without counts (a run from before they were recorded)
-    no block is left out."""
-    total = max(parameters.values(), default=0) if parameters else 0
+    parameters (the model class holds them all, and is the total when none is given); without counts (a
+    run from before they were recorded) no block is left out."""
+    total = total or (max(parameters.values(), default=0) if parameters else 0)
     weights = []
     for name in blocks:
         source = model_file.block(name).source

@@ -72,6 +72,7 @@ def start_run(folder: Path, config: EvolveConfig, seed_model: ModelFile, model_p
             "seed_source": seed_model.source,
             "versions": _versions(),
             "model": {"path": str(model_path.resolve()), "sha256": file_hash(model_path)} if model_path else None,
+            "model_parameters": anatomy.parameters,
             "block_parameters": {name: sum(use.parameters) for name, use in anatomy.uses.items()},
             "started": time.time(),
         },
@@ -207,7 +208,10 @@ class Evolution:
     ) -> Individual:
         parent_file = ModelFile(parent.code, f"#{parent.id}")
         intent = self.config.mutation.intent or rng.choice(INTENTS)
-        block = choose_block(parent_file, self.config.blocks, intent, rng, self.store.meta().get("block_parameters"))
+        meta = self.store.meta()
+        block = choose_block(
+            parent_file, self.config.blocks, intent, rng, meta.get("block_parameters"), meta.get("model_parameters")
+        )
         exemplar = _exemplar(self.store, population) if generation > 0 and rng.random() < self.config.eot_rate else None
         size = (
             Size(parent.parameters, parent.macs) if parent.parameters is not None and parent.macs is not None else None

@@ -25,10 +25,12 @@ class BlockProposals:
         self.model_file, self.name, self.count, self.settings = model_file, name, count, settings
         self.check = BlockCheck(LocalEvaluator(), fitness, model_file, name)
 
-    @property
     def parent_size(self) -> Size:
         """The unchanged file's size, which each proposal's size is weighed against."""
-        return self.check.parent_size
+        measured = self.check.parent_size()
+        if measured is None:
+            raise AstevoError(f"{self.model_file.origin} fails the fast checks; run `astevo eval` on it to see why")
+        return measured
 
     def __iter__(self) -> Iterator[Proposal]:
         from astevo.llm.llama_cpp_backend import LlamaCppGenerator  # loads llama.cpp only when proposals are asked

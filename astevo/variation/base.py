@@ -28,8 +28,9 @@ class Check(Protocol):
         """The size measured for a version that passed `__call__`."""
         ...
 
-    @property
-    def parent_size(self) -> Size: ...
+    def parent_size(self) -> Size | None:
+        """The unchanged file's size; None when it cannot be measured (then no answer is held to it)."""
+        ...
 
     def measure(self, versions: Sequence[tuple[str, bool]]) -> VariantsMeasured:
         """Versions of the block built without training (and run on a batch when the flag says so)."""

@@ -72,7 +72,8 @@ def _defaults(callee: str, file_source: str) -> dict[str, object]:
     if function is None:
         return {}
     arguments = function.args
-    positional = arguments.args[len(arguments.args) - len(arguments.defaults) :]
+    ordered = [*arguments.posonlyargs, *arguments.args]
+    positional = ordered[len(ordered) - len(arguments.defaults) :]
     pairs = list(zip(positional, arguments.defaults, strict=True)) + [
         (a, d) for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True) if d is not None
     ]

@@ -102,8 +102,8 @@ class LLMVariation:
                     self._measured_sizes.pop(next(iter(self._measured_sizes)))
                 try:
                     self._measured_sizes[key] = size_options(model_file, name, check)
-                except AstevoError:  # the parent does not build on the meta device: no size edits for it
-                    self._measured_sizes[key] = SizeOptions(0, ())
+                except AstevoError:  # no build on the meta device (or out of time): no size edits, not kept
+                    return SizeOptions(0, ())
             return self._measured_sizes[key]
 
         return measured

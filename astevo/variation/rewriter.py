@@ -24,6 +24,7 @@ from astevo.variation.vocabulary import edit_vocabulary, innermost_callee
 TEMPERATURES = {"mutate": (0.05, 0.4), "eot": (0.05, 0.4)}
 MAX_NEW_TOKENS = (600, 1400)
 MAX_EDIT_TOKENS = 48  # one line; a longer answer is rambling and is cut
+MAX_SIZE_OPTIONS = 12  # size edits listed in one prompt
 # Which spots an intent edits first: sizes (width, depth, sizes inside blocks) when the intent is about
 # size or boldness, numbers and arguments for value changes, new or rewritten computations for added
 # functionality.
@@ -70,8 +71,9 @@ class BlockRewriter:
     ) -> Proposal:
         operator = "eot" if exemplar else "mutate"
         request = prompts.mutation_prompt(block.name, block.source, intent, persona, exemplar)
-        if self.scope == "line" and (any(sites(block.source).values()) or (sizes is not None and sizes().options)):
-            return self._propose_edits(block, file_source, operator, intent, persona, request, sizes)
+        spots = _usable_sites(file_source, sites(block.source))
+        if self.scope == "line" and (any(spots.values()) or (sizes is not None and sizes().options)):
+            return self._propose_edits(block, file_source, operator, intent, persona, request, spots, sizes)
         return self._propose(block, operator, intent, persona, request, avoid=(block.source,))
 
     def _propose_edits(
@@ -82,17 +84,17 @@ class BlockRewriter:
         intent: str,
         persona: str | None,
         request: str,
+        spots: dict[str, list[EditSite]],
         sizes: SizeOptionsSource | None,
     ) -> Proposal:
         """Continue the block from one spot at a time, or pick a size edit; a rejected change moves on."""
-        spots = _usable_sites(file_source, sites(block.source))
         offered = _SizeMenu(sizes, intent)
         usable = [g for g in INTENT_SPOTS[intent] if spots.get(g) or (g == SIZES and offered.available)]
-        order = usable or [g for g in spots if spots[g]]
+        order = usable or [g for g in spots if spots[g]] or ([SIZES] if offered.available else [])
         exchanges: list[Exchange] = []
         note = ""
         tried: set[EditSite] = set()
-        for attempt in range(1 + self.max_repairs):
+        for attempt in range(1 + self.max_repairs if order else 0):
             group = order[0] if attempt == 0 or len(order) == 1 else self.rng.choice(order)
             if group == SIZES and not offered.options:  # none fits the intent, or every one was tried
                 order = [g for g in order if g != SIZES] or [g for g in spots if spots[g]]
@@ -114,6 +116,8 @@ class BlockRewriter:
             if source is not None:
                 return Proposal(block.name, operator, intent, persona, source, tuple(exchanges))
             note = "\n" + prompts.retry_prompt(exchange.verdict or "")
+        if not exchanges:  # no spot and no size edit after all: the whole body
+            return self._propose(block, operator, intent, persona, request, avoid=(block.source,))
         return Proposal(block.name, operator, intent, persona, None, tuple(exchanges))
 
     def _ask_spot(
@@ -141,8 +145,10 @@ class BlockRewriter:
     def _ask_size(
         self, block: Block, request: str, offered: _SizeMenu, operator: str, intent: str, purpose: str
     ) -> tuple[str | None, Exchange]:
-        """The model picks one of the measured size edits; astevo applies it as planned."""
-        options = {option.label: option for option in offered.options}
+        """The model picks one of the measured size edits; astevo applies it as planned. A small model favours
+        the first lines of a list, so it sees a random sample in random order."""
+        listed = offered.options
+        options = {option.label: option for option in self.rng.sample(listed, min(MAX_SIZE_OPTIONS, len(listed)))}
         messages = [
             {"role": "system", "content": prompts.system_prompt()},
             {
@@ -248,7 +254,7 @@ class BlockRewriter:
             if reason:
                 return None, reason, None
             size = self.check.size(source)
-            parent = self.check.parent_size if intent == SMALLER and size is not None else None
+            parent = self.check.parent_size() if intent == SMALLER and size is not None else None
             if size is not None and parent is not None:
                 if size.parameters >= parent.parameters and size.macs >= parent.macs:
                     return None, prompts.not_smaller(size.parameters, size.macs, parent.parameters, parent.macs), size

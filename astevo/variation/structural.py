@@ -1,8 +1,8 @@
 """Size edits a small model can choose from and astevo applies consistently: width, depth, sizes inside blocks.
 
 The options for a block are planned from two measured builds of the parent (both on the
-meta device, in the sandbox). The first puts a marker value in place of each integer
-literal of the constructor, one at a time: a literal that changes some module's channels
+meta device, in the sandbox). The first puts a marker value (twelve times the old one) in
+place of each integer literal of the constructor, one at a time: a literal that changes some module's channels
 is a width, one that only changes the parameter count is a size inside a block (a kernel,
 a ratio, a repeat count), and one that changes neither is left alone. The second builds
 and runs every option: a new value for each group of equal literals with the same role,
@@ -29,8 +29,10 @@ from astevo.code.resizing import (
 from astevo.variation.base import Check
 from astevo.variation.vocabulary import callee_parameters
 
-# Divisible by every group count up to 12 and by 16, so that a marker width builds wherever a real one would.
-MARKER = 55440
+# A literal is replaced by twelve times its value to learn its role: far enough from it that a derived
+# size (`int(cin / ratio)`) moves too, still divisible by whatever divided it (a width by its groups), and
+# small enough that a repeat count does not build thousands of modules.
+MARKER_FACTOR = 12
 WIDTH_FACTORS = (0.25, 0.5, 0.75, 1.5, 2.0)
 WIDTH = "width"
 DEPTH = "depth"
@@ -38,8 +40,8 @@ DEPTH = "depth"
 
 @dataclass(frozen=True)
 class SizeOption:
-    label: str  # what the model chooses: "width 48 -> 32", "dw_s 3 -> 5", "remove DFSEB5", "repeat DFSEB3"
-    kind: str  # "width", "depth", or the parameter a literal is passed to ("kernel_size", "dw_s", "value")
+    label: str  # what the model chooses: "width 48 -> 32", "size of dw_s 3 -> 5", "remove DFSEB5", "repeat DFSEB3"
+    kind: str  # "width", "depth", or "size of" the parameter a literal is passed to ("size" when unknown)
     source: str  # the new block
     parameters: int  # the whole model's, measured
 
@@ -67,10 +69,10 @@ def size_options(model_file: ModelFile, name: str, check: Check) -> SizeOptions:
         return SizeOptions(0, ())
     roles = _roles(block.source, constructor, check)
     candidates: list[tuple[str, str, str]] = []  # label, kind, new block source
-    for (value, role), group in _groups(constructor, roles).items():
+    for (value, role, parameter), group in _groups(constructor, roles).items():
         if role == WIDTH:
             group = group + [f for f in found if not f.in_constructor and f.value == value]
-        kind = WIDTH if role == WIDTH else (group[0].parameter or "value")
+        kind = WIDTH if role == WIDTH else f"size of {parameter}" if parameter else "size"
         for new in _new_values(value, role):
             candidates.append((f"{kind} {value} -> {new}", kind, with_values(block.source, [(g, new) for g in group])))
     taken = attribute_names(block.source)
@@ -91,7 +93,9 @@ def _roles(block_source: str, constructor: Sequence[SizeLiteral], check: Check) 
     changes only the parameter count, None when it changes neither (or the marker breaks the build)."""
     if not constructor:
         return []
-    measured = check.measure([(with_values(block_source, [(literal, MARKER)]), False) for literal in constructor])
+    measured = check.measure(
+        [(with_values(block_source, [(literal, literal.value * MARKER_FACTOR)]), False) for literal in constructor]
+    )
     roles: list[str | None] = []
     for facts in measured.variants:
         if not facts.ok:
@@ -105,19 +109,20 @@ def _roles(block_source: str, constructor: Sequence[SizeLiteral], check: Check) 
 
 def _groups(
     constructor: Sequence[SizeLiteral], roles: Sequence[str | None]
-) -> dict[tuple[int, str], list[SizeLiteral]]:
-    """Equal literals with the same role move together: one channel count, wherever it is written."""
-    groups: dict[tuple[int, str], list[SizeLiteral]] = {}
+) -> dict[tuple[int, str, str | None], list[SizeLiteral]]:
+    """Equal literals with the same role move together: one channel count, wherever it is written, and one
+    size of one parameter (every `dw_s` of 3, but not a repeat count that happens to be 3 too)."""
+    groups: dict[tuple[int, str, str | None], list[SizeLiteral]] = {}
     for literal, role in zip(constructor, roles, strict=True):
         if role is not None:
-            groups.setdefault((literal.value, role), []).append(literal)
+            groups.setdefault((literal.value, role, None if role == WIDTH else literal.parameter), []).append(literal)
     return groups
 
 
 def _new_values(value: int, role: str) -> list[int]:
     """Values to try: widths in steps that keep the old value's factors of two, small sizes near the old one."""
     if role == WIDTH:
-        step = next(s for s in (8, 4, 2, 1) if value % s == 0)
+        step = next((s for s in (8, 4, 2) if value % s == 0 and 4 * s <= value), 1)  # a quarter stays reachable
         found = {max(step, round(value * factor / step) * step) for factor in WIDTH_FACTORS}
     else:
         found = {value - 2, value - 1, value + 1, value + 2, value // 2, value * 2}

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 
 from astevo.evolution.block_choice import SIZE_STEP
 from astevo.store.records import Individual
+from astevo.variation.rewriter import SMALLER
 
 DIRECTIONS = ("smaller", "same", "larger")
-INTENDED = {"fewer_parameters": "smaller"}  # the intents that ask for a direction
+INTENDED = {SMALLER: "smaller"}  # the intents that ask for a direction
 
 
 def direction(parameters: int, reference: int) -> str:

@@ -28,7 +28,7 @@ CHANNEL_ATTRIBUTES = (
     "hidden_size",
     "input_size",
 )
-BATCH = 2  # batch norm in training mode refuses a batch of one
+BATCH = 2  # a batch like the probe's, never the degenerate single sample
 
 
 def _build(payload: dict[str, Any], source: str) -> nn.Module:
@@ -38,13 +38,19 @@ def _build(payload: dict[str, Any], source: str) -> nn.Module:
         return model_class(**constructor_arguments(model_class, payload["num_classes"], payload["channels"]))
 
 
-def _channels(model: nn.Module) -> list[tuple[str, str, str]]:
-    return [
-        (name, attribute, repr(getattr(module, attribute)))
+def _channels(model: nn.Module) -> dict[tuple[str, str], str]:
+    return {
+        (name, attribute): repr(getattr(module, attribute))
         for name, module in model.named_modules()
         for attribute in CHANNEL_ATTRIBUTES
         if hasattr(module, attribute)
-    ]
+    }
+
+
+def _channels_changed(before: dict[tuple[str, str], str], after: dict[tuple[str, str], str]) -> bool:
+    """Whether a module both builds have maps other channels: a literal that adds or drops modules
+    (a repeat count) is not a width, whatever the new modules' channels are."""
+    return any(after[key] != value for key, value in before.items() if key in after)
 
 
 def _output_shape(payload: dict[str, Any], model: nn.Module) -> list[int]:
@@ -85,7 +91,7 @@ def measure_variants(payload: dict[str, Any]) -> dict[str, Any]:
                 "ok": True,
                 "reason": None,
                 "parameters": sum(p.numel() for p in model.parameters()),
-                "channels_changed": _channels(model) != channels,
+                "channels_changed": _channels_changed(channels, _channels(model)),
             }
         )
     return {"parameters": sum(p.numel() for p in original.parameters()), "variants": results}
