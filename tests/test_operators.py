@@ -195,7 +195,7 @@ def _size_menu() -> SizeOptions:
                 "repeat DFSEB3",
                 "depth",
                 block.replace("        x = self.DFSEB3(x)\n", "        x = self.DFSEB3(x)\n" * 2),
-                539_054,
+                560_000,  # +8%: a real step up
             ),
             SizeOption("remove DFSEB5", "depth", block.replace("        x = self.DFSEB5(x)\n", ""), 213_230),
         ),

@@ -15,8 +15,7 @@ from collections.abc import Mapping, Sequence
 from astevo.code.blocks import ModelFile
 from astevo.code.resizing import literals, stages
 from astevo.variation.rewriter import SIZE_FIRST, SMALLER
-
-SIZE_STEP = 0.05  # the least change of the parameter count that counts as a change of size
+from astevo.variation.structural import SIZE_STEP
 
 
 def choose_block(

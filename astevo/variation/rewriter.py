@@ -18,7 +18,7 @@ from astevo.variation.answers import RejectedAnswer, block_from_answer
 from astevo.variation.base import Check, Exchange, Proposal
 from astevo.variation.edit_sites import EditSite, sites
 from astevo.variation.keyword_values import keyword_choices
-from astevo.variation.structural import SizeOption, SizeOptions
+from astevo.variation.structural import SIZE_STEP, SizeOption, SizeOptions
 from astevo.variation.vocabulary import edit_vocabulary, innermost_callee
 
 TEMPERATURES = {"mutate": (0.05, 0.4), "eot": (0.05, 0.4)}
@@ -297,13 +297,16 @@ class _SizeMenu:
 
     @property
     def options(self) -> list[SizeOption]:
+        """Untried options in the intent's direction; those that move the size by a real step, when any do."""
         sizes = self._sizes()
-        return [
+        parent = sizes.parent_parameters
+        fitting = [
             option
             for option in sizes.options
-            if option.label not in self._tried
-            and (self.intent != SMALLER or option.parameters < sizes.parent_parameters)
+            if option.label not in self._tried and (self.intent != SMALLER or option.parameters < parent)
         ]
+        real = [option for option in fitting if abs(option.parameters - parent) >= SIZE_STEP * parent]
+        return real or fitting
 
     def tried(self, option: SizeOption) -> None:
         self._tried.add(option.label)
