@@ -146,8 +146,10 @@ class BlockRewriter:
         self, block: Block, request: str, offered: _SizeMenu, operator: str, intent: str, purpose: str
     ) -> tuple[str | None, Exchange]:
         """The model picks one of the measured size edits; astevo applies it as planned. A small model favours
-        the first lines of a list, so it sees a random sample in random order."""
-        listed = offered.options
+        some words and the first lines of a list, so it is shown one kind of edit (width, depth, one size),
+        drawn at random, as a random sample in random order."""
+        kind = self.rng.choice(sorted({option.kind for option in offered.options}))
+        listed = [option for option in offered.options if option.kind == kind]
         options = {option.label: option for option in self.rng.sample(listed, min(MAX_SIZE_OPTIONS, len(listed)))}
         messages = [
             {"role": "system", "content": prompts.system_prompt()},
