@@ -28,6 +28,8 @@ DATASET_NAMES = ("cifar10", "fashion-mnist")
 COSTS = ("parameters", "macs")
 SCOPES = ("line", "block")
 INTENTS = ("hyperparameters", "unusual_values", "complexity", "fewer_parameters", "rare_enhancement", "bold_change")
+SMALLER = "fewer_parameters"  # the intent whose answers must measurably shrink the model
+SIZE_STEP = 0.05  # the least change of the parameter count that counts as a change of size
 PERSONAS = ("expert", "innovator", "researcher")
 
 # Keys renamed or dropped since runs were first stored: (old path) -> (new path), or None when dropped.

@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 
 from astevo.code.blocks import ModelFile
 from astevo.code.resizing import literals, stages
-from astevo.variation.rewriter import SIZE_FIRST, SMALLER
-from astevo.variation.structural import SIZE_STEP
+from astevo.settings import SIZE_STEP, SMALLER
+from astevo.variation.rewriter import SIZE_FIRST
 
 
 def choose_block(

@@ -13,12 +13,13 @@ from astevo.code.canonical import canonical_hash
 from astevo.evaluation.base import Size
 from astevo.llm.backend import Completion, Generator
 from astevo.llm.grammar import assignment_grammar, choice_grammar, continuation_grammar, layer_grammar
+from astevo.settings import SIZE_STEP, SMALLER
 from astevo.variation import prompts
 from astevo.variation.answers import RejectedAnswer, block_from_answer
 from astevo.variation.base import Check, Exchange, Proposal
 from astevo.variation.edit_sites import EditSite, sites
 from astevo.variation.keyword_values import keyword_choices
-from astevo.variation.structural import SIZE_STEP, SizeOption, SizeOptions
+from astevo.variation.structural import SizeOption, SizeOptions
 from astevo.variation.vocabulary import edit_vocabulary, innermost_callee
 
 TEMPERATURES = {"mutate": (0.05, 0.4), "eot": (0.05, 0.4)}
@@ -36,7 +37,6 @@ INTENT_SPOTS = {
     "rare_enhancement": ("layers", "computations", "arguments"),
     "bold_change": ("sizes", "computations", "layers", "arguments"),
 }
-SMALLER = "fewer_parameters"  # the intent whose answers must measurably shrink the model
 SIZES = "sizes"
 SIZE_FIRST = tuple(intent for intent, spots in INTENT_SPOTS.items() if spots[0] == SIZES)
 Scope = str  # "line": continue from one spot of the block; "block": write the whole body

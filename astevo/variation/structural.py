@@ -34,7 +34,6 @@ from astevo.variation.vocabulary import callee_parameters
 # small enough that a repeat count does not build thousands of modules.
 MARKER_FACTOR = 12
 WIDTH_FACTORS = (0.25, 0.5, 0.75, 1.5, 2.0)
-SIZE_STEP = 0.05  # the least change of the parameter count that counts as a change of size
 WIDTH = "width"
 DEPTH = "depth"
 
