@@ -19,6 +19,7 @@ class ScriptedCheck:
     ) -> None:
         self._verdict, self._size, self._parent_size, self._measure = verdict, size, parent_size, measure
         self.checked: list[str] = []
+        self.known: frozenset[str] = frozenset()
 
     def __call__(self, block_source: str) -> str | None:
         self.checked.append(block_source)

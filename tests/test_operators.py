@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pytest
 
 from astevo.code.blocks import ModelFile, parse_definition, split_header
+from astevo.code.canonical import canonical_hash
 from astevo.evaluation.base import Size
 from astevo.paths import default_seed_path
 from astevo.settings import INTENTS
@@ -248,3 +249,22 @@ def test_other_intents_may_grow_the_model_and_never_repeat_an_accepted_answer() 
     second = rewriter.mutate(block, SEED.source, intent="bold_change", sizes=lambda: depth)
     assert not second.accepted
     assert any("repeats an earlier proposal" in (exchange.verdict or "") for exchange in second.exchanges)
+
+
+def test_a_version_the_run_already_holds_is_a_copy() -> None:
+    block = SEED.blocks["ExquisiteNetV2"]
+    menu = _size_menu()
+    depth = SizeOptions(menu.parent_parameters, tuple(o for o in menu.options if o.kind == "depth"))
+    removed = next(o for o in depth.options if o.label == "remove DFSEB5")
+    check = ScriptedCheck()
+    check.known = frozenset({canonical_hash(removed.source)})
+    model = PicksSizes(["remove DFSEB5\n", "repeat DFSEB3\n"])
+    proposal = BlockRewriter(model, random.Random(0), check=check, max_repairs=0).mutate(
+        block, SEED.source, intent="bold_change", sizes=lambda: depth
+    )
+    assert not proposal.accepted and "repeats an earlier proposal" in (proposal.exchanges[0].verdict or "")
+    check.known = frozenset()
+    again = BlockRewriter(PicksSizes(["remove DFSEB5\n"]), random.Random(0), check=check, max_repairs=0).mutate(
+        block, SEED.source, intent="bold_change", sizes=lambda: depth
+    )
+    assert again.source == removed.source  # the same answer, once the run does not hold it

@@ -86,12 +86,17 @@ def proposals(
     tally = Tally()
     blocks = evolvable_blocks(seed, anatomy, ())
     parameters = {name: sum(use.parameters) for name, use in anatomy.uses.items()}
+    seen: dict[str, set[str]] = {}  # versions proposed so far, per block: a run holds them, and they are copies
     for index in range(count):
         rng = random.Random(f"bench:{intent}:{index}")
         drawn = intent or rng.choice(INTENTS)
         block = choose_block(seed, blocks, drawn, rng, parameters, anatomy.parameters)
-        check = BlockCheck(LocalEvaluator(), FAST, seed, block, parent_size=size)
-        tally.add(variation.mutate(seed, block, drawn, rng, None, check), size.parameters)
+        known = seen.setdefault(block, {canonical_hash(seed.block(block).source)})
+        check = BlockCheck(LocalEvaluator(), FAST, seed, block, parent_size=size, known=frozenset(known))
+        proposal = variation.mutate(seed, block, drawn, rng, None, check)
+        tally.add(proposal, size.parameters)
+        if proposal.source is not None:
+            known.add(canonical_hash(proposal.source))
     return tally
 
 

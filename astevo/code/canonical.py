@@ -13,7 +13,20 @@ import hashlib
 
 def canonical_hash(source: str) -> str:
     """Hash of the code's syntax tree without its docstrings."""
-    tree = ast.parse(source)
+    return _digest(ast.parse(source))
+
+
+def block_hashes(source: str) -> dict[str, str]:
+    """The canonical hash of each top-level class and function of a file, by name: what `canonical_hash` gives
+    for that block's own source, found with ast alone, fast enough to run over every individual of a run."""
+    return {
+        node.name: _digest(ast.Module(body=[node], type_ignores=[]))
+        for node in ast.parse(source).body
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+
+
+def _digest(tree: ast.Module) -> str:
     for node in ast.walk(tree):
         _drop_docstring(node)
     dump = ast.dump(tree, annotate_fields=False, include_attributes=False)

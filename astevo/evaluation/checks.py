@@ -27,8 +27,9 @@ class BlockCheck:
         parent: ModelFile,
         name: str,
         parent_size: Size | None = None,
+        known: frozenset[str] = frozenset(),
     ) -> None:
-        self.evaluator, self.parent, self.name = evaluator, parent, name
+        self.evaluator, self.parent, self.name, self.known = evaluator, parent, name, known
         self.settings = dataclasses.replace(settings, train=False)
         self.verdicts: dict[str, Evaluation] = {}
         self._parent_size = parent_size

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import astevo
 from astevo.code.blocks import ModelFile
-from astevo.code.canonical import canonical_hash
+from astevo.code.canonical import block_hashes, canonical_hash
 from astevo.code.imports import with_block
 from astevo.code.validity import child_problem
 from astevo.data.sources import dataset_geometry
@@ -91,6 +91,7 @@ class Evolution:
         self.on_progress = on_progress or (lambda progress: None)
         self.config = store.config()
         self._verdicts: dict[int, Evaluation] = {}  # fast-check verdicts of this process's proposals, by individual
+        self._block_hashes: dict[int, dict[str, str]] = {}  # each stored individual's blocks, hashed once
 
     @property
     def total(self) -> int:
@@ -216,7 +217,9 @@ class Evolution:
         size = (
             Size(parent.parameters, parent.macs) if parent.parameters is not None and parent.macs is not None else None
         )
-        check = BlockCheck(self.evaluator, self.config.fitness, parent_file, block, parent_size=size)
+        check = BlockCheck(
+            self.evaluator, self.config.fitness, parent_file, block, parent_size=size, known=self._versions_of(block)
+        )
         proposal = self.variation.mutate(parent_file, block, intent, rng, exemplar, check)
         source: str | None = None
         discarded: str | None = f"no answer passed the fast checks ({proposal.error})"
@@ -246,6 +249,14 @@ class Evolution:
         if verdict is not None:
             self._verdicts[added] = verdict
         return self.store.individual(added)
+
+    def _versions_of(self, block: str) -> frozenset[str]:
+        """Every version of `block` the run holds, proposed before this point in (generation, slot) order, so a
+        resumed run sees exactly the versions the uninterrupted run saw."""
+        for individual in self.store.individuals():
+            if individual.source is not None and individual.id not in self._block_hashes:
+                self._block_hashes[individual.id] = block_hashes(individual.source)
+        return frozenset(hashes[block] for hashes in self._block_hashes.values() if block in hashes)
 
     def _settle(self, individual: Individual, generation: int) -> Individual:
         """Evaluate a pending individual (reusing an earlier evaluation of the same code) and report progress."""

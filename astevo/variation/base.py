@@ -32,6 +32,12 @@ class Check(Protocol):
         """The unchanged file's size; None when it cannot be measured (then no answer is held to it)."""
         ...
 
+    @property
+    def known(self) -> frozenset[str]:
+        """Canonical hashes of versions of the block that already exist (in the run): an answer equal to one
+        is a copy."""
+        ...
+
     def measure(self, versions: Sequence[tuple[str, bool]]) -> VariantsMeasured:
         """Versions of the block built without training (and run on a batch when the flag says so)."""
         ...

@@ -248,7 +248,7 @@ class BlockRewriter:
         code_hash = canonical_hash(source)
         if code_hash in forbidden:
             return None, f"it is a copy of the version you were shown; change {block.name} as asked", None
-        if code_hash in self.proposed:
+        if code_hash in self.proposed or (self.check is not None and code_hash in self.check.known):
             return None, "it repeats an earlier proposal; make a different change", None
         size = None
         if self.check is not None:
