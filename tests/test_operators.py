@@ -247,11 +247,11 @@ def test_other_intents_may_grow_the_model_and_never_repeat_an_accepted_answer() 
     first = rewriter.mutate(block, SEED.source, intent="bold_change", sizes=lambda: depth)
     assert first.accepted and first.exchanges[-1].edit == "depth"
     second = rewriter.mutate(block, SEED.source, intent="bold_change", sizes=lambda: depth)
-    assert not second.accepted
-    assert any("repeats an earlier proposal" in (exchange.verdict or "") for exchange in second.exchanges)
+    assert not second.accepted  # the repeat is no longer offered, and the model wrote nothing else
+    assert '"repeat DFSEB3"' in model.calls[0]["grammar"] and '"repeat DFSEB3"' not in model.calls[-1]["grammar"]
 
 
-def test_a_version_the_run_already_holds_is_a_copy() -> None:
+def test_a_version_the_run_already_holds_is_a_copy_and_never_offered() -> None:
     block = SEED.blocks["ExquisiteNetV2"]
     menu = _size_menu()
     depth = SizeOptions(menu.parent_parameters, tuple(o for o in menu.options if o.kind == "depth"))
@@ -262,9 +262,7 @@ def test_a_version_the_run_already_holds_is_a_copy() -> None:
     proposal = BlockRewriter(model, random.Random(0), check=check, max_repairs=0).mutate(
         block, SEED.source, intent="bold_change", sizes=lambda: depth
     )
-    assert not proposal.accepted and "repeats an earlier proposal" in (proposal.exchanges[0].verdict or "")
-    check.known = frozenset()
-    again = BlockRewriter(PicksSizes(["remove DFSEB5\n"]), random.Random(0), check=check, max_repairs=0).mutate(
-        block, SEED.source, intent="bold_change", sizes=lambda: depth
-    )
-    assert again.source == removed.source  # the same answer, once the run does not hold it
+    assert "remove DFSEB5" not in model.calls[0]["grammar"] and '"repeat DFSEB3"' in model.calls[0]["grammar"]
+    assert proposal.accepted and proposal.source != removed.source
+    rewriter = BlockRewriter(ScriptedModel([]), random.Random(0), check=check, max_repairs=0)
+    assert "repeats an earlier proposal" in (rewriter._accept(block, removed.source, set(), "bold_change")[1] or "")

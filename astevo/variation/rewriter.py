@@ -7,6 +7,7 @@ import dataclasses
 import random
 import time
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 
 from astevo.code.blocks import Block, split_header
 from astevo.code.canonical import canonical_hash
@@ -88,7 +89,7 @@ class BlockRewriter:
         sizes: SizeOptionsSource | None,
     ) -> Proposal:
         """Continue the block from one spot at a time, or pick a size edit; a rejected change moves on."""
-        offered = _SizeMenu(sizes, intent)
+        offered = _SizeMenu(sizes, intent, self.proposed | (self.check.known if self.check is not None else set()))
         usable = [g for g in INTENT_SPOTS[intent] if spots.get(g) or (g == SIZES and offered.available)]
         order = usable or [g for g in spots if spots[g]] or ([SIZES] if offered.available else [])
         exchanges: list[Exchange] = []
@@ -269,10 +270,10 @@ Judged = tuple["str | None", "str | None", "Size | None"]  # the accepted block,
 
 class _SizeMenu:
     """The size edits one proposal may offer: measured when first needed, narrowed to the intent's direction,
-    and never offered twice."""
+    never offered twice, and never one that gives a version the run already holds."""
 
-    def __init__(self, source: SizeOptionsSource | None, intent: str) -> None:
-        self.source, self.intent = source, intent
+    def __init__(self, source: SizeOptionsSource | None, intent: str, known: AbstractSet[str]) -> None:
+        self.source, self.intent, self.known = source, intent, known
         self._measured: SizeOptions | None = None
         self._tried: set[str] = set()
         self._seconds = 0.0
@@ -305,7 +306,9 @@ class _SizeMenu:
         fitting = [
             option
             for option in sizes.options
-            if option.label not in self._tried and (self.intent != SMALLER or option.parameters < parent)
+            if option.label not in self._tried
+            and (self.intent != SMALLER or option.parameters < parent)
+            and canonical_hash(option.source) not in self.known
         ]
         real = [option for option in fitting if abs(option.parameters - parent) >= SIZE_STEP * parent]
         return real or fitting
