@@ -32,7 +32,7 @@ from astevo.evolution.block_choice import choose_block
 from astevo.evolution.evolvable import evolvable_blocks
 from astevo.evolution.model_check import check_model, file_hash
 from astevo.settings import INTENTS, EvolveConfig
-from astevo.store.records import PENDING, Individual
+from astevo.store.records import DISCARDED, PENDING, Individual
 from astevo.store.run_store import RunStore
 from astevo.variation.base import Variation
 from astevo.variation.crossover import crossover
@@ -253,9 +253,9 @@ class Evolution:
     def _versions_of(self, block: str) -> frozenset[str]:
         """Every version of `block` the run holds, proposed before this point in (generation, slot) order, so a
         resumed run sees exactly the versions the uninterrupted run saw."""
-        for individual in self.store.individuals():
-            if individual.source is not None and individual.id not in self._block_hashes:
-                self._block_hashes[individual.id] = block_hashes(individual.source)
+        for listed in self.store.individuals(with_text=False):
+            if listed.id not in self._block_hashes and listed.status != DISCARDED:
+                self._block_hashes[listed.id] = block_hashes(self.store.individual(listed.id).code)
         return frozenset(hashes[block] for hashes in self._block_hashes.values() if block in hashes)
 
     def _settle(self, individual: Individual, generation: int) -> Individual:
