@@ -108,7 +108,8 @@ class FitnessSettings:
     safety_gate: bool = True  # off only for trusted files the gate is too strict for; the sandbox still runs
     check_seconds: float = 120.0
     memory_mb: int = 6144
-    threads: int = 0  # 0: all cores
+    threads: int = 0  # 0: all cores; a run setting, so that results do not depend on which slot ran them
+    warm_workers: bool = True  # fork each sandbox from a worker that imported torch once; results are the same
 
     def __post_init__(self) -> None:
         _require(

@@ -1,11 +1,14 @@
 """Run (or resume) a small evolution with the scripted variation, as its own process: `kill -9` tests target it.
 
-Usage: python3 -m tests.scripted_evolution RUN_DIR [--resume]
+Usage: python3 -m tests.scripted_evolution RUN_DIR [--resume] [--workers K] [--sequential] [--cold]
+
+`--sequential` evaluates each offspring before proposing the next; `--cold` starts every sandbox
+from a fresh interpreter. Neither may change what the run decides.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 from astevo.code.blocks import ModelFile
@@ -27,14 +30,26 @@ SETTINGS = {
 }
 
 
-def main(folder: Path, resume: bool) -> None:
-    if resume:
-        store = RunStore.open(folder)
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--sequential", action="store_true")
+    parser.add_argument("--cold", action="store_true")
+    arguments = parser.parse_args()
+    if arguments.resume:
+        store = RunStore.open(arguments.folder)
     else:
-        store = start_run(folder, apply(EvolveConfig(), SETTINGS), ModelFile.read(SEED), None)
+        settings = apply(EvolveConfig(), SETTINGS)
+        if arguments.cold:
+            settings = apply(settings, {"fitness": {"warm_workers": False}})
+        store = start_run(arguments.folder, settings, ModelFile.read(SEED), None)
+    evaluator = LocalEvaluator(workers=arguments.workers)
     with store:
-        Evolution(store, ScriptedVariation(), LocalEvaluator()).run()
+        Evolution(store, ScriptedVariation(), evaluator, pipelined=not arguments.sequential).run()
+    evaluator.close()
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), "--resume" in sys.argv[2:])
+    main()

@@ -7,12 +7,13 @@ and the fast checks run once per accepted mutation, their verdict carried to its
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 
 from astevo.code.blocks import ModelFile
-from astevo.evaluation.base import Evaluation, EvaluationRequest, EvaluationResult, StageResult
+from astevo.evaluation.base import Evaluation, EvaluationRequest, EvaluationResult, StageResult, finished
 from astevo.evolution.loop import Evolution, start_run
 from astevo.settings import EvolveConfig, apply
 from astevo.store.records import EVALUATED
@@ -37,6 +38,9 @@ class ScriptedEvaluator:
             stages = PASSED if request.settings.train else PASSED[:5]
             evaluation = Evaluation(tuple(StageResult(**s) for s in stages), METRICS, cached=request.settings.train)
             yield EvaluationResult(request.request_id, evaluation, 0.0)
+
+    def submit(self, request: EvaluationRequest) -> Future[EvaluationResult]:
+        return finished(next(self.evaluate([request])))
 
 
 @pytest.mark.slow

@@ -33,8 +33,10 @@ RECORDED = Path(__file__).parent / "fixtures" / "genealogy.json"
 pytestmark = [pytest.mark.slow, pytest.mark.needs_data]
 
 
-def _start(folder: Path, resume: bool = False) -> subprocess.Popen:
-    command = [sys.executable, "-m", "tests.scripted_evolution", str(folder)] + (["--resume"] if resume else [])
+def _start(folder: Path, resume: bool = False, options: tuple[str, ...] = ()) -> subprocess.Popen:
+    command = [sys.executable, "-m", "tests.scripted_evolution", str(folder), *options] + (
+        ["--resume"] if resume else []
+    )
     return subprocess.Popen(
         command,
         cwd=ROOT,
@@ -90,11 +92,14 @@ def test_uninterrupted_run_is_complete(reference):
     assert len(populations) == 3 and all(1 <= len(p) <= 2 for p in populations)
 
 
-def test_kill_9_at_random_moments_then_resume_gives_the_genealogy_of_an_uninterrupted_run(tmp_path, reference):
-    """Same seed and settings, same genealogy: also when the run was killed three times on the way."""
+@pytest.mark.parametrize("workers", [1, 2])
+def test_kill_9_at_random_moments_then_resume_gives_the_genealogy_of_an_uninterrupted_run(tmp_path, reference, workers):
+    """Same seed and settings, same genealogy: also when the run was killed three times on the way, with
+    evaluations in flight in every slot (they are redone on resume, and nothing is recorded twice)."""
     folder = tmp_path / "run"
-    delays = random.Random(2026).sample(range(4, 40), 3)
-    process = _start(folder)
+    options = ("--workers", str(workers))
+    delays = random.Random(2026 + workers).sample(range(4, 30), 3)
+    process = _start(folder, options=options)
     for delay in delays:
         time.sleep(delay)
         if process.poll() is not None:
@@ -102,10 +107,21 @@ def test_kill_9_at_random_moments_then_resume_gives_the_genealogy_of_an_uninterr
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         if (folder / "run.sqlite").exists():
-            process = _start(folder, resume=True)
+            process = _start(folder, resume=True, options=options)
         else:  # killed before the run was created: start it again
-            process = _start(folder)
+            process = _start(folder, options=options)
     _finish(process)
+    assert genealogy(folder) == reference
+
+
+@pytest.mark.parametrize(
+    "options", [("--workers", "2"), ("--sequential", "--cold")], ids=["two-slots", "sequential-cold"]
+)
+def test_slots_pipelining_and_warm_workers_change_nothing_a_run_decides(tmp_path, reference, options):
+    """Two slots lose no validity and change no result; nor does evaluating each child before the next is
+    proposed, each in a fresh interpreter, as astevo 0.3 did."""
+    folder = tmp_path / "run"
+    _finish(_start(folder, options=options))
     assert genealogy(folder) == reference
 
 

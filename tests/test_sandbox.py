@@ -1,8 +1,9 @@
 """The sandbox against hostile tasks (tests/sandbox_tasks.py), in real child processes.
 
-Each run starts a fresh interpreter that imports torch (about 3 s here), so the hostile
-behaviours are covered once each; the ones the namespaces change are run both with them
-(`isolate=True`, the default) and without (the fallback for machines that refuse them).
+Every behaviour is covered with both ways of starting a child: cold (a fresh interpreter that
+imports torch, about 3 s here) and warm (forked from a warm worker that imported torch once).
+The ones the namespaces change are run both with them (`isolate=True`, the default) and without
+(the fallback for machines that refuse them).
 """
 
 from __future__ import annotations
@@ -14,20 +15,36 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from astevo.errors import AstevoError
-from astevo.evaluation.sandbox import OUTPUT_TAIL_BYTES, Limits, run
+from astevo.evaluation.sandbox import OUTPUT_TAIL_BYTES, Limits, Outcome, run
+from astevo.evaluation.warm_pool import PRELOAD, WarmPool, WarmStartError, WarmWorker
 from tests import sandbox_tasks
 
 LIMITS = Limits(seconds=20.0, memory_mb=1500)
 ISOLATION = pytest.mark.parametrize("isolate", [True, False], ids=["namespaces", "fallback"])
 
 
+Sandbox = Callable[..., Outcome]
+
+
 def task(name: str) -> str:
     return f"{sandbox_tasks.__name__}:{name}"
+
+
+@pytest.fixture(params=["cold", "warm"])
+def sandbox(request: pytest.FixtureRequest) -> Sandbox:
+    """`run` for a task of tests/sandbox_tasks.py, with the child started cold or warm."""
+
+    def call(name: str, payload: dict, limits: Limits = LIMITS, *, isolate: bool = True) -> Outcome:
+        return run(task(name), payload, replace(limits, warm=request.param == "warm"), isolate=isolate)
+
+    return call
 
 
 def processes_running(command_fragment: str) -> list[int]:
@@ -57,8 +74,8 @@ def test_limits_must_be_positive(field: str) -> None:
         Limits(**{field: 0})
 
 
-def test_ordinary_torch_work_returns_its_value_and_cleans_up() -> None:
-    outcome = run(task("train_briefly"), {"steps": 3}, Limits(seconds=60.0, memory_mb=1500, threads=2))
+def test_ordinary_torch_work_returns_its_value_and_cleans_up(sandbox: Sandbox) -> None:
+    outcome = sandbox("train_briefly", {"steps": 3}, Limits(seconds=60.0, memory_mb=1500, threads=2))
     assert outcome.ok, outcome.error
     assert outcome.error is None
     assert math.isfinite(outcome.value["loss"])
@@ -68,30 +85,30 @@ def test_ordinary_torch_work_returns_its_value_and_cleans_up() -> None:
     assert not os.path.exists(workdir), "the temporary working directory must be removed"
 
 
-def test_child_environment_is_minimal(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_child_environment_is_minimal(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
     monkeypatch.setenv("ASTEVO_TEST_SECRET", "do-not-leak")
-    outcome = run(task("report_environment"), {}, Limits(seconds=20.0, memory_mb=1500, threads=3))
+    outcome = sandbox("report_environment", {}, Limits(seconds=20.0, memory_mb=1500, threads=3))
     environ = outcome.value["environ"]
     assert "HTTPS_PROXY" not in environ and "ASTEVO_TEST_SECRET" not in environ
     assert environ["HOME"] == environ["TMPDIR"] == outcome.value["cwd"]
     assert environ["OMP_NUM_THREADS"] == environ["MKL_NUM_THREADS"] == "3"
 
 
-def test_exception_is_reported_in_one_line() -> None:
-    outcome = run(task("raise_value_error"), {"message": "bad\nthings"}, LIMITS)
+def test_exception_is_reported_in_one_line(sandbox: Sandbox) -> None:
+    outcome = sandbox("raise_value_error", {"message": "bad\nthings"}, LIMITS)
     assert not outcome.ok and outcome.value is None
     assert outcome.error == "raised ValueError: bad things"
 
 
-def test_non_dict_value_is_rejected() -> None:
-    assert run(task("return_non_dict"), {}, LIMITS).error == "returned a list, not a dict"
+def test_non_dict_value_is_rejected(sandbox: Sandbox) -> None:
+    assert sandbox("return_non_dict", {}, LIMITS).error == "returned a list, not a dict"
 
 
 @pytest.mark.slow
 @ISOLATION
-def test_infinite_loop_times_out_and_its_process_group_is_gone(isolate: bool) -> None:
-    outcome = run(task("loop_forever"), {}, Limits(seconds=6.0, memory_mb=1500), isolate=isolate)
+def test_infinite_loop_times_out_and_its_process_group_is_gone(sandbox: Sandbox, isolate: bool) -> None:
+    outcome = sandbox("loop_forever", {}, Limits(seconds=6.0, memory_mb=1500), isolate=isolate)
     assert outcome.error == "timed out after 6.0 s"
     stat_line = next(line for line in outcome.output.splitlines() if "(python" in line)
     pid, _, fields = stat_line.partition(" (")
@@ -101,34 +118,34 @@ def test_infinite_loop_times_out_and_its_process_group_is_gone(isolate: bool) ->
     assert not os.path.exists(f"/proc/{pid}")
 
 
-def test_memory_growth_hits_the_limit() -> None:
-    outcome = run(task("eat_memory"), {}, LIMITS)
+def test_memory_growth_hits_the_limit(sandbox: Sandbox) -> None:
+    outcome = sandbox("eat_memory", {}, LIMITS)
     assert outcome.error == "exceeded the memory limit of 1500 MB"
 
 
-def test_single_huge_allocation_hits_the_limit() -> None:
-    outcome = run(task("allocate_at_once"), {"gigabytes": 8}, LIMITS)
+def test_single_huge_allocation_hits_the_limit(sandbox: Sandbox) -> None:
+    outcome = sandbox("allocate_at_once", {"gigabytes": 8}, LIMITS)
     assert outcome.error == "exceeded the memory limit of 1500 MB"
 
 
-def test_sys_exit_is_not_a_result() -> None:
-    assert run(task("call_sys_exit"), {}, LIMITS).error == "raised SystemExit: 0"
+def test_sys_exit_is_not_a_result(sandbox: Sandbox) -> None:
+    assert sandbox("call_sys_exit", {}, LIMITS).error == "raised SystemExit: 0"
 
 
-def test_result_printed_on_stdout_then_os_exit_zero_is_not_a_result() -> None:
-    outcome = run(task("print_forged_result"), {}, LIMITS)
+def test_result_printed_on_stdout_then_os_exit_zero_is_not_a_result(sandbox: Sandbox) -> None:
+    outcome = sandbox("print_forged_result", {}, LIMITS)
     assert not outcome.ok
     assert outcome.error == "exited with code 0 before reporting a result"
     assert '"accuracy": 1.0' in outcome.output
 
 
-def test_result_written_to_the_pipe_without_the_token_is_rejected() -> None:
-    outcome = run(task("write_forged_result_to_every_fd"), {}, LIMITS)
+def test_result_written_to_the_pipe_without_the_token_is_rejected(sandbox: Sandbox) -> None:
+    outcome = sandbox("write_forged_result_to_every_fd", {}, LIMITS)
     assert outcome.error == "sent a forged or malformed result"
 
 
-def test_output_flood_is_capped_and_the_run_finishes() -> None:
-    outcome = run(task("flood_output"), {"megabytes": 100}, LIMITS)
+def test_output_flood_is_capped_and_the_run_finishes(sandbox: Sandbox) -> None:
+    outcome = sandbox("flood_output", {"megabytes": 100}, LIMITS)
     assert outcome.ok and outcome.value == {"flooded": True}
     assert len(outcome.output.encode()) <= OUTPUT_TAIL_BYTES
     assert outcome.output.endswith("the end\n")
@@ -137,69 +154,69 @@ def test_output_flood_is_capped_and_the_run_finishes() -> None:
 @pytest.mark.parametrize(
     ("name", "event"), [("spawn_lingering_process", "subprocess.Popen"), ("fork_lingering_process", "os.fork")]
 )
-def test_starting_processes_is_refused(name: str, event: str) -> None:
+def test_starting_processes_is_refused(sandbox: Sandbox, name: str, event: str) -> None:
     seconds = unique_sleep_seconds()
-    outcome = run(task(name), {"seconds": seconds}, LIMITS)
+    outcome = sandbox(name, {"seconds": seconds}, LIMITS)
     assert outcome.error == f"forbidden at run time: {event}"
     assert processes_running(f"sleep {seconds}") == []
 
 
 @ISOLATION
-def test_process_started_past_the_hook_does_not_outlive_the_run(isolate: bool) -> None:
+def test_process_started_past_the_hook_does_not_outlive_the_run(sandbox: Sandbox, isolate: bool) -> None:
     seconds = unique_sleep_seconds()
-    outcome = run(task("spawn_past_the_hook"), {"seconds": seconds}, LIMITS, isolate=isolate)
+    outcome = sandbox("spawn_past_the_hook", {"seconds": seconds}, LIMITS, isolate=isolate)
     assert outcome.value == {"spawned": True}
     assert processes_running(f"sleep {seconds}") == []
 
 
-def test_signalling_the_parent_is_refused() -> None:
-    outcome = run(task("signal_parent"), {}, LIMITS)
+def test_signalling_the_parent_is_refused(sandbox: Sandbox) -> None:
+    outcome = sandbox("signal_parent", {}, LIMITS)
     assert outcome.error == "forbidden at run time: os.kill"
 
 
-def test_socket_to_localhost_is_refused() -> None:
+def test_socket_to_localhost_is_refused(sandbox: Sandbox) -> None:
     with socket.create_server(("127.0.0.1", 0)) as server:
         server.setblocking(False)
-        outcome = run(task("connect_socket"), {"port": server.getsockname()[1]}, LIMITS)
+        outcome = sandbox("connect_socket", {"port": server.getsockname()[1]}, LIMITS)
         assert outcome.error == "forbidden at run time: socket.__new__"
         with pytest.raises(BlockingIOError):
             server.accept()
 
 
-def test_refusal_caught_by_the_task_still_fails_the_run() -> None:
-    outcome = run(task("catch_refusal"), {}, LIMITS)
+def test_refusal_caught_by_the_task_still_fails_the_run(sandbox: Sandbox) -> None:
+    outcome = sandbox("catch_refusal", {}, LIMITS)
     assert outcome.error == "forbidden at run time: socket.__new__"
 
 
-def test_writing_outside_the_working_directory_is_refused(tmp_path: Path) -> None:
+def test_writing_outside_the_working_directory_is_refused(sandbox: Sandbox, tmp_path: Path) -> None:
     target = tmp_path / "escaped.txt"
-    outcome = run(task("write_outside"), {"path": str(target)}, LIMITS)
+    outcome = sandbox("write_outside", {"path": str(target)}, LIMITS)
     assert outcome.error == "forbidden at run time: open"
     assert not target.exists()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mount namespaces need root (CAP_SYS_ADMIN)")
-def test_native_write_outside_is_stopped_by_the_read_only_mount(tmp_path: Path) -> None:
+def test_native_write_outside_is_stopped_by_the_read_only_mount(sandbox: Sandbox, tmp_path: Path) -> None:
     target = tmp_path / "escaped.pt"
-    outcome = run(task("write_outside_natively"), {"path": str(target)}, LIMITS)
+    outcome = sandbox("write_outside_natively", {"path": str(target)}, LIMITS)
     assert outcome.error.startswith("raised RuntimeError")
     assert "Read-only file system" in outcome.error
     assert not target.exists()
 
 
-def test_files_inside_the_working_directory_are_allowed() -> None:
-    outcome = run(task("write_inside"), {}, LIMITS)
+def test_files_inside_the_working_directory_are_allowed(sandbox: Sandbox) -> None:
+    outcome = sandbox("write_inside", {}, LIMITS)
     assert outcome.value == {"files": ["note.txt", "tensor.pt"]}
 
 
-def test_ctypes_is_refused() -> None:
-    outcome = run(task("segfault_through_ctypes"), {}, LIMITS)
+def test_ctypes_is_refused(sandbox: Sandbox) -> None:
+    outcome = sandbox("segfault_through_ctypes", {}, LIMITS)
     assert outcome.error == "forbidden at run time: ctypes.string_at"
 
 
 @ISOLATION
-def test_segfault_is_reported_as_a_signal(isolate: bool) -> None:
-    outcome = run(task("segfault"), {}, LIMITS, isolate=isolate)
+def test_segfault_is_reported_as_a_signal(sandbox: Sandbox, isolate: bool) -> None:
+    outcome = sandbox("segfault", {}, LIMITS, isolate=isolate)
     assert outcome.error == "killed by signal 11 (SIGSEGV)"
 
 
@@ -208,32 +225,66 @@ def test_segfault_is_reported_as_a_signal(isolate: bool) -> None:
     ("then", "error"),
     [("return", None), ("hang", "timed out after 6.0 s"), ("exit", "exited with code 0 before reporting a result")],
 )
-def test_interim_records_arrive_even_when_the_task_dies_later(then: str, error: str | None) -> None:
-    outcome = run(task("report_stages_then"), {"then": then}, Limits(seconds=6.0, memory_mb=1500))
+def test_interim_records_arrive_even_when_the_task_dies_later(sandbox: Sandbox, then: str, error: str | None) -> None:
+    outcome = sandbox("report_stages_then", {"then": then}, Limits(seconds=6.0, memory_mb=1500))
     assert outcome.error == error
     assert outcome.ok == (error is None)
     assert [record["name"] for record in outcome.progress] == ["first", "second"]
 
 
-def test_interim_records_are_ignored_outside_a_sandbox() -> None:
+def test_interim_records_are_ignored_outside_a_sandbox(sandbox: Sandbox) -> None:
     assert sandbox_tasks.report_stages_then({"then": "return"}) == {"done": True}
 
 
 @pytest.mark.slow
-def test_a_milestone_holds_the_first_records_to_their_own_time_limit() -> None:
+def test_a_milestone_holds_the_first_records_to_their_own_time_limit(sandbox: Sandbox) -> None:
     """Checks and training share one child: the checks must report within their limit, the rest gets the whole time."""
-    outcome = run(
-        task("report_stages_then"), {"then": "hang"}, Limits(seconds=60.0, memory_mb=1500, milestone=(3, 4.0))
-    )
+    outcome = sandbox("report_stages_then", {"then": "hang"}, Limits(seconds=60.0, memory_mb=1500, milestone=(3, 4.0)))
     assert outcome.error == "timed out after 4.0 s"  # not the 60 s of the whole run
     assert [record["name"] for record in outcome.progress] == ["first", "second"]
 
 
-def test_a_reached_milestone_lets_the_task_run_on() -> None:
-    outcome = run(
-        task("report_stages_then"), {"then": "return"}, Limits(seconds=60.0, memory_mb=1500, milestone=(2, 4.0))
+def test_a_reached_milestone_lets_the_task_run_on(sandbox: Sandbox) -> None:
+    outcome = sandbox(
+        "report_stages_then", {"then": "return"}, Limits(seconds=60.0, memory_mb=1500, milestone=(2, 4.0))
     )
     assert outcome.ok and outcome.value == {"done": True}
+
+
+def test_a_warm_worker_serves_one_candidate_after_another() -> None:
+    pool = WarmPool()
+    try:
+        with pool.lease() as first:
+            pass
+        with pool.lease() as second:
+            assert second is first
+        outcome = run(task("train_briefly"), {"steps": 2}, replace(LIMITS, warm=True))
+        assert outcome.ok, outcome.error
+    finally:
+        pool.close()
+    assert first.process.poll() is not None
+
+
+def test_pages_shared_with_the_warm_worker_are_not_counted_against_the_candidate() -> None:
+    """torch alone holds more than 400 MB resident; a warm candidate adds only its own pages."""
+    outcome = run(task("train_briefly"), {"steps": 2}, Limits(seconds=60.0, memory_mb=400, warm=True))
+    assert outcome.ok, outcome.error
+    assert run(task("eat_memory"), {}, Limits(seconds=60.0, memory_mb=400, warm=True)).error == (
+        "exceeded the memory limit of 400 MB"
+    )
+
+
+def test_a_warm_worker_that_runs_threads_refuses_to_fork() -> None:
+    """A fork copies only the calling thread: a worker with others (an OpenMP pool, say) must not fork."""
+    worker = WarmWorker((*PRELOAD, "tests.thread_at_import"))
+    try:
+        read, write = os.pipe()
+        with pytest.raises(WarmStartError, match="the warm worker runs 2 threads, and a fork copies only one"):
+            worker.start("/nonexistent", {}, write, write)
+        os.close(read)
+        os.close(write)
+    finally:
+        worker.close()
 
 
 def _children_of(pid: int) -> list[int]:
@@ -248,7 +299,8 @@ def _children_of(pid: int) -> list[int]:
 
 
 @pytest.mark.slow
-def test_a_sandbox_dies_with_astevo_even_when_astevo_is_killed_with_sigkill() -> None:
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+def test_a_sandbox_dies_with_astevo_even_when_astevo_is_killed_with_sigkill(warm: bool) -> None:
     """A killed run must not leave training children competing with the resumed run."""
     caller = subprocess.Popen(
         [
@@ -256,19 +308,20 @@ def test_a_sandbox_dies_with_astevo_even_when_astevo_is_killed_with_sigkill() ->
             "-c",
             (
                 "from astevo.evaluation.sandbox import Limits, run; "
-                f"run('{task('report_stages_then')}', {{'then': 'hang'}}, Limits(seconds=300.0, memory_mb=1500))"
+                f"run('{task('report_stages_then')}', {{'then': 'hang'}}, "
+                f"Limits(seconds=300.0, memory_mb=1500, warm={warm}))"
             ),
         ],
         cwd=Path(__file__).resolve().parents[1],
     )
+    depth = 3 if warm else 2  # (warm worker,) supervisor, worker
     try:
-        for _ in range(200):  # the sandbox appears, and its worker below it
-            supervisors = _children_of(caller.pid)
-            if supervisors and _children_of(supervisors[0]):
+        for _ in range(300):  # the sandbox appears, and its worker at the bottom
+            sandbox = _descendants(caller.pid)
+            if len(sandbox) >= depth:
                 break
             time.sleep(0.1)
-        sandbox = supervisors + _children_of(supervisors[0])
-        assert len(sandbox) == 2
+        assert len(sandbox) == depth
         time.sleep(5)  # past torch's import: the task is spinning, writing nothing that could fail
     finally:
         caller.kill()
@@ -284,3 +337,11 @@ def test_a_sandbox_dies_with_astevo_even_when_astevo_is_killed_with_sigkill() ->
             break
         time.sleep(0.1)
     assert not alive
+
+
+def _descendants(pid: int) -> list[int]:
+    found, pending = [], _children_of(pid)
+    while pending:
+        found.append(pending.pop())
+        pending.extend(_children_of(found[-1]))
+    return found

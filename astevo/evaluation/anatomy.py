@@ -35,7 +35,7 @@ def inspect_model(
 ) -> Anatomy:
     """Build the model in a sandboxed child; a file that cannot build raises AstevoError."""
     payload = network_payload(model_file, num_classes, channels)
-    outcome = sandbox.run(worker_task("inspect_model"), payload, limits or sandbox.Limits(seconds=120))
+    outcome = sandbox.run(worker_task("inspect_model"), payload, limits or sandbox.Limits(seconds=120, warm=True))
     if not outcome.ok:
         raise AstevoError(f"{model_file.origin}: cannot build the model: {outcome.error}")
     value = outcome.value

@@ -8,6 +8,7 @@ already run), so an evaluator can run it anywhere and the same request gives the
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -106,9 +107,23 @@ class EvaluationResult:
     request_id: str
     evaluation: Evaluation
     seconds: float  # wall time this evaluation took here (near 0 when taken from a cache)
+    cuda_devices: str | None = None  # the CUDA_VISIBLE_DEVICES it ran with; None: no GPU was assigned
 
 
 class Evaluator(Protocol):
+    """Where evaluations run: here in slots, or as tasks of a cluster."""
+
     def evaluate(self, requests: Sequence[EvaluationRequest]) -> Iterator[EvaluationResult]:
         """Evaluate every request; yield each result as soon as it is known, in any order."""
         ...
+
+    def submit(self, request: EvaluationRequest) -> Future[EvaluationResult]:
+        """Start one evaluation and return at once: the loop proposes more while it runs."""
+        ...
+
+
+def finished(result: EvaluationResult) -> Future[EvaluationResult]:
+    """A result already known, as a submitted evaluation's future: for evaluators that run in the caller."""
+    future: Future[EvaluationResult] = Future()
+    future.set_result(result)
+    return future

@@ -18,7 +18,7 @@ from astevo.errors import AstevoError, CandidateRejected
 from astevo.evaluation import sandbox
 from astevo.evaluation.base import FAST_STAGES, TRAIN_STAGES, Evaluation, StageResult
 from astevo.evaluation.cache import EvaluationCache, cache_key
-from astevo.evaluation.payloads import data_payload, model_payload, sandbox_limits, worker_task
+from astevo.evaluation.payloads import data_payload, model_payload, sandbox_limits, training_threads, worker_task
 from astevo.evaluation.safety import check_source
 from astevo.settings import FitnessSettings
 
@@ -31,11 +31,12 @@ def evaluate(
     rewritten: tuple[str, ...] = (),
     cache: EvaluationCache | None = None,
     checked: Evaluation | None = None,
+    slot: sandbox.Slot = sandbox.ANYWHERE,
 ) -> Evaluation:
     """Run the cascade on one model file's source; with `cache`, never evaluate the same thing twice.
 
     `checked`, the passing verdict of the fast checks on this very source and settings, spares
-    running them again: only the training then runs.
+    running them again: only the training then runs. `slot` says where the sandbox runs.
     """
     key = None
     if cache is not None:
@@ -43,9 +44,9 @@ def evaluate(
         if key and (record := cache.get(key)):
             return Evaluation.from_record(record, cached=True)
     if checked is not None and _complete_checks(checked) and settings.train:
-        evaluation = _train_checked(source, settings, checked)
+        evaluation = _train_checked(source, settings, checked, slot)
     else:
-        evaluation = _run_cascade(source, settings, reference, rewritten)
+        evaluation = _run_cascade(source, settings, reference, rewritten, slot)
     if cache is not None and key and not _depends_on_load(evaluation):
         cache.put(key, evaluation.to_record())
     return evaluation
@@ -53,7 +54,13 @@ def evaluate(
 
 # Failures the machine may cause rather than the candidate: the clock, the memory cap, the kernel's
 # out-of-memory killer, a sandbox that could not start. Not verdicts to keep.
-_LOAD_FAILURES = ("timed out", "exceeded the memory limit", "killed by signal 9 ", "could not start the sandbox")
+_LOAD_FAILURES = (
+    "timed out",
+    "exceeded the memory limit",
+    "killed by signal 9 ",
+    "could not start the sandbox",
+    "abandoned",
+)
 
 
 def _complete_checks(checked: Evaluation) -> bool:
@@ -78,13 +85,17 @@ def _key(source: str, settings: FitnessSettings, reference: ModelFile | None, re
             "code": code,
             "reference": canonical_hash(reference.source) if reference and rewritten else None,
             "rewritten": sorted(rewritten),
-            "settings": asdict(replace(settings, threads=0)),
+            "settings": asdict(replace(settings, threads=training_threads(settings), warm_workers=True)),
         }
     )
 
 
 def _run_cascade(
-    source: str, settings: FitnessSettings, reference: ModelFile | None, rewritten: tuple[str, ...]
+    source: str,
+    settings: FitnessSettings,
+    reference: ModelFile | None,
+    rewritten: tuple[str, ...],
+    slot: sandbox.Slot,
 ) -> Evaluation:
     stages: list[StageResult] = []
     metrics: dict[str, Any] = {}
@@ -103,9 +114,12 @@ def _run_cascade(
     if settings.train:  # one child for checks and training, the checks still held to their own time limit
         payload.update(data=data_payload(settings), budget=asdict(settings.budget))
         limits = replace(
-            sandbox_limits(settings, training=True), milestone=(len(FAST_STAGES[2:]), settings.check_seconds)
+            sandbox_limits(settings, training=True),
+            milestone=(len(FAST_STAGES[2:]), settings.check_seconds),
         )
-        _sandboxed(stages, metrics, worker_task("evaluate_candidate"), payload, limits, FAST_STAGES[2:] + TRAIN_STAGES)
+        _sandboxed(
+            stages, metrics, worker_task("evaluate_candidate"), payload, limits, FAST_STAGES[2:] + TRAIN_STAGES, slot
+        )
     else:
         _sandboxed(
             stages,
@@ -114,11 +128,12 @@ def _run_cascade(
             payload,
             sandbox_limits(settings, training=False),
             FAST_STAGES[2:],
+            slot,
         )
     return Evaluation(tuple(stages), metrics)
 
 
-def _train_checked(source: str, settings: FitnessSettings, checked: Evaluation) -> Evaluation:
+def _train_checked(source: str, settings: FitnessSettings, checked: Evaluation, slot: sandbox.Slot) -> Evaluation:
     """Training alone, after the fast checks passed elsewhere: their stages and metrics are carried over."""
     stages, metrics = list(checked.stages), dict(checked.metrics)
     payload = {
@@ -126,9 +141,8 @@ def _train_checked(source: str, settings: FitnessSettings, checked: Evaluation) 
         "data": data_payload(settings),
         "budget": asdict(settings.budget),
     }
-    _sandboxed(
-        stages, metrics, worker_task("train_candidate"), payload, sandbox_limits(settings, training=True), TRAIN_STAGES
-    )
+    limits = sandbox_limits(settings, training=True)
+    _sandboxed(stages, metrics, worker_task("train_candidate"), payload, limits, TRAIN_STAGES, slot)
     return Evaluation(tuple(stages), metrics)
 
 
@@ -187,9 +201,10 @@ def _sandboxed(
     payload: dict,
     limits: sandbox.Limits,
     expected: tuple[str, ...],
+    slot: sandbox.Slot,
 ) -> bool:
     """Run child stages; a child that dies is blamed on the first stage it had not finished."""
-    outcome = sandbox.run(task, payload, limits)
+    outcome = sandbox.run(task, payload, limits, slot=slot)
     reported = _stage_records(outcome.progress, expected)
     stages.extend(reported)
     if len(reported) < len(outcome.progress):  # the candidate wrote on the channel itself

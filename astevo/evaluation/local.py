@@ -1,32 +1,76 @@
-"""The local evaluator: each request runs the cascade here, one sandboxed child at a time."""
+"""The local executor: K evaluation slots on this machine, each with its own GPU when there are GPUs.
+
+Trainings submitted by the loop run in the slots, so the LLM proposes the next offspring while
+they train. The fast checks a variation asks for run in the caller's thread: they must not wait
+behind a training. Every evaluation runs the cascade in its own sandboxed child; a slot only
+chooses the child's GPU.
+"""
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from astevo.code.blocks import ModelFile
+from astevo.errors import AstevoError
 from astevo.evaluation.base import EvaluationRequest, EvaluationResult
 from astevo.evaluation.cache import EvaluationCache
 from astevo.evaluation.cascade import evaluate
+from astevo.evaluation.gpus import slot_devices, visible_gpus
+from astevo.evaluation.sandbox import ANYWHERE, Slot
+
+
+def default_workers() -> int:
+    """One slot per GPU; one on a CPU, where the LLM's threads and one training already fill the cores."""
+    return max(len(visible_gpus()), 1)
 
 
 class LocalEvaluator:
-    """Evaluates requests in order on this machine; with a cache, identical code is never trained twice."""
+    """Evaluates requests on this machine; with a cache, identical code is never trained twice."""
 
-    def __init__(self, cache: EvaluationCache | None = None) -> None:
+    def __init__(self, cache: EvaluationCache | None = None, workers: int = 1, gpus: list[str] | None = None) -> None:
+        if workers < 1:
+            raise AstevoError(f"--workers must be at least 1, got {workers}")
         self.cache = cache
+        self.workers = workers
+        self._stop = threading.Event()
+        self._free_slots: queue.SimpleQueue[Slot] = queue.SimpleQueue()
+        for devices in slot_devices(workers, visible_gpus() if gpus is None else gpus):
+            self._free_slots.put(Slot(devices, self._stop))
+        self._slots = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="astevo-slot")
 
     def evaluate(self, requests: Sequence[EvaluationRequest]) -> Iterator[EvaluationResult]:
         for request in requests:
-            started = time.perf_counter()
-            reference = ModelFile(request.reference, "parent") if request.reference is not None else None
-            evaluation = evaluate(
-                request.source,
-                request.settings,
-                reference=reference,
-                rewritten=request.rewritten,
-                cache=self.cache,
-                checked=request.checked,
-            )
-            yield EvaluationResult(request.request_id, evaluation, time.perf_counter() - started)
+            yield self._run(request, ANYWHERE)
+
+    def submit(self, request: EvaluationRequest) -> Future[EvaluationResult]:
+        return self._slots.submit(self._in_slot, request)
+
+    def close(self) -> None:
+        """Stop: evaluations still running are abandoned (the loop records none after it stops)."""
+        self._stop.set()
+        self._slots.shutdown(wait=True, cancel_futures=True)
+
+    def _in_slot(self, request: EvaluationRequest) -> EvaluationResult:
+        slot = self._free_slots.get()  # never waits: the pool runs at most one evaluation per slot
+        try:
+            return self._run(request, slot)
+        finally:
+            self._free_slots.put(slot)
+
+    def _run(self, request: EvaluationRequest, slot: Slot) -> EvaluationResult:
+        started = time.perf_counter()
+        reference = ModelFile(request.reference, "parent") if request.reference is not None else None
+        evaluation = evaluate(
+            request.source,
+            request.settings,
+            reference=reference,
+            rewritten=request.rewritten,
+            cache=self.cache,
+            checked=request.checked,
+            slot=slot,
+        )
+        return EvaluationResult(request.request_id, evaluation, time.perf_counter() - started, slot.cuda_devices)

@@ -54,4 +54,9 @@ def data_payload(settings: FitnessSettings) -> dict[str, Any]:
 def sandbox_limits(settings: FitnessSettings, *, training: bool) -> sandbox.Limits:
     """The child's limits: the check time, plus the budget's time cap when the child trains."""
     seconds = settings.check_seconds + settings.budget.max_seconds if training else settings.check_seconds
-    return sandbox.Limits(seconds, settings.memory_mb, settings.threads or os.cpu_count() or 1)
+    return sandbox.Limits(seconds, settings.memory_mb, training_threads(settings), warm=settings.warm_workers)
+
+
+def training_threads(settings: FitnessSettings) -> int:
+    """The threads each evaluation uses: part of what determines its result (floating-point sums)."""
+    return settings.threads or os.cpu_count() or 1

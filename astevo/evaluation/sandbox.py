@@ -16,6 +16,7 @@ refusal), "returned ..." (not a JSON-able dict), "sent a forged or malformed res
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -24,12 +25,16 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from astevo.errors import AstevoError
+from astevo.evaluation.child_environment import child_environment
 from astevo.evaluation.sandbox_child import REQUEST_FILE, live_processes
+from astevo.evaluation.warm_pool import WarmCandidate, shared_pool
 
 OUTPUT_TAIL_BYTES = 4096
 RESULT_CAP_BYTES = 16 * 2**20
@@ -48,6 +53,7 @@ class Limits:
     # (records, seconds): the task must have reported that many progress records within that time,
     # so one child can run quick checks and a long training, each with a time limit of its own
     milestone: tuple[int, float] | None = None
+    warm: bool = False  # fork the child from a warm worker that imported torch once (see warm_pool)
 
     def __post_init__(self) -> None:
         if self.seconds <= 0 or self.memory_mb <= 0 or self.threads < 1 or (self.milestone and self.milestone[1] <= 0):
@@ -56,6 +62,17 @@ class Limits:
                 f"memory_mb={self.memory_mb}, threads={self.threads}, milestone={self.milestone}); "
                 "fix the settings"
             )
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where a child runs: its GPUs, and an event that abandons it when astevo stops mid-evaluation."""
+
+    cuda_devices: str | None = None  # the child's CUDA_VISIBLE_DEVICES; None: this process's
+    stop: threading.Event | None = None
+
+
+ANYWHERE = Slot()
 
 
 @dataclass(frozen=True)
@@ -70,7 +87,9 @@ class Outcome:
     progress: tuple[dict, ...] = ()  # interim records the task reported, in order, even when it failed later
 
 
-def run(function: str, payload: dict, limits: Limits = Limits(), *, isolate: bool = True) -> Outcome:
+def run(
+    function: str, payload: dict, limits: Limits = Limits(), *, isolate: bool = True, slot: Slot = ANYWHERE
+) -> Outcome:
     """Call `function` ("package.module:name", importable here) with `payload` in a sandbox.
 
     The function takes the payload dict and returns a JSON-able dict. `isolate=False` skips the
@@ -92,60 +111,83 @@ def run(function: str, payload: dict, limits: Limits = Limits(), *, isolate: boo
                 }
             )
         )
-        result_read, result_write = os.pipe()
-        try:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "astevo.evaluation.sandbox_child", str(result_write)],
-                cwd=workdir,
-                env=_child_environment(workdir, limits.threads),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                pass_fds=(result_write,),
-                start_new_session=True,
-            )
-        except OSError as error:
-            os.close(result_read)
-            return Outcome(False, None, f"could not start the sandbox: {error}", 0.0, "")
-        finally:
-            os.close(result_write)
-        watch = _Watch(process, result_read, limits, token)
-        try:
-            watch.follow()
-        finally:
-            watch.stop()
+        with contextlib.ExitStack() as stack:
+            result_read, result_write = os.pipe()
+            output_read, output_write = os.pipe()
+            environment = _child_environment(workdir, limits.threads, slot)
+            try:
+                if limits.warm:
+                    worker = stack.enter_context(shared_pool().lease())
+                    process: _Process = worker.start(workdir, environment, result_write, output_write)
+                else:
+                    process = _start_cold(workdir, environment, result_write, output_write)
+            except OSError as error:
+                os.close(result_read)
+                os.close(output_read)
+                return Outcome(False, None, f"could not start the sandbox: {error}", 0.0, "")
+            finally:
+                os.close(result_write)
+                os.close(output_write)
+            watch = _Watch(process, output_read, result_read, limits, token, slot.stop)
+            try:
+                watch.follow()
+            finally:
+                watch.stop()
     return watch.outcome(token, time.monotonic() - started)
 
 
-def _child_environment(workdir: str, threads: int) -> dict[str, str]:
-    """Only what the child needs: no proxies, tokens or other secrets of the caller."""
-    import_path = [os.path.abspath(entry or os.curdir) for entry in sys.path]
-    environment = {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": workdir,
-        "TMPDIR": workdir,
-        "LANG": "C.UTF-8",
-        "PYTHONPATH": os.pathsep.join(import_path),
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        environment[name] = str(threads)
-    if "CUDA_VISIBLE_DEVICES" in os.environ:
-        environment["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
+class _Process(Protocol):
+    """What the watch needs of a child: `subprocess.Popen` (cold) or a warm worker's candidate."""
+
+    pid: int
+    returncode: int | None
+
+    def poll(self) -> int | None: ...
+
+    def wait(self) -> int: ...
+
+
+def _start_cold(workdir: str, environment: dict[str, str], result_fd: int, output_fd: int) -> _Process:
+    """A fresh interpreter for this one task: it imports torch itself (about 5 s with the first optimizer)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "astevo.evaluation.sandbox_child", str(result_fd)],
+        cwd=workdir,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        stdout=output_fd,
+        stderr=subprocess.STDOUT,
+        pass_fds=(result_fd,),
+        start_new_session=True,
+    )
+
+
+def _child_environment(workdir: str, threads: int, slot: Slot) -> dict[str, str]:
+    environment = child_environment(workdir, threads)
+    devices = slot.cuda_devices if slot.cuda_devices is not None else os.environ.get("CUDA_VISIBLE_DEVICES")
+    if devices is not None:
+        environment["CUDA_VISIBLE_DEVICES"] = devices
     return environment
 
 
 class _Watch:
     """Follows one child: drains its pipes, enforces the limits, then removes every process."""
 
-    def __init__(self, process: subprocess.Popen[bytes], result_fd: int, limits: Limits, token: str) -> None:
-        assert process.stdout is not None  # the child is started with stdout=PIPE
+    def __init__(
+        self,
+        process: _Process,
+        output_fd: int,
+        result_fd: int,
+        limits: Limits,
+        token: str,
+        stop: threading.Event | None,
+    ) -> None:
         self.process = process
-        self.stdout = process.stdout
+        self.stop_event = stop
         self.limits = limits
         self.token = token
-        self.output_fd = self.stdout.fileno()
+        self.output_fd = output_fd
+        # pages a warm candidate shares with its worker are the worker's: counted once, there
+        self.shared_pages = process.shared_pages if isinstance(process, WarmCandidate) else 0
         self.result_fd = result_fd
         self.open_fds = {self.output_fd, result_fd}
         self.output = bytearray()
@@ -171,13 +213,16 @@ class _Watch:
                 return
             if now >= next_check:  # a /proc scan costs about a millisecond: not per read
                 next_check = now + _POLL_SECONDS
+                if self.stop_event is not None and self.stop_event.is_set():
+                    self.stop_reason = "abandoned: astevo is stopping"
+                    return
                 self.stop_reason = self._limit_breach()
                 if self.stop_reason:
                     return
             self._read(min(_POLL_SECONDS, deadline - now))
 
     def _limit_breach(self) -> str | None:
-        if _resident_bytes(_tree(self.process.pid)) > self.limits.memory_mb * 2**20:
+        if _resident_bytes(_tree(self.process.pid), self.shared_pages) > self.limits.memory_mb * 2**20:
             return f"exceeded the memory limit of {self.limits.memory_mb} MB"
         if len(self.result) > RESULT_CAP_BYTES:
             return f"sent a result larger than {RESULT_CAP_BYTES // 2**20} MB"
@@ -213,9 +258,8 @@ class _Watch:
         drain_until = time.monotonic() + _GRACE_SECONDS
         while self.open_fds and time.monotonic() < drain_until:
             self._read(drain_until - time.monotonic())
-        self.stdout.close()
-        if self.result_fd in self.open_fds:
-            os.close(self.result_fd)
+        for fd in self.open_fds:
+            os.close(fd)
 
     def _wait_for_exit(self, seconds: float) -> None:
         until = time.monotonic() + seconds
@@ -264,7 +308,7 @@ class _Watch:
         return f"raised {message.get('error')}"
 
     def _exit_reason(self) -> str:
-        code = self.process.returncode
+        code = self.process.wait()  # the child has exited: stop() waited for it
         if code < 0:
             try:
                 name = signal.Signals(-code).name
@@ -289,8 +333,9 @@ def _tree(root: int) -> dict[int, int]:
     return found
 
 
-def _resident_bytes(tree: dict[int, int]) -> int:
-    return sum(tree.values()) * _PAGE_BYTES
+def _resident_bytes(tree: dict[int, int], shared_pages: int) -> int:
+    """Resident memory of a tree of processes, less in each the pages it may share with a warm worker."""
+    return sum(max(pages - shared_pages, 0) for pages in tree.values()) * _PAGE_BYTES
 
 
 def _kill_tree(root: int, *, spare_root: bool) -> None:

@@ -1,7 +1,8 @@
 """Child side of `astevo.evaluation.sandbox`: isolate, import torch, guard the interpreter, run one task.
 
 Started as `python -m astevo.evaluation.sandbox_child RESULT_FD` in a fresh working directory that holds
-`request.json`. It splits into two processes. The supervisor (this process, the session leader
+`request.json` (a cold start), or forked by a warm worker that imported torch once (`start_forked`).
+It splits into two processes. The supervisor (this process, the session leader
 the parent watches) enters Linux namespaces when permitted, becomes the reaper of every orphan
 below it, forks the worker and, once the worker ends, kills whatever the worker left behind and
 exits the way the worker did. The worker imports torch, applies the limits, installs an audit
@@ -30,6 +31,7 @@ import resource
 import signal
 import stat
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -101,14 +103,41 @@ class ForbiddenOperation(PermissionError):
 
 
 def main() -> NoReturn:
+    """A cold start: this interpreter was started by the parent for this one task."""
     sys.modules["astevo.evaluation.sandbox_child"] = sys.modules[__name__]  # one channel, however tasks import it
-    result_fd = int(sys.argv[1])
+    _supervise(int(sys.argv[1]), parent_pid=None)
+
+
+def start_forked(
+    workdir: str, environment: dict[str, str], result_fd: int, output_fd: int, parent_pid: int
+) -> NoReturn:
+    """A warm start, in a child just forked by the warm worker (`astevo.evaluation.fork_server`).
+
+    The child leaves the worker's session and takes the candidate's own output pipe and
+    environment; from there on it is a cold child, and every limit is set below, after the fork.
+    """
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(output_fd, 1)
+    os.dup2(output_fd, 2)
+    os.close(null)
+    os.close(output_fd)
+    os.chdir(workdir)
+    os.environ.clear()
+    os.environ.update(environment)
+    tempfile.tempdir = None  # the worker's own was cached at import; TMPDIR now names the working directory
+    _supervise(result_fd, parent_pid=parent_pid)
+
+
+def _supervise(result_fd: int, parent_pid: int | None) -> NoReturn:
+    """Read the request, isolate, fork the worker and outlive it; `parent_pid` None: the request names the parent."""
     workdir = os.getcwd()
     sys.path[:] = [p for p in sys.path if p not in ("", workdir)]
     request = json.loads(Path(REQUEST_FILE).read_text())
     os.unlink(REQUEST_FILE)
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # astevo killed (even by SIGKILL): this sandbox goes too
-    if os.getppid() != request["parent_pid"]:  # it died before the line above took effect
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # its parent killed (even by SIGKILL): this sandbox goes too
+    if os.getppid() != (request["parent_pid"] if parent_pid is None else parent_pid):  # it died before that
         os._exit(1)
     if request["isolate"]:
         _enter_namespaces(workdir)

@@ -3,7 +3,8 @@
 Every random draw of an offspring comes from a generator seeded with (run seed, generation,
 slot), and selection reads only what the store holds, so a run resumed after a kill makes
 exactly the offspring it would have made. Each offspring is stored as soon as the model
-has proposed it and again as soon as it is evaluated; a stored step is never repeated.
+has proposed it and again as soon as it is evaluated; a stored step is never repeated, and an
+evaluation still running when the run stopped is started again on resume.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import platform
 import random
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -25,7 +27,7 @@ from astevo.code.validity import child_problem
 from astevo.data.sources import dataset_geometry
 from astevo.errors import AstevoError
 from astevo.evaluation.anatomy import inspect_model
-from astevo.evaluation.base import Evaluation, EvaluationRequest, Evaluator, Size
+from astevo.evaluation.base import Evaluation, EvaluationRequest, EvaluationResult, Evaluator, Size
 from astevo.evaluation.checks import BlockCheck
 from astevo.evolution import selection
 from astevo.evolution.block_choice import choose_block
@@ -80,18 +82,33 @@ def start_run(folder: Path, config: EvolveConfig, seed_model: ModelFile, model_p
 
 
 class Evolution:
-    """A run carried forward: variation proposes, the evaluator measures, the store keeps every step."""
+    """A run carried forward: variation proposes, the evaluator measures, the store keeps every step.
+
+    Pipelined (the default), each offspring's evaluation starts as soon as it is proposed, and the
+    variation proposes the next while it runs. Breeding reads only what is settled in slot order:
+    within a generation, parents, exemplars and selection come from the generation before, and
+    "already proposed" means proposed earlier in slot order, so a run makes the same offspring
+    whatever the number of slots or the executor, and whenever evaluations finish.
+    """
 
     def __init__(
-        self, store: RunStore, variation: Variation, evaluator: Evaluator, *, on_progress: OnProgress | None = None
+        self,
+        store: RunStore,
+        variation: Variation,
+        evaluator: Evaluator,
+        *,
+        on_progress: OnProgress | None = None,
+        pipelined: bool = True,
     ) -> None:
         store.claim()
         check_model(store, variation.model_path)
         self.store, self.variation, self.evaluator = store, variation, evaluator
         self.on_progress = on_progress or (lambda progress: None)
+        self.pipelined = pipelined
         self.config = store.config()
         self._verdicts: dict[int, Evaluation] = {}  # fast-check verdicts of this process's proposals, by individual
         self._block_hashes: dict[int, dict[str, str]] = {}  # each stored individual's blocks, hashed once
+        self._running: dict[int, Future[EvaluationResult]] = {}  # evaluations started, by individual
 
     @property
     def total(self) -> int:
@@ -148,7 +165,12 @@ class Evolution:
         for slot in range(1, size + 1):
             pair = (population[0], population[0]) if generation == 0 else (parents[2 * slot - 2], parents[2 * slot - 1])
             individual = self.store.at(generation, slot) or self._breed(generation, slot, pair, population)
-            offspring.append(self._settle(individual, generation))
+            if self.pipelined:
+                self._start(individual)
+            else:
+                individual = self._settle(individual, generation)
+            offspring.append(individual)
+        offspring = [self._settle(individual, generation) for individual in offspring]  # in slot order
         survivors = selection.survivors([*population, *offspring], size, self.config.cost)
         self.store.finish_generation(generation, [i.id for i in survivors])
         return survivors
@@ -179,7 +201,7 @@ class Evolution:
             rng,
         )
         code_hash = canonical_hash(result.child.source) if result.child else None
-        if code_hash is not None and self.store.evaluated_with_hash(code_hash) is not None:
+        if code_hash is not None and self.store.proposed_with_hash(code_hash) is not None:
             return None  # e.g. each block taken from the parent that kept the ancestor's version
         intent = ", ".join(f"{name} from {origin}" for name, origin in result.origins.items() if origin != "first")
         added = self.store.add(
@@ -266,29 +288,42 @@ class Evolution:
         self._report(generation, individual)
         return individual
 
-    def _evaluate(self, individual: Individual) -> None:
-        checked = self._verdicts.pop(individual.id, None)
-        earlier = self.store.evaluated_with_hash(individual.code_hash or canonical_hash(individual.code))
-        if earlier is not None and earlier.id != individual.id:
-            self.store.record_evaluation(individual.id, list(earlier.stages), earlier.metrics, 0.0, earlier.id)
+    def _start(self, individual: Individual) -> None:
+        """Start a pending individual's evaluation, unless an individual proposed earlier has the same code: its
+        result is then reused once it is settled."""
+        if individual.status != PENDING:
             return
+        earlier = self.store.proposed_with_hash(individual.code_hash or canonical_hash(individual.code))
+        if earlier is None or earlier.id == individual.id:
+            self._running[individual.id] = self.evaluator.submit(self._request(individual))
+
+    def _evaluate(self, individual: Individual) -> None:
+        running = self._running.pop(individual.id, None)
+        if running is None:
+            earlier = self.store.evaluated_with_hash(individual.code_hash or canonical_hash(individual.code))
+            if earlier is not None and earlier.id != individual.id:
+                self.store.record_evaluation(individual.id, list(earlier.stages), earlier.metrics, 0.0, earlier.id)
+                return
+            running = self.evaluator.submit(self._request(individual))
+        result = running.result()
+        record = result.evaluation.to_record()
+        self.store.record_evaluation(
+            individual.id, record["stages"], record["metrics"], result.seconds, cached=result.evaluation.cached
+        )
+
+    def _request(self, individual: Individual) -> EvaluationRequest:
         reference: str | None = None
         rewritten: tuple[str, ...] = ()
         if individual.operator in ("mutate", "eot"):
             reference = self.store.individual(individual.parents[0]).code
             rewritten = individual.blocks
-        request = EvaluationRequest(
+        return EvaluationRequest(
             str(individual.id),
             individual.code,
             self.config.fitness,
             reference=reference,
             rewritten=rewritten,
-            checked=checked,
-        )
-        result = next(iter(self.evaluator.evaluate([request])))
-        record = result.evaluation.to_record()
-        self.store.record_evaluation(
-            individual.id, record["stages"], record["metrics"], result.seconds, cached=result.evaluation.cached
+            checked=self._verdicts.pop(individual.id, None),
         )
 
     def _common_ancestor(self, first: Individual, second: Individual) -> int:

@@ -277,9 +277,18 @@ class RunStore:
 
     def evaluated_with_hash(self, code_hash: str) -> Individual | None:
         """The first evaluation of the same code (by canonical hash), to reuse instead of repeating it."""
+        return self._first_with_hash(code_hash, (EVALUATED,))
+
+    def proposed_with_hash(self, code_hash: str) -> Individual | None:
+        """The first individual with the same code, evaluated or still being evaluated: proposals are stored in
+        slot order, so this does not depend on which evaluations happen to have finished."""
+        return self._first_with_hash(code_hash, (EVALUATED, PENDING))
+
+    def _first_with_hash(self, code_hash: str, statuses: tuple[str, ...]) -> Individual | None:
+        marks = ", ".join("?" * len(statuses))
         row = self._db.execute(
-            f"{SELECT_ALL} WHERE code_hash = ? AND status = ? AND reused_from IS NULL ORDER BY id LIMIT 1",
-            (code_hash, EVALUATED),
+            f"{SELECT_ALL} WHERE code_hash = ? AND status IN ({marks}) AND reused_from IS NULL ORDER BY id LIMIT 1",
+            (code_hash, *statuses),
         ).fetchone()
         return None if row is None else individual_from_row(row)
 
