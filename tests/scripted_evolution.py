@@ -1,9 +1,10 @@
 """Run (or resume) a small evolution with the scripted variation, as its own process: `kill -9` tests target it.
 
-Usage: python3 -m tests.scripted_evolution RUN_DIR [--resume] [--workers K] [--sequential] [--cold]
+Usage: python3 -m tests.scripted_evolution RUN_DIR [--resume] [--workers K] [--ray] [--sequential] [--cold]
 
-`--sequential` evaluates each offspring before proposing the next; `--cold` starts every sandbox
-from a fresh interpreter. Neither may change what the run decides.
+`--ray` evaluates in tasks of a local Ray cluster with two logical GPUs; `--sequential` evaluates each
+offspring before proposing the next; `--cold` starts every sandbox from a fresh interpreter. None of
+them may change what the run decides.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import argparse
 from pathlib import Path
 
 from astevo.code.blocks import ModelFile
+from astevo.evaluation.base import Executor
 from astevo.evaluation.local import LocalEvaluator
+from astevo.evaluation.ray_executor import RayEvaluator
 from astevo.evolution.loop import Evolution, start_run
 from astevo.paths import DEFAULT_SEED
 from astevo.settings import EvolveConfig, apply
@@ -35,6 +38,7 @@ def main() -> None:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--ray", action="store_true")
     parser.add_argument("--sequential", action="store_true")
     parser.add_argument("--cold", action="store_true")
     arguments = parser.parse_args()
@@ -45,7 +49,9 @@ def main() -> None:
         if arguments.cold:
             settings = apply(settings, {"fitness": {"warm_workers": False}})
         store = start_run(arguments.folder, settings, ModelFile.read(SEED), None)
-    evaluator = LocalEvaluator(workers=arguments.workers)
+    evaluator: Executor = (
+        RayEvaluator(num_cpus=2, num_gpus=2) if arguments.ray else LocalEvaluator(workers=arguments.workers)
+    )
     with store:
         Evolution(store, ScriptedVariation(), evaluator, pipelined=not arguments.sequential).run()
     evaluator.close()

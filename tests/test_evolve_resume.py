@@ -115,11 +115,13 @@ def test_kill_9_at_random_moments_then_resume_gives_the_genealogy_of_an_uninterr
 
 
 @pytest.mark.parametrize(
-    "options", [("--workers", "2"), ("--sequential", "--cold")], ids=["two-slots", "sequential-cold"]
+    "options",
+    [("--workers", "2"), ("--ray",), ("--sequential", "--cold")],
+    ids=["two-slots", "ray-cluster", "sequential-cold"],
 )
-def test_slots_pipelining_and_warm_workers_change_nothing_a_run_decides(tmp_path, reference, options):
-    """Two slots lose no validity and change no result; nor does evaluating each child before the next is
-    proposed, each in a fresh interpreter, as astevo 0.3 did."""
+def test_slots_executors_pipelining_and_warm_workers_change_nothing_a_run_decides(tmp_path, reference, options):
+    """Two slots lose no validity and change no result; nor do Ray tasks on a local cluster, nor evaluating
+    each child before the next is proposed, each in a fresh interpreter, as astevo 0.3 did."""
     folder = tmp_path / "run"
     _finish(_start(folder, options=options))
     assert genealogy(folder) == reference

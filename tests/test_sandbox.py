@@ -14,6 +14,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -22,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from astevo.errors import AstevoError
-from astevo.evaluation.sandbox import OUTPUT_TAIL_BYTES, Limits, Outcome, run
+from astevo.evaluation.sandbox import ANYWHERE, OUTPUT_TAIL_BYTES, Limits, Outcome, Slot, run
 from astevo.evaluation.warm_pool import PRELOAD, WarmPool, WarmStartError, WarmWorker
 from tests import sandbox_tasks
 
@@ -41,8 +42,10 @@ def task(name: str) -> str:
 def sandbox(request: pytest.FixtureRequest) -> Sandbox:
     """`run` for a task of tests/sandbox_tasks.py, with the child started cold or warm."""
 
-    def call(name: str, payload: dict, limits: Limits = LIMITS, *, isolate: bool = True) -> Outcome:
-        return run(task(name), payload, replace(limits, warm=request.param == "warm"), isolate=isolate)
+    def call(
+        name: str, payload: dict, limits: Limits = LIMITS, *, isolate: bool = True, slot: Slot = ANYWHERE
+    ) -> Outcome:
+        return run(task(name), payload, replace(limits, warm=request.param == "warm"), isolate=isolate, slot=slot)
 
     return call
 
@@ -93,6 +96,21 @@ def test_child_environment_is_minimal(sandbox: Sandbox, monkeypatch: pytest.Monk
     assert "HTTPS_PROXY" not in environ and "ASTEVO_TEST_SECRET" not in environ
     assert environ["HOME"] == environ["TMPDIR"] == outcome.value["cwd"]
     assert environ["OMP_NUM_THREADS"] == environ["MKL_NUM_THREADS"] == "3"
+
+
+def test_a_slot_gives_the_child_its_own_gpus(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    assert sandbox("report_environment", {}, slot=Slot("1")).value["environ"]["CUDA_VISIBLE_DEVICES"] == "1"
+    assert sandbox("report_environment", {}).value["environ"]["CUDA_VISIBLE_DEVICES"] == "0,1"
+
+
+def test_a_slot_stopped_by_astevo_abandons_its_child_at_once(sandbox: Sandbox) -> None:
+    stop = threading.Event()
+    threading.Timer(4.0, stop.set).start()
+    started = time.monotonic()
+    outcome = sandbox("loop_forever", {}, Limits(seconds=120.0, memory_mb=1500), slot=Slot(None, stop))
+    assert outcome.error == "abandoned: astevo is stopping"
+    assert time.monotonic() - started < 30
 
 
 def test_exception_is_reported_in_one_line(sandbox: Sandbox) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -23,9 +24,10 @@ from astevo.cli.terminal import console, errors, print_table, user_errors
 from astevo.code.blocks import ModelFile
 from astevo.data.sources import require_dataset
 from astevo.errors import AstevoError
-from astevo.evaluation.base import MAC_UNIT
+from astevo.evaluation.base import MAC_UNIT, Executor
 from astevo.evaluation.cache import EvaluationCache
-from astevo.evaluation.local import LocalEvaluator
+from astevo.evaluation.local import LocalEvaluator, default_workers
+from astevo.evaluation.warm_pool import shared_pool
 from astevo.evolution.model_check import check_model
 from astevo.evolution.selection import pareto_front
 from astevo.llm.gguf import resolve_model
@@ -86,11 +88,27 @@ def evolve(
         bool, typer.Option(help="Continue the run in --run where it stopped, with its own settings.")
     ] = False,
     cache: Annotated[bool, typer.Option(help="Reuse evaluations of identical code from earlier runs.")] = True,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Evaluation slots of the local executor (default: one per GPU; 1 on a CPU). Results do not "
+            "depend on it.",
+            show_default=False,
+        ),
+    ] = None,
+    executor: Annotated[
+        str, typer.Option(help="Where trainings run: local (slots here) or ray (tasks of a Ray cluster).")
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster to join (e.g. auto); default: start a local one. Needs --executor ray."),
+    ] = None,
 ) -> None:
     """Evolve blocks of a model with the local LLM: NSGA-II parents, SPEA2 elites, EoT, AST crossover."""
     overrides = _flag_overrides(
         block, model, dataset, data, population, generations, cost, limit_train, epochs, random_seed
     )
+    make_evaluator, slots_here = _executor(executor, workers, ray_address, cache)
     if resume:
         if run is None:
             raise AstevoError("--resume needs --run FOLDER: the run to continue")
@@ -116,7 +134,7 @@ def evolve(
         with console.status("building the seed model once to find the blocks that can change fitness"):
             store = start_run(run, settings, seed_model, model_info.path)
     with store:
-        _run(store, cache)
+        _run(store, make_evaluator, slots_here)
 
 
 def _flag_overrides(
@@ -153,7 +171,30 @@ def _flag_overrides(
     return overrides
 
 
-def _run(store: RunStore, cache: bool) -> None:
+def _executor(
+    name: str, workers: int | None, ray_address: str | None, cache: bool
+) -> tuple[Callable[[], Executor], int]:
+    """The chosen executor, checked now and made once the run starts (a bad flag costs no model load), and the
+    trainings it runs in this process at once."""
+    if name not in ("local", "ray"):
+        raise AstevoError(f"--executor must be local or ray, got {name!r}")
+    if name == "local" and ray_address is not None:
+        raise AstevoError("--ray-address needs --executor ray")
+    if name == "ray" and workers is not None:
+        raise AstevoError("--workers sets the local executor's slots; a Ray cluster schedules by its own resources")
+    if workers is not None and workers < 1:
+        raise AstevoError(f"--workers must be at least 1, got {workers}")
+    evaluation_cache = EvaluationCache() if cache else None
+    if name == "ray":
+        from astevo.evaluation.ray_executor import RayEvaluator, require_ray
+
+        require_ray()
+        return (lambda: RayEvaluator(evaluation_cache, ray_address)), 0
+    slots = workers or default_workers()
+    return (lambda: LocalEvaluator(evaluation_cache, slots)), slots
+
+
+def _run(store: RunStore, make_evaluator: Callable[[], Executor], slots_here: int) -> None:
     from astevo.evolution.loop import Evolution
     from astevo.llm.llama_cpp_backend import LlamaCppGenerator  # loads llama.cpp only when a run starts
     from astevo.variation.llm_mutation import LLMVariation
@@ -175,13 +216,15 @@ def _run(store: RunStore, cache: bool) -> None:
         TimeRemainingColumn(),
         console=console,
     )
-    evaluator = LocalEvaluator(EvaluationCache() if cache else None)
     check_model(store, model_path)  # before the model loads: a changed file is a one-line error
-    generator = LlamaCppGenerator.from_settings(config.mutation)
-    evolution = Evolution(store, LLMVariation(generator, config.mutation, model_path), evaluator)
-    task = display.add_task("evolve", total=evolution.total, generation="-", status="")
-    evolution.on_progress = lambda progress: _show(display, task, progress)
+    evaluator = make_evaluator()
     try:
+        if config.fitness.warm_workers:  # their imports overlap the model's load; one more for the fast checks
+            shared_pool().prestart(slots_here + 1)
+        generator = LlamaCppGenerator.from_settings(config.mutation)
+        evolution = Evolution(store, LLMVariation(generator, config.mutation, model_path), evaluator)
+        task = display.add_task("evolve", total=evolution.total, generation="-", status="")
+        evolution.on_progress = lambda progress: _show(display, task, progress)
         with display:
             evolution.run()
     except KeyboardInterrupt:
@@ -190,6 +233,8 @@ def _run(store: RunStore, cache: bool) -> None:
             highlight=False,
         )
         raise typer.Exit(130) from None
+    finally:
+        evaluator.close()
     _summary(store, config)
 
 

@@ -127,3 +127,11 @@ def finished(result: EvaluationResult) -> Future[EvaluationResult]:
     future: Future[EvaluationResult] = Future()
     future.set_result(result)
     return future
+
+
+class Executor(Evaluator, Protocol):
+    """An evaluator that holds slots, processes or a cluster: closing it gives them back."""
+
+    def close(self) -> None:
+        """Release everything; evaluations still running are abandoned."""
+        ...

@@ -44,7 +44,7 @@ class LocalEvaluator:
 
     def evaluate(self, requests: Sequence[EvaluationRequest]) -> Iterator[EvaluationResult]:
         for request in requests:
-            yield self._run(request, ANYWHERE)
+            yield run_request(request, self.cache, ANYWHERE)
 
     def submit(self, request: EvaluationRequest) -> Future[EvaluationResult]:
         return self._slots.submit(self._in_slot, request)
@@ -57,20 +57,22 @@ class LocalEvaluator:
     def _in_slot(self, request: EvaluationRequest) -> EvaluationResult:
         slot = self._free_slots.get()  # never waits: the pool runs at most one evaluation per slot
         try:
-            return self._run(request, slot)
+            return run_request(request, self.cache, slot)
         finally:
             self._free_slots.put(slot)
 
-    def _run(self, request: EvaluationRequest, slot: Slot) -> EvaluationResult:
-        started = time.perf_counter()
-        reference = ModelFile(request.reference, "parent") if request.reference is not None else None
-        evaluation = evaluate(
-            request.source,
-            request.settings,
-            reference=reference,
-            rewritten=request.rewritten,
-            cache=self.cache,
-            checked=request.checked,
-            slot=slot,
-        )
-        return EvaluationResult(request.request_id, evaluation, time.perf_counter() - started, slot.cuda_devices)
+
+def run_request(request: EvaluationRequest, cache: EvaluationCache | None, slot: Slot) -> EvaluationResult:
+    """One request through the cascade, here: what every executor finally runs, wherever it runs it."""
+    started = time.perf_counter()
+    reference = ModelFile(request.reference, "parent") if request.reference is not None else None
+    evaluation = evaluate(
+        request.source,
+        request.settings,
+        reference=reference,
+        rewritten=request.rewritten,
+        cache=cache,
+        checked=request.checked,
+        slot=slot,
+    )
+    return EvaluationResult(request.request_id, evaluation, time.perf_counter() - started, slot.cuda_devices)
