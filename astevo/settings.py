@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import sys
 import types
 import typing
@@ -158,6 +159,18 @@ class MutationSettings:
         _require(self.repairs >= 0, "repairs", f"must be 0 or more, got {self.repairs}")
         _require(self.threads >= 0, "threads", f"must be 0 (the default share) or more, got {self.threads}")
         _require(self.context >= 256, "context", f"must be at least 256 tokens, got {self.context}")
+
+
+def model_threads(settings: MutationSettings) -> int:
+    """The LLM's threads: half the cores by default, since llama.cpp's threads spin while they wait for each
+    other, and taking every core collapses throughput (4x slower measured) when anything else runs."""
+    return settings.threads or max(1, (os.cpu_count() or 1) // 2)
+
+
+def threads_left_for_training(settings: MutationSettings, slots: int) -> int:
+    """Training threads per slot that keep the LLM's threads plus every slot's within the cores, as the model
+    proposes while slots train."""
+    return max(1, ((os.cpu_count() or 1) - model_threads(settings)) // slots)
 
 
 def default_fitness() -> FitnessSettings:

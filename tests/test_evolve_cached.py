@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from astevo.code.blocks import ModelFile
+from astevo.errors import AstevoError
 from astevo.evaluation.base import Evaluation, EvaluationRequest, EvaluationResult, StageResult, finished
+from astevo.evaluation.local import LocalEvaluator
 from astevo.evolution.loop import Evolution, start_run
 from astevo.settings import EvolveConfig, apply
 from astevo.store.records import EVALUATED
@@ -74,3 +76,22 @@ def test_an_accepted_mutation_is_trained_with_the_verdict_of_its_checks(tmp_path
             assert training.rewritten == individual.blocks
     assert {r.source for r in checks} >= set(mutants)  # each mutant was checked under the run's own settings
     assert all(r.settings.limit_train == SETTINGS["fitness"]["limit_train"] for r in checks)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pipelined", [True, False], ids=["pipelined", "sequential"])
+def test_a_seed_that_fails_the_cascade_stops_the_run_with_the_reason(tmp_path: Path, pipelined: bool) -> None:
+    """Pipelined, the seed trains while generation 0 is proposed; its failure still ends the run, with no
+    offspring evaluated."""
+    seed = ModelFile.read(SEED)
+    broken = seed.source.replace("        return self.fc(x)\n", "        return self.fc(x)[:, :1]\n", 1)
+    assert broken != seed.source
+    store = start_run(tmp_path / "run", apply(EvolveConfig(), SETTINGS), ModelFile(broken, "broken.py"), None)
+    evaluator = LocalEvaluator()
+    with store, pytest.raises(AstevoError, match=r"the seed model fails the fitness cascade \(probe: "):
+        Evolution(store, ScriptedVariation(), evaluator, pipelined=pipelined).run()
+    evaluator.close()
+    with RunStore.open(tmp_path / "run") as store:
+        offspring = [i for i in store.individuals() if i.operator != "seed"]
+    assert len(offspring) == (2 if pipelined else 0)
+    assert all(i.status != EVALUATED for i in offspring)

@@ -32,7 +32,7 @@ from astevo.evolution.model_check import check_model
 from astevo.evolution.selection import pareto_front
 from astevo.llm.gguf import resolve_model
 from astevo.paths import default_seed_path
-from astevo.settings import DATASET_NAMES, EvolveConfig, apply, read_config
+from astevo.settings import DATASET_NAMES, EvolveConfig, apply, read_config, threads_left_for_training
 from astevo.store.run_store import RunStore
 from astevo.views.run_view import format_accuracy, format_count, run_figures
 from astevo.views.size_changes import summary_line
@@ -123,6 +123,9 @@ def evolve(
         if config is not None:
             settings = apply(settings, read_config(config), str(config))
         settings = apply(settings, overrides, "flags")
+        if settings.fitness.threads == 0 and slots_here:  # fixed now: results must not depend on a later --workers
+            threads = threads_left_for_training(settings.mutation, slots_here)
+            settings = apply(settings, {"fitness": {"threads": threads}})
         if settings.fitness.data_dir:  # the run may be resumed from another folder; the sandbox runs in a temporary one
             settings = apply(settings, {"fitness": {"data_dir": str(Path(settings.fitness.data_dir).resolve())}})
         require_dataset(settings.fitness.dataset, settings.fitness.data_dir)
@@ -203,7 +206,8 @@ def _run(store: RunStore, make_evaluator: Callable[[], Executor], slots_here: in
     model_path = resolve_model(config.mutation.model).path
     console.print(
         f"run {store.folder}: evolving {', '.join(config.blocks)}; population {config.population}, "
-        f"{config.generations} generations, {config.fitness.dataset}",
+        f"{config.generations} generations, {config.fitness.dataset}; "
+        f"{config.fitness.threads or 'all'} training thread(s) per evaluation",
         highlight=False,
     )
     display = Progress(

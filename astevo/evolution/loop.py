@@ -117,19 +117,27 @@ class Evolution:
     def run(self) -> list[Individual]:
         """Carry the run to its end (from wherever it stopped); returns the final population."""
         origin = self._seed_individual()
-        if not origin.valid:
-            raise AstevoError(
-                f"the seed model fails the fitness cascade ({origin.reason}); fix it (or the settings), "
-                f"then start a new run (delete {self.store.folder} or choose another --run)"
-            )
+        if self.pipelined:  # the seed trains while generation 0 is proposed; mutations measure its size themselves
+            self._start(origin)
+        else:
+            origin = self._settled_seed(origin)
         population = [origin]
         for generation in range(self.config.generations):
             population = self._generation(generation, population)
         self.store.set_meta("finished", time.time())
         return population
 
+    def _settled_seed(self, origin: Individual) -> Individual:
+        origin = self._settle(origin, 0)
+        if not origin.valid:
+            raise AstevoError(
+                f"the seed model fails the fitness cascade ({origin.reason}); fix it (or the settings), "
+                f"then start a new run (delete {self.store.folder} or choose another --run)"
+            )
+        return origin
+
     def _seed_individual(self) -> Individual:
-        """Individual #1: the seed model file as it is."""
+        """Individual #1: the seed model file as it is, stored (evaluated or not)."""
         found = self.store.at(0, 0)
         if found is None:
             source = self.store.meta()["seed_source"]
@@ -147,7 +155,7 @@ class Evolution:
                 propose_seconds=0.0,
             )
             found = self.store.individual(added)
-        return self._settle(found, 0)
+        return found
 
     def _generation(self, generation: int, population: list[Individual]) -> list[Individual]:
         stored = self.store.population(generation)
@@ -170,6 +178,8 @@ class Evolution:
             else:
                 individual = self._settle(individual, generation)
             offspring.append(individual)
+        if generation == 0 and self.pipelined:
+            population = [self._settled_seed(population[0])]
         offspring = [self._settle(individual, generation) for individual in offspring]  # in slot order
         survivors = selection.survivors([*population, *offspring], size, self.config.cost)
         self.store.finish_generation(generation, [i.id for i in survivors])

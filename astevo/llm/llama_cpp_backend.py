@@ -7,7 +7,6 @@ llama.cpp's own GBNF sampler, which is several times slower on large vocabularie
 from __future__ import annotations
 
 import ctypes
-import os
 import time
 import warnings
 from pathlib import Path
@@ -24,7 +23,7 @@ from llguidance.numpy import allocate_token_bitmask, fill_next_token_bitmask
 from astevo.errors import AstevoError
 from astevo.llm.backend import KEEP_CAPTURE, Capabilities, Completion, Finish, GrammarError
 from astevo.llm.gguf import ModelInfo, checked_model, resolve_model
-from astevo.settings import MutationSettings
+from astevo.settings import MutationSettings, model_threads
 
 # Chat formats for GGUF files without `tokenizer.chat_template`, chosen by the special
 # token that marks a turn in the model's vocabulary (the bundled Gemma file has none).
@@ -141,9 +140,7 @@ class LlamaCppGenerator:
         self.info = model if isinstance(model, ModelInfo) else checked_model(Path(model), "--model")
         if n_gpu_layers is None:
             n_gpu_layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
-        # Half the cores by default: llama.cpp's threads spin while they wait for each other,
-        # so taking every core collapses throughput (4x slower measured) when anything else runs.
-        threads = n_threads or max(1, (os.cpu_count() or 1) // 2)
+        threads = n_threads or model_threads(MutationSettings())
         self._llama = _load(self.info.path, n_ctx, threads, seed, n_gpu_layers)
         self._seed = seed
         self._chat = self._chat_formatter()

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Individuals per hour of one fixed evolution in four settings, side by side in one run, and a Ray run.
+
+The workload is a real run: the bundled model proposes, every child is trained on the default
+budget, nothing comes from the evaluation cache. The same run seed and settings are run
+- cold sequential (astevo 0.3: each child evaluated before the next is proposed, each sandbox a
+  fresh interpreter),
+- warm sequential (sandboxes forked from a warm worker),
+- warm pipelined with 1 slot (the next child proposed while one trains),
+- warm pipelined with 2 slots,
+each with a fresh LLM and fresh warm workers. Sequential settings train with every core (astevo 0.3's
+default); pipelined ones with the cores the LLM's threads leave, shared by the slots (astevo's default
+now), since more threads than cores collapse both. Runs with the same training threads must give the
+same genealogy: the sequential pair, and the pipelined ones.
+Then the overhead per evaluation, cold and warm: the median wall seconds of a full evaluation of
+the seed outside its build, probe, train and validate stages. Last, the same run on a local Ray
+cluster with two logical GPUs: each task must have seen exactly one GPU, and the genealogy must
+equal the local run's. Usage:
+
+    python tools/bench_parallel.py [--population 4] [--generations 3] [--overhead-runs 5] [--no-ray]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from astevo.code.blocks import ModelFile  # noqa: E402
+from astevo.evaluation.base import EvaluationRequest, EvaluationResult, Executor  # noqa: E402
+from astevo.evaluation.local import LocalEvaluator  # noqa: E402
+from astevo.evaluation.warm_pool import shared_pool  # noqa: E402
+from astevo.evolution.loop import Evolution, start_run  # noqa: E402
+from astevo.llm.gguf import resolve_model  # noqa: E402
+from astevo.llm.llama_cpp_backend import LlamaCppGenerator  # noqa: E402
+from astevo.paths import default_seed_path  # noqa: E402
+from astevo.settings import EvolveConfig, apply, threads_left_for_training  # noqa: E402
+from astevo.store.run_store import RunStore  # noqa: E402
+from astevo.variation.llm_mutation import LLMVariation  # noqa: E402
+
+OWN_STAGES = ("build", "probe", "train", "validate")
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    name: str
+    warm: bool
+    pipelined: bool
+    workers: int
+
+
+SETTINGS = (
+    Setting("cold sequential", warm=False, pipelined=False, workers=1),
+    Setting("warm sequential", warm=True, pipelined=False, workers=1),
+    Setting("warm pipelined, 1 slot", warm=True, pipelined=True, workers=1),
+    Setting("warm pipelined, 2 slots", warm=True, pipelined=True, workers=2),
+)
+
+
+class Recording:
+    """Passes everything to an executor and keeps the results of what was submitted (where it ran)."""
+
+    def __init__(self, inner: Executor) -> None:
+        self.inner = inner
+        self.results: list[EvaluationResult] = []
+
+    def evaluate(self, requests: Sequence[EvaluationRequest]) -> Iterator[EvaluationResult]:
+        return self.inner.evaluate(requests)
+
+    def submit(self, request: EvaluationRequest) -> Future[EvaluationResult]:
+        future = self.inner.submit(request)
+        future.add_done_callback(lambda done: self.results.append(done.result()))
+        return future
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def genealogy(folder: Path) -> list[tuple]:
+    with RunStore.open(folder) as store:
+        return [
+            (i.generation, i.slot, i.parents, i.operator, i.code_hash, i.status, i.metrics.get("val_accuracy"))
+            for i in store.individuals()
+        ]
+
+
+def evolve(config: EvolveConfig, folder: Path, evaluator: Executor, pipelined: bool) -> tuple[float, int]:
+    """Seconds and individuals of one whole run, from a fresh LLM and fresh warm workers."""
+    shared_pool().close()
+    store = start_run(folder, config, ModelFile.read(default_seed_path()), resolve_model(None).path)
+    generator = LlamaCppGenerator.from_settings(config.mutation)
+    started = time.perf_counter()
+    try:
+        with store:
+            Evolution(
+                store,
+                LLMVariation(generator, config.mutation, resolve_model(None).path),
+                evaluator,
+                pipelined=pipelined,
+            ).run()
+    finally:
+        evaluator.close()
+    seconds = time.perf_counter() - started
+    return seconds, len(genealogy(folder))
+
+
+def setting_config(base: EvolveConfig, setting: Setting) -> EvolveConfig:
+    threads = threads_left_for_training(base.mutation, setting.workers) if setting.pipelined else 0
+    return apply(base, {"fitness": {"warm_workers": setting.warm, "threads": threads}})
+
+
+def overhead(config: EvolveConfig, warm: bool, runs: int) -> tuple[list[float], list[float]]:
+    """Per full evaluation of the seed, after one untimed to start a warm worker: wall seconds outside the
+    candidate's own stages, and wall seconds in all (the first optimizer's import counts in its train stage)."""
+    settings = dataclasses.replace(config.fitness, warm_workers=warm)
+    evaluator = LocalEvaluator()
+    outside, whole = [], []
+    for index in range(runs + 1):
+        request = EvaluationRequest(f"seed-{index}", ModelFile.read(default_seed_path()).source, settings)
+        result = evaluator.submit(request).result()
+        own = sum(stage.seconds for stage in result.evaluation.stages if stage.name in OWN_STAGES)
+        if index:
+            outside.append(result.seconds - own)
+            whole.append(result.seconds)
+    evaluator.close()
+    return outside, whole
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--population", type=int, default=4)
+    parser.add_argument("--generations", type=int, default=3)
+    parser.add_argument("--overhead-runs", type=int, default=5)
+    parser.add_argument("--no-ray", action="store_true", help="skip the Ray run")
+    arguments = parser.parse_args()
+    base = apply(EvolveConfig(), {"population": arguments.population, "generations": arguments.generations})
+    print(
+        f"workload: population {base.population}, {base.generations} generations, default budget "
+        f"({base.fitness.limit_train} images x {base.fitness.budget.epochs:g} epochs), bundled model "
+        f"{resolve_model(None).path.name}, no evaluation cache, {os.cpu_count()} cores"
+    )
+    with tempfile.TemporaryDirectory(prefix="astevo-bench-parallel-") as scratch:
+        rates: dict[str, float] = {}
+        genealogies: dict[str, list[tuple]] = {}
+        for setting in SETTINGS:
+            config = setting_config(base, setting)
+            folder = Path(scratch) / setting.name.replace(" ", "-").replace(",", "")
+            seconds, individuals = evolve(config, folder, LocalEvaluator(workers=setting.workers), setting.pipelined)
+            rates[setting.name] = individuals / seconds * 3600
+            genealogies[setting.name] = genealogy(folder)
+            print(
+                f"  {setting.name:26} {config.fitness.threads or 'all'} training thread(s): {individuals} individuals "
+                f"in {seconds:6.1f} s, {rates[setting.name]:6.1f} per hour"
+            )
+        for first, second in ((SETTINGS[0], SETTINGS[1]), (SETTINGS[2], SETTINGS[3])):
+            same = genealogies[first.name] == genealogies[second.name]
+            valid = sum(row[5] == "evaluated" for row in genealogies[second.name])
+            print(f"same genealogy, {first.name} and {second.name}: {same} ({valid} evaluated)")
+        cold, warm = SETTINGS[0].name, SETTINGS[1].name
+        for setting in SETTINGS[1:]:
+            print(
+                f"  {setting.name:26} {rates[setting.name] / rates[cold]:.2f}x cold sequential, "
+                f"{rates[setting.name] / rates[warm]:.2f}x warm sequential"
+            )
+        shared_pool().close()
+        for label, warm_workers in (("cold", False), ("warm", True)):
+            outside, whole = overhead(base, warm_workers, arguments.overhead_runs)
+            print(
+                f"overhead per evaluation, {label}: median {statistics.median(outside):.2f} s outside build, probe, "
+                f"train and validate ({', '.join(f'{value:.2f}' for value in outside)}); whole evaluation: median "
+                f"{statistics.median(whole):.2f} s"
+            )
+        if not arguments.no_ray:
+            ray_run(setting_config(base, SETTINGS[2]), Path(scratch) / "ray", genealogies[SETTINGS[2].name])
+
+
+def ray_run(config: EvolveConfig, folder: Path, local: list[tuple]) -> None:
+    from astevo.evaluation.ray_executor import RayEvaluator
+
+    recording = Recording(RayEvaluator(num_cpus=2, num_gpus=2))
+    seconds, individuals = evolve(config, folder, recording, True)
+    devices = [result.cuda_devices for result in recording.results]
+    one_each = all(device is not None and "," not in device for device in devices)
+    print(
+        f"ray, local cluster with 2 logical GPUs: {individuals} individuals in {seconds:.1f} s; "
+        f"{len(devices)} tasks, each saw one GPU: {one_each}, GPUs seen: {sorted(set(map(str, devices)))}; "
+        f"same genealogy as the local pipelined run: {genealogy(folder) == local}"
+    )
+
+
+if __name__ == "__main__":
+    main()

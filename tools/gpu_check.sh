@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The checks that need CUDA, in one script that a GPU machine runs in a few minutes and that prints
+# what it measured. Such a machine has torch, no network, and takes at most 64 MiB of carried files;
+# the bundled GGUF (98 MB) cannot travel, so evolution here uses the scripted variation of the tests
+# (no LLM) and llama.cpp's GPU offload is NOT checked.
+#
+#   tools/gpu_check.sh --prepare   on a connected machine: wheels and Fashion-MNIST into .gpu-carry/
+#   tools/gpu_check.sh             on the GPU machine, from the repository root, with .gpu-carry/ carried
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CARRY=.gpu-carry
+SMALL_PACKAGES=(libcst fvcore deap typer rich tomli)
+
+if [ "${1:-}" = "--prepare" ]; then
+    rm -rf "$CARRY" && mkdir -p "$CARRY/wheels" "$CARRY/fashion-mnist"
+    python3 -m pip wheel -q --no-deps --no-build-isolation -w "$CARRY/wheels" .
+    # the small packages and their dependencies, without torch (the GPU machine has its own)
+    python3 -m pip download -q -d "$CARRY/wheels" --only-binary=:all: "${SMALL_PACKAGES[@]}"
+    rm -f "$CARRY"/wheels/{torch,nvidia_,triton,sympy,networkx,jinja2,mpmath,setuptools,filelock,fsspec}*
+    cp /usr/share/datasets/fashion-mnist/*.gz "$CARRY/fashion-mnist/"
+    du -sh "$CARRY"
+    exit 0
+fi
+
+[ -d "$CARRY/wheels" ] || { echo "error: $CARRY/wheels is missing; run tools/gpu_check.sh --prepare first" >&2; exit 2; }
+started=$SECONDS
+python3 -m pip install -q --no-index --find-links "$CARRY/wheels" "${SMALL_PACKAGES[@]}" 2>&1 | tail -n 3
+python3 -m pip install -q --no-index --no-deps "$CARRY"/wheels/astevo-*.whl 2>&1 | tail -n 3
+export ASTEVO_DATA=$PWD/$CARRY/fashion-mnist XDG_CACHE_HOME=$(mktemp -d)
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+echo "== installed in $((SECONDS - started)) s; llama.cpp GPU offload: not checked (the GGUF cannot be carried)"
+
+echo "== CUDA code paths: device placement, pinned memory, AMP, training throughput"
+python3 tools/check_cuda_paths.py --data "$ASTEVO_DATA"
+
+echo "== evolve (scripted variation, real sandboxed training on the GPU): 1 slot, then 2 slots sharing one GPU"
+for workers in 1 2; do
+    folder=$(mktemp -d)/run
+    begin=$SECONDS
+    python3 -m tests.scripted_evolution "$folder" --workers "$workers" > /dev/null
+    echo "$workers slot(s): $((SECONDS - begin)) s"
+    python3 - "$folder" "$workers" <<'PY'
+import sys
+from astevo.store.run_store import RunStore
+with RunStore.open(sys.argv[1]) as store:
+    individuals = store.individuals()
+rows = [(i.id, i.operator, i.status, i.metrics.get("val_accuracy"), round(i.evaluate_seconds or 0, 2)) for i in individuals]
+print(f"  {len(rows)} individuals, {sum(r[2] == 'evaluated' for r in rows)} evaluated; (id, operator, status, val acc, s):")
+for row in rows:
+    print("   ", row)
+PY
+done
+
+echo "== train bench on the GPU"
+if python3 -c "import torchvision" 2> /dev/null; then
+    python3 tools/bench_train.py --dataset fashion-mnist --data "$ASTEVO_DATA"
+else
+    echo "torchvision is not installed here: tools/bench_train.py's conventional loop cannot run; astevo's own throughput is above"
+fi
+echo "== gpu_check done in $((SECONDS - started)) s"
