@@ -9,14 +9,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARRY=.gpu-carry
-SMALL_PACKAGES=(libcst fvcore deap typer rich tomli)
+# What astevo's evaluation and the scripted evolution import besides torch and numpy, which a torch
+# machine has: with compiled parts (one wheel per Python version) and pure Python.
+COMPILED=(libcst pyyaml deap moocore cffi)
+PURE=(fvcore iopath portalocker tabulate termcolor tqdm typing_extensions wcwidth platformdirs pycparser)
 
 if [ "${1:-}" = "--prepare" ]; then
     rm -rf "$CARRY" && mkdir -p "$CARRY/wheels" "$CARRY/fashion-mnist"
-    python3 -m pip wheel -q --no-deps --no-build-isolation -w "$CARRY/wheels" .
-    # the small packages and their dependencies, without torch (the GPU machine has its own)
-    python3 -m pip download -q -d "$CARRY/wheels" --only-binary=:all: "${SMALL_PACKAGES[@]}"
-    rm -f "$CARRY"/wheels/{torch,nvidia_,triton,sympy,networkx,jinja2,mpmath,setuptools,filelock,fsspec}*
+    python3 -m pip wheel -q --no-deps -w "$CARRY/wheels" . "${PURE[@]}"  # builds astevo's and fvcore's own
+    for version in 3.10 3.11 3.12 3.13; do
+        python3 -m pip download -q --no-deps --only-binary=:all: --python-version "$version" \
+            --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
+            -d "$CARRY/wheels" "${COMPILED[@]}"
+    done
     cp /usr/share/datasets/fashion-mnist/*.gz "$CARRY/fashion-mnist/"
     du -sh "$CARRY"
     exit 0
@@ -24,8 +29,9 @@ fi
 
 [ -d "$CARRY/wheels" ] || { echo "error: $CARRY/wheels is missing; run tools/gpu_check.sh --prepare first" >&2; exit 2; }
 started=$SECONDS
-python3 -m pip install -q --no-index --find-links "$CARRY/wheels" "${SMALL_PACKAGES[@]}" 2>&1 | tail -n 3
-python3 -m pip install -q --no-index --no-deps "$CARRY"/wheels/astevo-*.whl 2>&1 | tail -n 3
+python3 -c "import torch, numpy" || { echo "error: this machine lacks torch or numpy, which are not carried" >&2; exit 2; }
+python3 -m pip install -q --no-index --no-deps --find-links "$CARRY/wheels" "${COMPILED[@]}" "${PURE[@]}" \
+    "$CARRY"/wheels/astevo-*.whl
 export ASTEVO_DATA=$PWD/$CARRY/fashion-mnist XDG_CACHE_HOME=$(mktemp -d)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 echo "== installed in $((SECONDS - started)) s; llama.cpp GPU offload: not checked (the GGUF cannot be carried)"
