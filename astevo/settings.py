@@ -189,6 +189,8 @@ class EvolveConfig:
     cost: str = "parameters"  # the second objective: "parameters" or "macs"
     crossover_rate: float = 0.25  # share of offspring made by crossover (from the second generation on)
     eot_rate: float = 0.5  # share of mutations shown an elite's measured change (Evolution of Thought)
+    noise_seeds: int = 3  # the seed model is trained with this many training seeds at the start: the run's noise
+    race_trainings: int = 3  # at most this many trainings of a child that would enter the elites or front (1: none)
     mutation: MutationSettings = field(default_factory=MutationSettings)
     fitness: FitnessSettings = field(default_factory=default_fitness)
 
@@ -196,6 +198,8 @@ class EvolveConfig:
         _require(self.population >= 1, "population", f"must be at least 1, got {self.population}")
         _require(self.generations >= 1, "generations", f"must be at least 1, got {self.generations}")
         _require(self.cost in COSTS, "cost", f"must be one of {', '.join(COSTS)}, got {self.cost!r}")
+        _require(self.noise_seeds >= 1, "noise_seeds", f"must be at least 1, got {self.noise_seeds}")
+        _require(self.race_trainings >= 1, "race_trainings", f"must be at least 1, got {self.race_trainings}")
         for name in ("crossover_rate", "eot_rate"):
             _require(0.0 <= getattr(self, name) <= 1.0, name, f"must lie between 0 and 1, got {getattr(self, name)}")
         _require(self.fitness.train, "fitness.train", "must be true: evolution selects on trained accuracy")

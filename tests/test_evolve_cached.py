@@ -66,7 +66,10 @@ def test_an_accepted_mutation_is_trained_with_the_verdict_of_its_checks(tmp_path
         mutants = {i.source: i for i in store.individuals() if i.operator in ("mutate", "eot") and i.source}
         parents = {i.id: store.individual(i.parents[0]).source for i in mutants.values()}
     checks = [r for r in evaluator.requests if not r.settings.train]
-    trainings = {r.source: r for r in evaluator.requests if r.settings.train}
+    first = 0  # each individual's evaluation; racing's further trainings use the next seeds
+    trainings = {
+        r.source: r for r in evaluator.requests if r.settings.train and r.settings.budget.training_seed == first
+    }
     assert mutants and checks
     for source, individual in mutants.items():
         if individual.reused_from is None:

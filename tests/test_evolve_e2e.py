@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,7 @@ def test_evolve_runs_to_the_end_and_records_every_individual(evolved):
     home, result = evolved
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Pareto front" in result.stdout and "run database:" in result.stdout
+    assert "noise: the seed's validation accuracy over 3 training seeds was" in result.stdout
     with RunStore.open(home / "run") as store:
         meta, individuals = store.meta(), store.individuals()
         assert store.finished_generations() == list(range(GENERATIONS))
@@ -85,8 +87,12 @@ def test_show_diff_export_and_report_work_on_the_run(evolved, tmp_path):
         child = next(i for i in store.individuals() if i.valid and i.operator != "seed")
     shown = astevo("show", "run", cwd=home)
     assert shown.returncode == 0 and f"{child.id}" in shown.stdout
+    assert "% ±" in shown.stdout and "are within noise" in shown.stdout
     diff = astevo("diff", "run", str(child.id), cwd=home)
     assert diff.returncode == 0, diff.stderr
+    assert re.search(
+        r"val accuracy \d+\.\d+% ±\d+\.\d+ \((unchanged|[+-]\d+\.\d+ points, (within|beyond) noise)\)", diff.stdout
+    ), diff.stdout
     assert child.blocks[0] in diff.stdout and "@@" in diff.stdout
     exported = tmp_path / "model.py"
     assert astevo("export", "run", str(child.id), "-o", str(exported), cwd=home).returncode == 0

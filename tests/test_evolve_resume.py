@@ -53,7 +53,8 @@ def _finish(process: subprocess.Popen) -> None:
 
 
 def genealogy(folder: Path) -> list[tuple]:
-    """Everything a run decided: who was made from whom, how, with which code and which measured result."""
+    """Everything a run decided: who was made from whom, how, with which code and which measured result, and
+    the seed's further trainings that measured the run's noise."""
     with RunStore.open(folder) as store:
         rows = [
             (
@@ -72,7 +73,9 @@ def genealogy(folder: Path) -> list[tuple]:
         ]
         populations = [store.population(g) for g in store.finished_generations()]
         finished = "finished" in store.meta()
-    return [rows, populations, finished]
+        seed = store.at(0, 0)
+        noise = [(t.training_seed, t.metrics.get("val_accuracy")) for t in store.trainings(seed.id)] if seed else []
+    return [rows, populations, finished, noise]
 
 
 @pytest.fixture(scope="module")
@@ -83,13 +86,14 @@ def reference(tmp_path_factory) -> list[tuple]:
 
 
 def test_uninterrupted_run_is_complete(reference):
-    rows, populations, finished = reference
+    rows, populations, finished, noise = reference
     assert finished
     assert len(rows) == EXPECTED_INDIVIDUALS
     assert [(r[0], r[1]) for r in rows] == [(0, 0)] + [(g, s) for g in range(3) for s in (1, 2)]
     assert all(r[6] in ("evaluated", "discarded") for r in rows)
     assert rows[0][3] == "seed" and rows[0][8] is not None
     assert len(populations) == 3 and all(1 <= len(p) <= 2 for p in populations)
+    assert [seed for seed, _ in noise] == [1, 2] and all(accuracy is not None for _, accuracy in noise)
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -140,10 +144,10 @@ def test_a_run_stopped_by_astevo_0_1_opens_and_resumes_keeping_everything_it_sto
         result = runner.invoke(app, command)
         assert result.exit_code == 0, (command, result.output)
     assert (folder / "report" / "report.html").is_file()
-    stored, _, _ = genealogy(folder)
+    stored, _, _, _ = genealogy(folder)
     done = [row for row in stored if row[6] != "pending"]
     assert 1 < len(done) < EXPECTED_INDIVIDUALS
     _finish(_start(folder, resume=True))
-    rows, populations, finished = genealogy(folder)
+    rows, populations, finished, _ = genealogy(folder)
     assert finished and len(rows) == EXPECTED_INDIVIDUALS and len(populations) == 3
     assert [row for row in rows if (row[0], row[1]) in {(r[0], r[1]) for r in done}] == done  # nothing redone

@@ -34,7 +34,14 @@ from astevo.llm.gguf import resolve_model
 from astevo.paths import default_seed_path
 from astevo.settings import DATASET_NAMES, EvolveConfig, apply, read_config, threads_left_for_training
 from astevo.store.run_store import RunStore
-from astevo.views.run_view import format_accuracy, format_count, run_figures
+from astevo.views.run_view import (
+    format_accuracy,
+    format_count,
+    individual_accuracy,
+    noise_line,
+    run_figures,
+    run_noise_of,
+)
 from astevo.views.size_changes import summary_line
 
 if TYPE_CHECKING:
@@ -255,6 +262,7 @@ def _show(display: Progress, task: TaskID, progress: RunProgress) -> None:
 def _summary(store: RunStore, config: EvolveConfig) -> None:
     individuals = store.individuals(with_text=False)
     figures = run_figures(individuals)
+    noise = run_noise_of(store)
     table = Table(title="Pareto front (validation accuracy up, cost down)", title_justify="left")
     for column in ("id", "gen", "operator", "blocks", "val acc", "parameters", MAC_UNIT):
         table.add_column(
@@ -266,7 +274,7 @@ def _summary(store: RunStore, config: EvolveConfig) -> None:
             str(member.generation),
             member.operator,
             escape(", ".join(member.blocks) or "-"),
-            format_accuracy(member.val_accuracy),
+            individual_accuracy(member, noise),
             format_count(member.parameters),
             format_count(member.macs),
         )
@@ -278,10 +286,18 @@ def _summary(store: RunStore, config: EvolveConfig) -> None:
     )
     if figures.from_cache:
         evaluations += f", {figures.from_cache} taken from the evaluation cache of earlier runs"
+    further = store.trainings()
+    seed = store.at(0, 0)
+    noise_trainings = sum(1 for t in further if seed is not None and t.individual == seed.id)
+    evaluations += (
+        f"; {len(further)} further trainings ({noise_trainings} of the seed for the noise, "
+        f"{len(further) - noise_trainings} racing)"
+    )
     console.print(
         f"offspring: {figures.offspring}, valid {figures.valid} ({figures.valid_share or 0:.0%}); "
         f"{figures.seconds_per_proposal or 0:.1f} s per proposal, {evaluations}\n"
         f"{summary_line(individuals)}\n"
+        f"{noise_line(noise) if noise is not None else ''}\n"
         f"run database: {store.folder / 'run.sqlite'}\n"
         f"next: astevo diff {store.folder} | astevo report {store.folder} | astevo final {store.folder}",
         highlight=False,

@@ -15,6 +15,8 @@ from astevo.cli.terminal import JsonOption, console, print_json, print_table, us
 from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
 from astevo.evaluation.base import MAC_UNIT
+from astevo.evolution import racing
+from astevo.evolution.noise import Noise
 from astevo.store.records import Individual
 from astevo.store.run_store import RunStore
 from astevo.views.records import individual_record, run_record, status
@@ -25,9 +27,13 @@ from astevo.views.run_view import (
     export_source,
     format_accuracy,
     format_count,
+    format_difference,
+    individual_accuracy,
     metric_deltas,
+    noise_line,
     require_source,
     resolve,
+    run_noise_of,
     unified_diff,
 )
 from astevo.views.size_changes import by_intent, summary_line
@@ -58,6 +64,7 @@ def diff(
             )
             return
         before = store.individual(after.parents[0]) if other is None else resolve(store, other)
+        noise = run_noise_of(store)
     old, new = require_source(before), require_source(after)
     diffs = block_diffs(old, new, f"#{before.id}", f"#{after.id}")
     console.print(
@@ -69,7 +76,7 @@ def diff(
     if after.intent:
         console.print(f"intent: {escape(after.intent)}", highlight=False, soft_wrap=True)
     console.print(f"changed blocks: {escape(', '.join(d.name for d in diffs)) or 'none'}", highlight=False)
-    console.print(_metric_line(before, after), highlight=False)
+    console.print(_metric_line(before, after, noise), highlight=False)
     if not diffs:
         console.print(f"#{before.id} and #{after.id} have the same code")
     elif full:
@@ -80,26 +87,33 @@ def diff(
             console.print(Syntax(change.diff, "diff", theme="ansi_dark"))
 
 
-def _metric_line(before: Individual, after: Individual) -> str:
-    """Each metric with its change: green where it got better, red where worse."""
+def _metric_line(before: Individual, after: Individual, noise: Noise | None) -> str:
+    """Each metric with its change: green where it got better, red where worse; an accuracy change within
+    the run's noise is neither."""
     deltas = metric_deltas(before, after)
+    counts = (racing.trainings(before), racing.trainings(after))
     shown = (
-        ("val_accuracy", "val accuracy", format_accuracy(after.val_accuracy), 1),
+        ("val_accuracy", "val accuracy", individual_accuracy(after, noise), 1),
         ("parameters", "parameters", format_count(after.parameters), -1),
         ("macs", MAC_UNIT, format_count(after.macs), -1),
     )
     return "   ".join(
-        f"{name} {value or 'n/a'} ({_coloured(deltas[key], better_sign, key == 'val_accuracy')})"
+        f"{name} {value or 'n/a'} ({_coloured(deltas[key], better_sign, key == 'val_accuracy', noise, counts)})"
         for key, name, value, better_sign in shown
     )
 
 
-def _coloured(delta: float | None, better_sign: int, points: bool) -> str:
+def _coloured(
+    delta: float | None, better_sign: int, points: bool, noise: Noise | None, trainings: tuple[int, int]
+) -> str:
+    """A change (of accuracy when `points`, in percentage points, weighed against the noise)."""
     if delta is None:
         return "n/a"
     if delta == 0:
         return "unchanged"
-    text = f"{delta:+.2f} points" if points else f"{delta:+,}"
+    text = format_difference(delta, noise, trainings) if points else f"{delta:+,}"
+    if points and noise is not None and noise.within(delta / 100, trainings):
+        return text
     return f"[{'green' if delta * better_sign > 0 else 'red'}]{text}[/]"
 
 
@@ -124,14 +138,18 @@ def show(
             print_table(_individuals_table(store))
             everyone = store.individuals(with_text=True)
             console.print(summary_line(everyone), highlight=False, soft_wrap=True)
+            noise = run_noise_of(store)
+            if noise is not None:
+                console.print(noise_line(noise), highlight=False, soft_wrap=True)
             for sizes in by_intent(everyone):
                 console.print(sizes.line(), highlight=False, soft_wrap=True)
         else:
-            _details(resolve(store, individual))
+            _details(resolve(store, individual), run_noise_of(store))
 
 
 def _individuals_table(store: RunStore) -> Table:
     everyone = store.individuals()
+    noise = run_noise_of(store)
     table = Table(title=f"run {escape(str(store.folder))}: {len(everyone)} individuals", title_justify="left")
     for column in ("id", "gen", "operator", "blocks", "status", "val acc", "parameters", MAC_UNIT, "reason"):
         numeric = column in ("id", "gen", "val acc", "parameters", MAC_UNIT)
@@ -146,7 +164,7 @@ def _individuals_table(store: RunStore) -> Table:
             i.operator,
             escape(", ".join(i.blocks)),
             status(i),
-            format_accuracy(i.val_accuracy),
+            individual_accuracy(i, noise),
             format_count(i.parameters),
             format_count(i.macs),
             escape(reason),
@@ -154,7 +172,7 @@ def _individuals_table(store: RunStore) -> Table:
     return table
 
 
-def _details(individual: Individual) -> None:
+def _details(individual: Individual, noise: Noise | None) -> None:
     console.print(f"[bold]{escape(describe(individual))}[/]: {status(individual)}", highlight=False)
     for label, value in (
         ("intent", individual.intent),
@@ -181,7 +199,7 @@ def _details(individual: Individual) -> None:
             )
         print_table(stages)
     for key, value in individual.metrics.items():
-        console.print(f"{escape(_metric_name(key))}: {escape(_metric_value(key, value))}", highlight=False)
+        console.print(f"{escape(_metric_name(key))}: {escape(_metric_value(key, value, noise))}", highlight=False)
     console.print(f"model calls: {len(individual.exchanges)}", highlight=False)
     if individual.exchanges:
         last = individual.exchanges[-1]
@@ -194,9 +212,9 @@ def _metric_name(key: str) -> str:
     return MAC_UNIT if key == "macs" else key.replace("_", " ")
 
 
-def _metric_value(key: str, value: object) -> str:
+def _metric_value(key: str, value: object, noise: Noise | None) -> str:
     if key.endswith("accuracy") and isinstance(value, float):
-        return format_accuracy(value)
+        return format_accuracy(value, noise if key == "val_accuracy" else None)
     if isinstance(value, int) and not isinstance(value, bool):
         return format_count(value)
     if isinstance(value, list):

@@ -33,8 +33,10 @@ from astevo.evolution import selection
 from astevo.evolution.block_choice import choose_block
 from astevo.evolution.evolvable import evolvable_blocks
 from astevo.evolution.model_check import check_model, file_hash
+from astevo.evolution.noise import run_noise
+from astevo.evolution.racing import needs_another_training
 from astevo.settings import INTENTS, EvolveConfig
-from astevo.store.records import DISCARDED, PENDING, Individual
+from astevo.store.records import DISCARDED, PENDING, Individual, Training
 from astevo.store.run_store import RunStore
 from astevo.variation.base import Variation
 from astevo.variation.crossover import crossover
@@ -109,6 +111,7 @@ class Evolution:
         self._verdicts: dict[int, Evaluation] = {}  # fast-check verdicts of this process's proposals, by individual
         self._block_hashes: dict[int, dict[str, str]] = {}  # each stored individual's blocks, hashed once
         self._running: dict[int, Future[EvaluationResult]] = {}  # evaluations started, by individual
+        self._noise_running: dict[int, Future[EvaluationResult]] = {}  # the seed's further trainings, by seed
 
     @property
     def total(self) -> int:
@@ -119,6 +122,11 @@ class Evolution:
         origin = self._seed_individual()
         if self.pipelined:  # the seed trains while generation 0 is proposed; mutations measure its size themselves
             self._start(origin)
+            if self.store.population(0) is None:
+                for training_seed in self._noise_seeds(origin):
+                    self._noise_running[training_seed] = self.evaluator.submit(
+                        self._seeded_request(origin, training_seed)
+                    )
         else:
             origin = self._settled_seed(origin)
         population = [origin]
@@ -128,13 +136,59 @@ class Evolution:
         return population
 
     def _settled_seed(self, origin: Individual) -> Individual:
+        """The seed evaluated, then trained with the run's further training seeds: the run's noise."""
         origin = self._settle(origin, 0)
         if not origin.valid:
             raise AstevoError(
                 f"the seed model fails the fitness cascade ({origin.reason}); fix it (or the settings), "
                 f"then start a new run (delete {self.store.folder} or choose another --run)"
             )
-        return origin
+        for training_seed in self._noise_seeds(origin):
+            running = self._noise_running.pop(training_seed, None)
+            self._record_training(origin, training_seed, running)
+        return self.store.individual(origin.id)
+
+    def _race(self, population: list[Individual], offspring: list[Individual]) -> None:
+        """Train each child that would enter the elites or the front again, in slot order, until its mean is
+        told apart from every rival or it reaches the cap (see racing.py); every training is stored."""
+        seed = self.store.at(0, 0)
+        std = run_noise(self.store, seed).std if seed is not None and self.config.race_trainings > 1 else None
+        if std is None:
+            return
+        ids = [i.id for i in [*population, *offspring]]
+        cost, size, cap = self.config.cost, self.config.population, self.config.race_trainings
+        for child in offspring:
+            if not child.valid or child.reused_from is not None:
+                continue
+            while (attempts := 1 + len(self.store.trainings(child.id))) < cap:  # failed trainings count too
+                pool = [self.store.individual(i) for i in ids]
+                current = next(i for i in pool if i.id == child.id)
+                kept = {i.id for i in selection.survivors(pool, size, cost)} | {
+                    i.id for i in selection.pareto_front(pool, cost)
+                }
+                if current.id not in kept or not needs_another_training(current, pool, cost, std, cap):
+                    break
+                self._record_training(current, self.config.fitness.budget.training_seed + attempts)
+
+    def _record_training(
+        self, individual: Individual, training_seed: int, running: Future[EvaluationResult] | None = None
+    ) -> None:
+        """Wait for (or start and wait for) one more training of the individual, and store it."""
+        result = (running or self.evaluator.submit(self._seeded_request(individual, training_seed))).result()
+        evaluation = result.evaluation
+        metrics = evaluation.metrics if evaluation.valid else {"error": evaluation.problem}
+        self.store.record_training(Training(individual.id, training_seed, metrics, result.seconds))
+
+    def _noise_seeds(self, origin: Individual) -> list[int]:
+        """The training seeds of the seed's further trainings that are not stored yet."""
+        first = self.config.fitness.budget.training_seed
+        done = {training.training_seed for training in self.store.trainings(origin.id)}
+        return [first + n for n in range(1, self.config.noise_seeds) if first + n not in done]
+
+    def _seeded_request(self, individual: Individual, training_seed: int) -> EvaluationRequest:
+        fitness = self.config.fitness
+        settings = dataclasses.replace(fitness, budget=dataclasses.replace(fitness.budget, training_seed=training_seed))
+        return EvaluationRequest(f"{individual.id}:training-seed-{training_seed}", individual.code, settings)
 
     def _seed_individual(self) -> Individual:
         """Individual #1: the seed model file as it is, stored (evaluated or not)."""
@@ -181,6 +235,9 @@ class Evolution:
         if generation == 0 and self.pipelined:
             population = [self._settled_seed(population[0])]
         offspring = [self._settle(individual, generation) for individual in offspring]  # in slot order
+        self._race(population, offspring)
+        population = [self.store.individual(i.id) for i in population]  # with the means racing left
+        offspring = [self.store.individual(i.id) for i in offspring]
         survivors = selection.survivors([*population, *offspring], size, self.config.cost)
         self.store.finish_generation(generation, [i.id for i in survivors])
         return survivors

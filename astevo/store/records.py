@@ -64,6 +64,16 @@ class FinalResult:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Training:
+    """One more training of an individual with another training seed (its first is its evaluation)."""
+
+    individual: int
+    training_seed: int
+    metrics: dict  # val_accuracy, ... or error
+    seconds: float
+
+
 COLUMNS = tuple(spec.name for spec in fields(Individual))
 _WITHOUT_TEXT = {"source": "NULL", "exchanges": "'[]'"}
 SELECT_ALL = f"SELECT {', '.join(COLUMNS)} FROM individuals"

@@ -25,13 +25,23 @@ from astevo.store.records import (
     SELECT_RESULTS,
     FinalResult,
     Individual,
+    Training,
     individual_from_row,
 )
 
 DATABASE = "run.sqlite"
-SCHEMA_VERSION = 3  # 2 added individuals.cached, 3 renamed settings; older runs are upgraded when opened
+SCHEMA_VERSION = 4  # 2 added individuals.cached, 3 renamed settings, 4 trainings; older runs upgrade when opened
 
-_SCHEMA = """
+_TRAININGS = """CREATE TABLE IF NOT EXISTS trainings (
+    individual INTEGER NOT NULL,
+    training_seed INTEGER NOT NULL,
+    metrics TEXT NOT NULL,
+    seconds REAL NOT NULL,
+    PRIMARY KEY (individual, training_seed)
+)"""
+
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS individuals (
     id INTEGER PRIMARY KEY,
@@ -71,6 +81,9 @@ CREATE TABLE IF NOT EXISTS finals (
     PRIMARY KEY (individual, seed, settings)
 );
 """
+    + _TRAININGS
+    + ";\n"
+)
 
 
 class RunStore:
@@ -118,7 +131,7 @@ class RunStore:
             schema = store.meta().get("schema")
         except sqlite3.DatabaseError as error:
             raise AstevoError(f"{path} is not a readable astevo run database ({error})") from None
-        if schema in (1, 2):
+        if schema in (1, 2, 3):
             store._upgrade(schema)
         elif schema != SCHEMA_VERSION:
             raise AstevoError(
@@ -129,11 +142,13 @@ class RunStore:
 
     def _upgrade(self, schema: int) -> None:
         """Bring an older run up to this schema: version 2 added individuals.cached (a version-1 run's evaluations
-        count as measured in that run); version 3 stores the settings under their current names."""
+        count as measured in that run); version 3 stores the settings under their current names; version 4 holds
+        the trainings beyond an individual's first."""
         try:
             with self._db:
                 if schema == 1:
                     self._db.execute("ALTER TABLE individuals ADD COLUMN cached INTEGER NOT NULL DEFAULT 0")
+                self._db.execute(_TRAININGS)
                 config = self.meta().get("config")
                 if isinstance(config, dict):  # a run without settings stays without; `config()` says so
                     self._db.execute(
@@ -326,6 +341,41 @@ class RunStore:
         return [
             FinalResult(i, s, json.loads(settings), json.loads(metrics), secs) for i, s, settings, metrics, secs in rows
         ]
+
+    def record_training(self, training: Training) -> None:
+        """Store a further training; the individual's val_accuracy becomes the mean of every successful one
+        (its first is kept as first_val_accuracy, their count as trainings)."""
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO trainings VALUES (?, ?, ?, ?)",
+                (training.individual, training.training_seed, json.dumps(training.metrics), training.seconds),
+            )
+            row = self._db.execute("SELECT metrics FROM individuals WHERE id = ?", (training.individual,)).fetchone()
+            metrics = json.loads(row[0])
+            first = metrics.get("first_val_accuracy", metrics.get("val_accuracy"))
+            if first is None:
+                return
+            values = [first] + [
+                json.loads(text)["val_accuracy"]
+                for (text,) in self._db.execute(
+                    "SELECT metrics FROM trainings WHERE individual = ? ORDER BY training_seed", (training.individual,)
+                )
+                if "val_accuracy" in json.loads(text)
+            ]
+            metrics.update(first_val_accuracy=first, val_accuracy=sum(values) / len(values), trainings=len(values))
+            self._db.execute(
+                "UPDATE individuals SET metrics = ? WHERE id = ?", (json.dumps(metrics), training.individual)
+            )
+
+    def trainings(self, individual: int | None = None) -> list[Training]:
+        """The trainings beyond individuals' evaluations (of one individual, or of all), by individual and seed."""
+        rows = self._db.execute(
+            "SELECT individual, training_seed, metrics, seconds FROM trainings"
+            + (" WHERE individual = ?" if individual is not None else "")
+            + " ORDER BY individual, training_seed",
+            (individual,) if individual is not None else (),
+        )
+        return [Training(who, seed, json.loads(metrics), seconds) for who, seed, metrics, seconds in rows]
 
     def lineage(self, individual: int) -> Iterator[Individual]:
         """The individual, then its first parent, and so on back to the seed."""

@@ -12,6 +12,7 @@ from astevo.evaluation.anatomy import Anatomy
 from astevo.evaluation.base import Evaluation
 from astevo.store.records import DISCARDED, PENDING, Individual
 from astevo.store.run_store import RunStore
+from astevo.views.run_view import run_noise_of
 from astevo.views.size_changes import by_intent, children_by_size
 
 
@@ -58,6 +59,7 @@ def run_record(store: RunStore) -> dict[str, Any]:
     """A run: where it is, its settings, and every individual without its text."""
     meta = store.meta()
     everyone = store.individuals(with_text=True)
+    noise = run_noise_of(store)
     return {
         "run": str(store.folder),
         "seed_file": meta.get("seed_file"),
@@ -68,6 +70,9 @@ def run_record(store: RunStore) -> dict[str, Any]:
             sizes.intent: {"children": dict(sizes.children), "first_answers": dict(sizes.first_answers)}
             for sizes in by_intent(everyone)
         },
+        "noise": None
+        if noise is None
+        else {"seed_val_accuracies": list(noise.accuracies), "std": noise.std, "within_noise_below": noise.margin},
         "individuals": [individual_record(i, with_text=False) for i in everyone],
     }
 

@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from astevo.evaluation.base import MAC_UNIT
+from astevo.evolution.noise import Noise
 from astevo.evolution.selection import pareto_front
 from astevo.store.records import EVALUATED, Individual
 from astevo.store.run_store import RunStore
@@ -31,8 +32,10 @@ from astevo.views.run_view import (
     cost_objective,
     format_accuracy,
     format_count,
+    individual_accuracy,
     origin,
     run_figures,
+    run_noise_of,
 )
 from astevo.views.size_changes import by_intent, summary_line
 
@@ -91,23 +94,24 @@ def write_report(store: RunStore, out_dir: Path) -> Path:
     stats = generation_stats(store, individuals)
     best = best_individual(store) if any(i.valid for i in individuals) else None
     seed = store.at(0, 0)
+    noise = run_noise_of(store)
     _save(_pareto_figure(individuals, front, seed, cost), out_dir / PARETO_PNG)
     _save(_generations_figure(stats), out_dir / GENERATIONS_PNG)
     targets = ([best] if best else []) + [i for i in front if best is None or i.id != best.id]
     page = _page(
         store,
         [  # the answer first; how the run was set up last
-            ("What the run found", findings_section(seed, targets, best)),
+            ("What the run found", findings_section(seed, targets, best, noise)),
             (
                 "Pareto front",
                 _figure(out_dir / PARETO_PNG, f"validation accuracy against {cost_label(cost)}")
-                + _front_table(front, best),
+                + _front_table(front, best, noise),
             ),
             ("Size changes", _size_section(individuals)),
-            ("Generations", _figure(out_dir / GENERATIONS_PNG, "per generation") + _generations_table(stats)),
+            ("Generations", _figure(out_dir / GENERATIONS_PNG, "per generation") + _generations_table(stats, noise)),
             (
                 "Lineage of the best individuals",
-                "".join(_lineage(store, t, best) for t in targets) or "<p>No valid individual yet.</p>",
+                "".join(_lineage(store, t, best, noise) for t in targets) or "<p>No valid individual yet.</p>",
             ),
             ("Run", _summary(store, individuals)),
         ],
@@ -279,7 +283,7 @@ def _size_section(individuals: Sequence[Individual]) -> str:
     return "".join(f"<p>{html.escape(line)}</p>" for line in lines)
 
 
-def _generations_table(stats: Sequence[GenerationStats]) -> str:
+def _generations_table(stats: Sequence[GenerationStats], noise: Noise | None) -> str:
     headers = (
         "generation",
         "individuals",
@@ -297,8 +301,8 @@ def _generations_table(stats: Sequence[GenerationStats]) -> str:
             s.evaluated,
             s.valid,
             "" if s.valid_share is None else f"{s.valid_share:.0%}",
-            format_accuracy(s.best),
-            format_accuracy(s.median),
+            format_accuracy(s.best, noise),
+            format_accuracy(s.median, noise),
             "unfinished" if s.survivors is None else " ".join(f"#{i}" for i in s.survivors),
         )
         for s in stats
@@ -306,7 +310,7 @@ def _generations_table(stats: Sequence[GenerationStats]) -> str:
     return _table(headers, rows, numeric=headers[:7])
 
 
-def _front_table(front: Sequence[Individual], best: Individual | None) -> str:
+def _front_table(front: Sequence[Individual], best: Individual | None, noise: Noise | None) -> str:
     if not front:
         return "<p>No valid individual yet, so no front.</p>\n"
     headers = ("individual", "origin", "val accuracy", "parameters", MAC_UNIT, "changed blocks", "")
@@ -314,7 +318,7 @@ def _front_table(front: Sequence[Individual], best: Individual | None) -> str:
         (
             f"#{i.id}",
             origin(i),
-            format_accuracy(i.val_accuracy),
+            individual_accuracy(i, noise),
             format_count(i.parameters),
             format_count(i.macs),
             ", ".join(i.blocks),
@@ -325,12 +329,11 @@ def _front_table(front: Sequence[Individual], best: Individual | None) -> str:
     return _table(headers, rows, numeric=("val accuracy", "parameters", MAC_UNIT))
 
 
-def _lineage(store: RunStore, target: Individual, best: Individual | None) -> str:
+def _lineage(store: RunStore, target: Individual, best: Individual | None, noise: Noise | None) -> str:
     """The chain of first parents from the seed to `target`, one row per step."""
     role = "best" if best and target.id == best.id else "on the Pareto front"
-    heading = (
-        f"#{target.id} ({role}): {format_accuracy(target.val_accuracy)}, {format_count(target.parameters)} parameters"
-    )
+    accuracy = individual_accuracy(target, noise)
+    heading = f"#{target.id} ({role}): {accuracy}, {format_count(target.parameters)} parameters"
     headers = ("individual", "origin", "intent", "changed blocks", "val accuracy", "parameters")
     rows = [
         (
@@ -338,7 +341,7 @@ def _lineage(store: RunStore, target: Individual, best: Individual | None) -> st
             origin(i),
             i.intent or "",
             ", ".join(i.blocks),
-            format_accuracy(i.val_accuracy),
+            individual_accuracy(i, noise),
             format_count(i.parameters),
         )
         for i in reversed(list(store.lineage(target.id)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import difflib
 import io
+import math
 import re
 import statistics
 from collections.abc import Sequence
@@ -19,6 +20,8 @@ from astevo.code.blocks import ModelFile, changed_blocks
 from astevo.code.imports import preamble_end
 from astevo.errors import AstevoError
 from astevo.evaluation.base import MAC_UNIT
+from astevo.evolution import racing
+from astevo.evolution.noise import Noise, run_noise
 from astevo.evolution.selection import best_within_seed_cost
 from astevo.store.records import DISCARDED, EVALUATED, PENDING, Individual
 from astevo.store.run_store import RunStore
@@ -117,8 +120,45 @@ def describe(individual: Individual) -> str:
     return f"#{individual.id} ({origin(individual)})"
 
 
-def format_accuracy(value: float | None) -> str:
-    return "" if value is None else f"{value * 100:.2f}%"
+def run_noise_of(store: RunStore) -> Noise | None:
+    """The run's measured noise (None before the seed is stored)."""
+    seed = store.at(0, 0)
+    return None if seed is None else run_noise(store, seed)
+
+
+def format_accuracy(value: float | None, noise: Noise | None = None, trainings: int = 1) -> str:
+    """A validation accuracy, the mean of `trainings`; with the run's noise, its standard error beside it."""
+    if value is None:
+        return ""
+    std = noise.std if noise is not None else None
+    return f"{value * 100:.2f}%" if std is None else f"{value * 100:.2f}% ±{std * 100 / math.sqrt(trainings):.2f}"
+
+
+def individual_accuracy(individual: Individual, noise: Noise | None) -> str:
+    """The individual's validation accuracy (a mean when racing trained it again) with its standard error."""
+    return format_accuracy(individual.val_accuracy, noise, racing.trainings(individual))
+
+
+def format_difference(points: float, noise: Noise | None, trainings: tuple[int, int] = (1, 1)) -> str:
+    """A difference of two means of so many trainings, in percentage points, said to be within noise when it is."""
+    within = noise.within(points / 100, trainings) if noise is not None else None
+    text = f"{points:+.2f} points"
+    return text if within is None else f"{text}, {'within noise' if within else 'beyond noise'}"
+
+
+def noise_line(noise: Noise) -> str:
+    """What the run measured of its noise, in one line."""
+    if noise.std is None or noise.margin is None:
+        return (
+            f"noise: not measured yet ({len(noise.accuracies)} training of the seed so far); a single training varies "
+            "by a few points, so small differences are not improvements"
+        )
+    accuracies = ", ".join(f"{value * 100:.2f}%" for value in noise.accuracies)
+    return (
+        f"noise: the seed's validation accuracy over {len(noise.accuracies)} training seeds was {accuracies} "
+        f"(std {noise.std * 100:.2f} points); two single evaluations that differ by less than "
+        f"{noise.margin * 100:.2f} points (two standard errors) are within noise"
+    )
 
 
 def format_count(value: int | None) -> str:

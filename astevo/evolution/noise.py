@@ -1,0 +1,45 @@
+"""The run's noise: how much one short training's validation accuracy varies with the training seed alone.
+
+Measured on the seed model at the start of every run (`noise_seeds` trainings of the same code).
+One evaluation of any individual carries that standard deviation; two single evaluations differ
+by chance with a standard error of sqrt(2) times it, and a difference inside two of those standard
+errors reads as "within noise", never as an improvement.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+from astevo.store.records import Individual
+from astevo.store.run_store import RunStore
+
+
+@dataclass(frozen=True)
+class Noise:
+    accuracies: tuple[float, ...]  # the seed's validation accuracy (0..1), one per training seed, its own first
+
+    @property
+    def std(self) -> float | None:
+        """One training's standard deviation (0..1), once at least two trainings are in."""
+        return statistics.stdev(self.accuracies) if len(self.accuracies) >= 2 else None
+
+    @property
+    def margin(self) -> float | None:
+        """The smallest difference between two single evaluations (0..1) that is not within noise."""
+        return None if self.std is None else 2 * math.sqrt(2) * self.std
+
+    def within(self, difference: float, trainings: tuple[int, int] = (1, 1)) -> bool | None:
+        """Whether a difference between two means of so many trainings is inside the noise; None when unmeasured."""
+        if self.std is None:
+            return None
+        return abs(difference) < 2 * self.std * math.sqrt(1 / trainings[0] + 1 / trainings[1])
+
+
+def run_noise(store: RunStore, seed: Individual) -> Noise:
+    """The seed's validation accuracies so far: its evaluation, then its further trainings that succeeded."""
+    first = seed.metrics.get("first_val_accuracy", seed.metrics.get("val_accuracy"))
+    measured = [first] if first is not None else []
+    measured += [t.metrics["val_accuracy"] for t in store.trainings(seed.id) if "val_accuracy" in t.metrics]
+    return Noise(tuple(float(value) for value in measured))
