@@ -32,6 +32,11 @@ INTENTS = ("hyperparameters", "unusual_values", "complexity", "fewer_parameters"
 SMALLER = "fewer_parameters"  # the intent whose answers must measurably shrink the model
 SIZE_STEP = 0.05  # the least change of the parameter count that counts as a change of size
 PERSONAS = ("expert", "innovator", "researcher")
+# What proposes offspring: evolution with the language model, evolution with uniformly drawn edits (the
+# baseline that asks whether the model's choices beat chance), or the model's mutations of the seed alone
+# with no selection (best-of-n sampling, the baseline that asks whether evolving helps).
+VARIATIONS = ("llm", "random", "best-of-n")
+LLM, RANDOM, BEST_OF_N = VARIATIONS
 
 # Keys renamed or dropped since runs were first stored: (old path) -> (new path), or None when dropped.
 _MIGRATIONS: dict[tuple[str, ...], tuple[str, ...] | None] = {
@@ -185,7 +190,9 @@ class EvolveConfig:
 
     blocks: tuple[str, ...] = ()  # empty: every nn.Module block the built model instantiates
     population: int = 4
-    generations: int = 3  # including the first, made of mutations of the seed model
+    generations: int = 3  # including the first, made of mutations of the seed model; the cap when evaluations > 0
+    evaluations: int = 0  # when > 0 the run ends once this many trainings (every one counts) are spent
+    variation: str = LLM  # one of VARIATIONS
     random_seed: int = 0  # every random draw of the run derives from it
     cost: str = "parameters"  # the second objective: "parameters" or "macs"
     crossover_rate: float = 0.25  # share of offspring made by crossover (from the second generation on)
@@ -199,6 +206,19 @@ class EvolveConfig:
         _require(self.population >= 1, "population", f"must be at least 1, got {self.population}")
         _require(self.generations >= 1, "generations", f"must be at least 1, got {self.generations}")
         _require(self.cost in COSTS, "cost", f"must be one of {', '.join(COSTS)}, got {self.cost!r}")
+        _require(
+            self.evaluations >= 0, "evaluations", f"must be 0 (sized by generations) or more, got {self.evaluations}"
+        )
+        _require(
+            self.evaluations == 0 or self.evaluations > self.noise_seeds,
+            "evaluations",
+            f"must exceed noise_seeds ({self.noise_seeds}), the seed's own trainings, got {self.evaluations}",
+        )
+        _require(
+            self.variation in VARIATIONS,
+            "variation",
+            f"must be one of {', '.join(VARIATIONS)}, got {self.variation!r}",
+        )
         _require(self.noise_seeds >= 1, "noise_seeds", f"must be at least 1, got {self.noise_seeds}")
         _require(self.race_trainings >= 1, "race_trainings", f"must be at least 1, got {self.race_trainings}")
         for name in ("crossover_rate", "eot_rate"):

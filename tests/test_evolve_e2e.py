@@ -113,3 +113,32 @@ def test_final_reports_test_accuracy_for_the_seed_and_the_front(evolved):
     assert finals and all(0.0 <= r.metrics["test_accuracy"] <= 1.0 for r in finals)
     assert 1 in {r.individual for r in finals}  # the seed is always retrained for comparison
     assert "seed" in result.stdout
+
+
+@pytest.mark.parametrize("variation", ["random", "best-of-n"])
+def test_each_baseline_runs_end_to_end_on_its_evaluation_budget(tmp_path, variation):
+    result = astevo(
+        "evolve",
+        "--variation",
+        variation,
+        "--evaluations",
+        "5",
+        "--population",
+        "2",
+        "--limit-train",
+        "256",
+        "--run",
+        "run",
+        "--no-cache",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert f"({variation} variation)" in result.stdout and "5 of the budget of 5 trainings spent" in result.stdout
+    with RunStore.open(tmp_path / "run") as store:
+        meta, individuals = store.meta(), store.individuals()
+    assert (meta["model"] is None) == (variation == "random")  # the baseline never loads a model
+    offspring = [i for i in individuals if i.operator != "seed"]
+    assert offspring and all(i.parents == (individuals[0].id,) for i in offspring)
+    for child in offspring:
+        asked = child.exchanges[0]["prompt"]
+        assert asked.startswith("a uniform draw from") == (variation == "random")

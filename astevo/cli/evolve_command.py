@@ -28,11 +28,20 @@ from astevo.evaluation.base import MAC_UNIT, Executor
 from astevo.evaluation.cache import EvaluationCache
 from astevo.evaluation.local import LocalEvaluator, default_workers
 from astevo.evaluation.warm_pool import shared_pool
+from astevo.evolution.budget import trainings_spent
 from astevo.evolution.model_check import check_model
 from astevo.evolution.selection import pareto_front
 from astevo.llm.gguf import resolve_model
 from astevo.paths import default_seed_path
-from astevo.settings import DATASET_NAMES, EvolveConfig, apply, read_config, threads_left_for_training
+from astevo.settings import (
+    DATASET_NAMES,
+    RANDOM,
+    VARIATIONS,
+    EvolveConfig,
+    apply,
+    read_config,
+    threads_left_for_training,
+)
 from astevo.store.run_store import RunStore
 from astevo.views.run_view import (
     format_accuracy,
@@ -46,6 +55,7 @@ from astevo.views.size_changes import summary_line
 
 if TYPE_CHECKING:
     from astevo.evolution.loop import Progress as RunProgress
+    from astevo.variation.base import Variation
 
 DEFAULTS = EvolveConfig()
 
@@ -75,7 +85,28 @@ def evolve(
         int | None, typer.Option(help=f"Individuals per generation (default {DEFAULTS.population}).")
     ] = None,
     generations: Annotated[
-        int | None, typer.Option(help=f"Generations, the first included (default {DEFAULTS.generations}).")
+        int | None,
+        typer.Option(
+            help=f"Generations, the first included (default {DEFAULTS.generations}; with --evaluations, a cap).",
+            show_default=False,
+        ),
+    ] = None,
+    evaluations: Annotated[
+        int | None,
+        typer.Option(
+            help="Size the run by trainings instead of generations: it ends once this many are spent, the seed's "
+            "and racing's included (generations are then capped at this number unless --generations says less).",
+            show_default=False,
+        ),
+    ] = None,
+    variation: Annotated[
+        str | None,
+        typer.Option(
+            help="What proposes offspring: llm (evolution with the model), random (the same evolution, edits drawn "
+            "uniformly: a baseline) or best-of-n (the model's mutations of the seed, no selection: a baseline). "
+            f"Default {DEFAULTS.variation}.",
+            show_default=False,
+        ),
     ] = None,
     cost: Annotated[
         str | None, typer.Option(help=f"Second objective: parameters or macs (default {DEFAULTS.cost}).")
@@ -115,6 +146,13 @@ def evolve(
     overrides = _flag_overrides(
         block, model, dataset, data, population, generations, cost, limit_train, epochs, random_seed
     )
+    if variation is not None:
+        if variation not in VARIATIONS:
+            raise AstevoError(f"--variation must be one of {', '.join(VARIATIONS)}, got {variation!r}")
+        overrides["variation"] = variation
+    if evaluations is not None:
+        overrides["evaluations"] = evaluations
+        overrides.setdefault("generations", max(evaluations, 1))
     make_evaluator, slots_here = _executor(executor, workers, ray_address, cache)
     if resume:
         if run is None:
@@ -136,13 +174,13 @@ def evolve(
         if settings.fitness.data_dir:  # the run may be resumed from another folder; the sandbox runs in a temporary one
             settings = apply(settings, {"fitness": {"data_dir": str(Path(settings.fitness.data_dir).resolve())}})
         require_dataset(settings.fitness.dataset, settings.fitness.data_dir)
-        model_info = resolve_model(settings.mutation.model)
+        model_path = None if settings.variation == RANDOM else resolve_model(settings.mutation.model).path
         seed_model = ModelFile.read(seed_file or default_seed_path())
         run = run or Path("astevo-runs") / time.strftime("%Y%m%d-%H%M%S")
         from astevo.evolution.loop import start_run  # imports torch: only once a run is really starting
 
         with console.status("building the seed model once to find the blocks that can change fitness"):
-            store = start_run(run, settings, seed_model, model_info.path)
+            store = start_run(run, settings, seed_model, model_path)
     with store:
         _run(store, make_evaluator, slots_here)
 
@@ -204,16 +242,27 @@ def _executor(
     return (lambda: LocalEvaluator(evaluation_cache, slots)), slots
 
 
-def _run(store: RunStore, make_evaluator: Callable[[], Executor], slots_here: int) -> None:
-    from astevo.evolution.loop import Evolution
-    from astevo.llm.llama_cpp_backend import LlamaCppGenerator  # loads llama.cpp only when a run starts
+def _variation(config: EvolveConfig, model_path: Path | None) -> Variation:
+    """The run's variation; llama.cpp is loaded only when the language model proposes."""
+    if model_path is None:
+        from astevo.variation.random_mutation import RandomVariation
+
+        return RandomVariation(config.mutation)
+    from astevo.llm.llama_cpp_backend import LlamaCppGenerator
     from astevo.variation.llm_mutation import LLMVariation
 
+    return LLMVariation(LlamaCppGenerator.from_settings(config.mutation), config.mutation, model_path)
+
+
+def _run(store: RunStore, make_evaluator: Callable[[], Executor], slots_here: int) -> None:
+    from astevo.evolution.loop import Evolution
+
     config = store.config()
-    model_path = resolve_model(config.mutation.model).path
+    model_path = None if config.variation == RANDOM else resolve_model(config.mutation.model).path
+    size = f"{config.evaluations} trainings" if config.evaluations else f"{config.generations} generations"
     console.print(
-        f"run {store.folder}: evolving {', '.join(config.blocks)}; population {config.population}, "
-        f"{config.generations} generations, {config.fitness.dataset}; "
+        f"run {store.folder}: evolving {', '.join(config.blocks)} ({config.variation} variation); population "
+        f"{config.population}, {size}, {config.fitness.dataset}; "
         f"{config.fitness.threads or 'all'} training thread(s) per evaluation",
         highlight=False,
     )
@@ -232,8 +281,7 @@ def _run(store: RunStore, make_evaluator: Callable[[], Executor], slots_here: in
     try:
         if config.fitness.warm_workers:  # their imports overlap the model's load; one more for the fast checks
             shared_pool().prestart(slots_here + 1)
-        generator = LlamaCppGenerator.from_settings(config.mutation)
-        evolution = Evolution(store, LLMVariation(generator, config.mutation, model_path), evaluator)
+        evolution = Evolution(store, _variation(config, model_path), evaluator)
         task = display.add_task("evolve", total=evolution.total, generation="-", status="")
         evolution.on_progress = lambda progress: _show(display, task, progress)
         with display:
@@ -293,6 +341,8 @@ def _summary(store: RunStore, config: EvolveConfig) -> None:
         f"; {len(further)} further trainings ({noise_trainings} of the seed for the noise, "
         f"{len(further) - noise_trainings} racing)"
     )
+    if config.evaluations:
+        evaluations += f"; {trainings_spent(store, config)} of the budget of {config.evaluations} trainings spent"
     console.print(
         f"offspring: {figures.offspring}, valid {figures.valid} ({figures.valid_share or 0:.0%}); "
         f"{figures.seconds_per_proposal or 0:.1f} s per proposal, {evaluations}\n"

@@ -31,11 +31,12 @@ from astevo.evaluation.base import Evaluation, EvaluationRequest, EvaluationResu
 from astevo.evaluation.checks import BlockCheck
 from astevo.evolution import selection
 from astevo.evolution.block_choice import choose_block
+from astevo.evolution.budget import exhausted
 from astevo.evolution.evolvable import evolvable_blocks
 from astevo.evolution.model_check import check_model, file_hash
 from astevo.evolution.noise import run_noise
 from astevo.evolution.racing import needs_another_training
-from astevo.settings import INTENTS, EvolveConfig
+from astevo.settings import BEST_OF_N, INTENTS, EvolveConfig
 from astevo.store.records import DISCARDED, PENDING, Individual, Training
 from astevo.store.run_store import RunStore
 from astevo.variation.base import Variation
@@ -115,7 +116,12 @@ class Evolution:
 
     @property
     def total(self) -> int:
-        return 1 + self.config.population * self.config.generations
+        """Individuals the run will hold (with an evaluation budget, as if racing took none of it)."""
+        budgeted = self.config.evaluations - (self.config.noise_seeds - 1)
+        return budgeted if self.config.evaluations else 1 + self.config.population * self.config.generations
+
+    def _exhausted(self) -> bool:
+        return exhausted(self.store, self.config)
 
     def run(self) -> list[Individual]:
         """Carry the run to its end (from wherever it stopped); returns the final population."""
@@ -131,6 +137,8 @@ class Evolution:
             origin = self._settled_seed(origin)
         population = [origin]
         for generation in range(self.config.generations):
+            if self._exhausted() and self.store.at(generation, 1) is None:  # a started generation is finished
+                break
             population = self._generation(generation, population)
         self.store.set_meta("finished", time.time())
         return population
@@ -152,7 +160,8 @@ class Evolution:
         """Train each child that would enter the elites or the front again, in slot order, until its mean is
         told apart from every rival or it reaches the cap (see racing.py); every training is stored."""
         seed = self.store.at(0, 0)
-        std = run_noise(self.store, seed).std if seed is not None and self.config.race_trainings > 1 else None
+        racing = self.config.race_trainings > 1 and self.config.variation != BEST_OF_N  # best-of-n never selects
+        std = run_noise(self.store, seed).std if seed is not None and racing else None
         if std is None:
             return
         ids = [i.id for i in [*population, *offspring]]
@@ -166,7 +175,11 @@ class Evolution:
                 kept = {i.id for i in selection.survivors(pool, size, cost)} | {
                     i.id for i in selection.pareto_front(pool, cost)
                 }
-                if current.id not in kept or not needs_another_training(current, pool, cost, std, cap):
+                if (
+                    current.id not in kept
+                    or not needs_another_training(current, pool, cost, std, cap)
+                    or self._exhausted()
+                ):
                     break
                 self._record_training(current, self.config.fitness.budget.training_seed + attempts)
 
@@ -224,9 +237,15 @@ class Evolution:
             )
         )
         offspring = []
+        seed_only = generation == 0 or self.config.variation == BEST_OF_N
         for slot in range(1, size + 1):
-            pair = (population[0], population[0]) if generation == 0 else (parents[2 * slot - 2], parents[2 * slot - 1])
-            individual = self.store.at(generation, slot) or self._breed(generation, slot, pair, population)
+            individual = self.store.at(generation, slot)
+            if individual is None:
+                if self._exhausted():  # decided from the store alone, so a resumed run stops at the same slot
+                    break
+                seed = self.store.at(0, 0) if seed_only else None
+                pair = (seed, seed) if seed is not None else (parents[2 * slot - 2], parents[2 * slot - 1])
+                individual = self._breed(generation, slot, pair, population)
             if self.pipelined:
                 self._start(individual)
             else:
@@ -248,7 +267,12 @@ class Evolution:
         rng_seed = f"{self.config.random_seed}:{generation}:{slot}"
         rng = random.Random(rng_seed)
         first, second = pair
-        if generation > 0 and rng.random() < self.config.crossover_rate and first.code_hash != second.code_hash:
+        if (
+            generation > 0
+            and self.config.variation != BEST_OF_N
+            and rng.random() < self.config.crossover_rate
+            and first.code_hash != second.code_hash
+        ):
             child = self._cross(generation, slot, first, second, rng, rng_seed)
             if child is not None:
                 return child
@@ -302,7 +326,8 @@ class Evolution:
         block = choose_block(
             parent_file, self.config.blocks, intent, rng, meta.get("block_parameters"), meta.get("model_parameters")
         )
-        exemplar = _exemplar(self.store, population) if generation > 0 and rng.random() < self.config.eot_rate else None
+        evolving = generation > 0 and self.config.variation != BEST_OF_N
+        exemplar = _exemplar(self.store, population) if evolving and rng.random() < self.config.eot_rate else None
         size = (
             Size(parent.parameters, parent.macs) if parent.parameters is not None and parent.macs is not None else None
         )

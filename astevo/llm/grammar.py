@@ -21,6 +21,24 @@ from astevo.llm.backend import KEEP_CAPTURE
 MAX_LINE_CHARS = 120
 MAX_LEVELS = 8
 MAX_DOCSTRING_CHARS = 1500
+# Shape-keeping functions a new line may apply to a tensor (the grammar's and the random baseline's choices).
+ELEMENTWISE = (
+    "F.relu",
+    "F.relu6",
+    "F.silu",
+    "F.gelu",
+    "F.hardswish",
+    "F.mish",
+    "F.elu",
+    "F.selu",
+    "F.celu",
+    "F.softplus",
+    "F.leaky_relu",
+    "F.hardsigmoid",
+    "F.tanhshrink",
+    "torch.tanh",
+    "torch.sigmoid",
+)
 
 
 def _template(name: str) -> Template:
@@ -141,6 +159,7 @@ def _expression_grammar(start: str, vocabulary: Vocabulary, targets: Sequence[st
         attributes=_alternatives(vocabulary.attributes),
         keywords=_alternatives(vocabulary.keywords),
         layers=_alternatives(vocabulary.layers),
+        elementwise=_alternatives(frozenset(ELEMENTWISE)),
     )
 
 

@@ -104,7 +104,7 @@ def _unclosed(text: str) -> int:
     return len(stack) if all(b == "(" for b in stack) else -1
 
 
-def _argument_at(value: str, start: int) -> str:
+def argument_at(value: str, start: int) -> str:
     """The argument text from `start` to the next comma or bracket that closes it."""
     depth = 0
     for index in range(start, len(value)):
@@ -146,7 +146,7 @@ def argument_splits(value: str) -> list[int]:
         elif char in "'\"":
             in_string = char
         elif char in "(," and index + 1 < len(value) and value[index + 1] != ")":
-            if _unclosed(value[: index + 1]) > 0 and _is_setting(_argument_at(value, index + 1)):
+            if _unclosed(value[: index + 1]) > 0 and _is_setting(argument_at(value, index + 1)):
                 spots.append(index + 1)
     return spots
 

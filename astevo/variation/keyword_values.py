@@ -50,7 +50,7 @@ def keyword_choices(callee: str, file_source: str, call_text: str) -> list[str]:
         f"{name}={value}"
         for name in names
         if name not in given and name not in EXCLUDED
-        for value in _values(name, defaults[name])
+        for value in values_near(name, defaults[name])
     ]
 
 
@@ -90,7 +90,9 @@ def _positional_names(callee: str, file_source: str) -> list[str]:
     return list(callee_parameters(callee, file_source) or ())
 
 
-def _values(name: str, default: object) -> Iterable[str]:
+def values_near(name: str, default: object) -> Iterable[str]:
+    """Texts of other values for parameter `name` whose value (or default) is `default`: a numeric range per
+    parameter, as added keywords and the random baseline's rewritten arguments draw them."""
     if isinstance(default, bool):
         return [str(not default)]
     if isinstance(default, int) and name not in RANGES:

@@ -13,10 +13,8 @@ from astevo.llm.grammar import body_grammar
 from astevo.settings import INTENTS, MutationSettings
 from astevo.variation.base import Check, Proposal
 from astevo.variation.prompts import Exemplar, system_prompt
-from astevo.variation.rewriter import BlockRewriter, SizeOptionsSource
-from astevo.variation.structural import SizeOptions, size_options
-
-SIZE_CACHE = 32  # parents whose measured size edits are kept: elites are mutated again and again
+from astevo.variation.rewriter import BlockRewriter
+from astevo.variation.structural import MeasuredSizes, SizeOptionsSource
 
 
 def whole_body_grammar(block: Block) -> str:
@@ -43,7 +41,7 @@ class LLMVariation:
                 "edits need; use --scope block"
             )
         self.generator, self.settings, self._model_path = generator, settings, model_path
-        self._measured_sizes: dict[tuple[str, str], SizeOptions] = {}
+        self._measured_sizes = MeasuredSizes()
 
     @property
     def model_path(self) -> Path | None:
@@ -91,19 +89,5 @@ class LLMVariation:
             yield rewriter.mutate(block, model_file.source, intent, self.settings.persona, sizes=sizes)
 
     def _sizes(self, model_file: ModelFile, name: str, check: Check) -> SizeOptionsSource | None:
-        """The block's size edits for line-scope proposals, measured once per parent and block."""
-        if self.settings.scope != "line":
-            return None  # a whole new body may change sizes itself, as in GE
-        key = (model_file.source, name)
-
-        def measured() -> SizeOptions:
-            if key not in self._measured_sizes:
-                while len(self._measured_sizes) >= SIZE_CACHE:
-                    self._measured_sizes.pop(next(iter(self._measured_sizes)))
-                try:
-                    self._measured_sizes[key] = size_options(model_file, name, check)
-                except AstevoError:  # no build on the meta device (or out of time): no size edits, not kept
-                    return SizeOptions(0, ())
-            return self._measured_sizes[key]
-
-        return measured
+        """The block's size edits for line-scope proposals; a whole new body may change sizes itself, as in GE."""
+        return self._measured_sizes.source(model_file, name, check) if self.settings.scope == "line" else None

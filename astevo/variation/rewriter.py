@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import random
 import time
@@ -19,9 +18,9 @@ from astevo.variation import prompts
 from astevo.variation.answers import RejectedAnswer, block_from_answer
 from astevo.variation.base import Check, Exchange, Proposal
 from astevo.variation.edit_sites import EditSite, sites
-from astevo.variation.keyword_values import keyword_choices
-from astevo.variation.structural import SizeOption, SizeOptions
-from astevo.variation.vocabulary import edit_vocabulary, innermost_callee
+from astevo.variation.spot_options import insert_targets, keyword_texts, spot_options
+from astevo.variation.structural import SizeOption, SizeOptions, SizeOptionsSource
+from astevo.variation.vocabulary import edit_vocabulary
 
 TEMPERATURES = {"mutate": (0.05, 0.4), "eot": (0.05, 0.4)}
 MAX_NEW_TOKENS = (600, 1400)
@@ -41,15 +40,18 @@ INTENT_SPOTS = {
 SIZES = "sizes"
 SIZE_FIRST = tuple(intent for intent, spots in INTENT_SPOTS.items() if spots[0] == SIZES)
 Scope = str  # "line": continue from one spot of the block; "block": write the whole body
-SizeOptionsSource = Callable[[], SizeOptions]  # the block's size edits, measured only when first asked for
 
 
 class BlockRewriter:
-    """Asks the model for a new version of a block until one is accepted or the retries run out."""
+    """Asks the model for a new version of a block until one is accepted or the retries run out.
+
+    Without a model (`llm` None) it is the random baseline: every spot and size edit is chosen as
+    the model's would be, and what is written there is drawn uniformly from the spot's options.
+    """
 
     def __init__(
         self,
-        llm: Generator,
+        llm: Generator | None,
         rng: random.Random,
         *,
         grammar: Callable[[Block], str | None] | None = None,
@@ -72,9 +74,11 @@ class BlockRewriter:
     ) -> Proposal:
         operator = "eot" if exemplar else "mutate"
         request = prompts.mutation_prompt(block.name, block.source, intent, persona, exemplar)
-        spots = _usable_sites(file_source, sites(block.source))
+        spots = _usable_sites(file_source, sites(block.source), drawn=self.llm is None)
         if self.scope == "line" and (any(spots.values()) or (sizes is not None and sizes().options)):
             return self._propose_edits(block, file_source, operator, intent, persona, request, spots, sizes)
+        if self.llm is None:  # a whole new body cannot be drawn
+            return Proposal(block.name, operator, intent, persona, None)
         return self._propose(block, operator, intent, persona, request, avoid=(block.source,))
 
     def _propose_edits(
@@ -117,7 +121,7 @@ class BlockRewriter:
             if source is not None:
                 return Proposal(block.name, operator, intent, persona, source, tuple(exchanges))
             note = "\n" + prompts.retry_prompt(exchange.verdict or "")
-        if not exchanges:  # no spot and no size edit after all: the whole body
+        if not exchanges and self.llm is not None:  # no spot and no size edit after all: the whole body
             return self._propose(block, operator, intent, persona, request, avoid=(block.source,))
         return Proposal(block.name, operator, intent, persona, None, tuple(exchanges))
 
@@ -130,15 +134,18 @@ class BlockRewriter:
         ]
         low, high = TEMPERATURES[operator]
         temperature, seed = self.rng.uniform(low, high), self.rng.randrange(2**31)
-        completion = self.llm.complete(
-            messages,
-            prefix=_prefix(block, site),
-            grammar=_edit_grammar(file_source, site),
-            temperature=temperature,
-            max_tokens=MAX_EDIT_TOKENS,
-            seed=seed,
-            avoid=site.avoided,
-        )
+        if self.llm is None:
+            completion = _drawn(spot_options(file_source, site), seed)
+        else:
+            completion = self.llm.complete(
+                messages,
+                prefix=_prefix(block, site),
+                grammar=edit_grammar(file_source, site),
+                temperature=temperature,
+                max_tokens=MAX_EDIT_TOKENS,
+                seed=seed,
+                avoid=site.avoided,
+            )
         started = time.perf_counter()
         source, verdict, size = self._judge_edit(block, site, completion, intent)
         return source, _exchange(purpose, completion, temperature, seed, started, verdict, size=size)
@@ -162,13 +169,16 @@ class BlockRewriter:
         ]
         low, high = TEMPERATURES[operator]
         temperature, seed = self.rng.uniform(low, high), self.rng.randrange(2**31)
-        completion = self.llm.complete(
-            messages,
-            grammar=choice_grammar(list(options)),
-            temperature=temperature,
-            max_tokens=MAX_EDIT_TOKENS,
-            seed=seed,
-        )
+        if self.llm is None:
+            completion = _drawn([f"{label}\n" for label in options], seed)
+        else:
+            completion = self.llm.complete(
+                messages,
+                grammar=choice_grammar(list(options)),
+                temperature=temperature,
+                max_tokens=MAX_EDIT_TOKENS,
+                seed=seed,
+            )
         started = time.perf_counter()
         chosen = options.get(completion.text.strip())
         if completion.finish != "complete" or chosen is None:
@@ -204,6 +214,7 @@ class BlockRewriter:
         request: str,
         avoid: tuple[str, ...],
     ) -> Proposal:
+        assert self.llm is not None  # callers draw only at spots
         header, _ = split_header(block.source)
         grammar = self.grammar(block) if self.grammar else None
         messages = [{"role": "system", "content": prompts.system_prompt()}, {"role": "user", "content": request}]
@@ -359,28 +370,33 @@ def _prefix(block: Block, site: EditSite) -> str:
     return before + statement.indent + statement.lead + site.kept_value
 
 
-def _keywords(file_source: str, site: EditSite) -> list[str]:
-    """What an appended argument may be: a keyword the call has not been given, with a fitting value."""
-    return keyword_choices(innermost_callee(site.kept_value), file_source, site.statement.value)
+def _drawn(options: list[str], seed: int) -> Completion:
+    """The random baseline's answer: one of the spot's options, drawn uniformly."""
+    text = random.Random(seed).choice(options)
+    return Completion(text, f"a uniform draw from {len(options)} options", 0, 0, 0.0, 0.0, "complete")
 
 
-def _usable_sites(file_source: str, spots: dict[str, list[EditSite]]) -> dict[str, list[EditSite]]:
-    """The spots without calls that take no further keyword."""
+def _usable_sites(file_source: str, spots: dict[str, list[EditSite]], drawn: bool) -> dict[str, list[EditSite]]:
+    """The spots without calls that take no further keyword; when drawn, those with something to draw."""
     return {
-        group: [site for site in found if site.kind != "append" or _keywords(file_source, site)]
+        group: [
+            site
+            for site in found
+            if (site.kind != "append" or keyword_texts(file_source, site))
+            and (not drawn or spot_options(file_source, site))
+        ]
         for group, found in spots.items()
     }
 
 
-def _edit_grammar(file_source: str, site: EditSite) -> str:
+def edit_grammar(file_source: str, site: EditSite) -> str:
+    """The grammar the model writes under at the spot."""
     vocabulary = edit_vocabulary(file_source, site)
     if site.kind == "insert":
-        used = {node.id for node in ast.walk(ast.parse(site.statement.value)) if isinstance(node, ast.Name)}
-        read = [name for name in site.statement.locals_before if name != "self" and name in used]
-        return assignment_grammar(read or [n for n in site.statement.locals_before if n != "self"], vocabulary)
+        return assignment_grammar(insert_targets(site), vocabulary)
     if site.kind == "append":
         return choice_grammar(
-            _keywords(file_source, site),
+            keyword_texts(file_source, site),
             before=" " if site.kept_value.endswith(",") else "",
             after=")" * site.open_brackets,
         )

@@ -12,7 +12,7 @@ offered, each with its measured parameter count.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from astevo.code.blocks import ModelFile
@@ -26,6 +26,7 @@ from astevo.code.resizing import (
     with_values,
     without_stage,
 )
+from astevo.errors import AstevoError
 from astevo.variation.base import Check
 from astevo.variation.vocabulary import callee_parameters
 
@@ -36,6 +37,7 @@ MARKER_FACTOR = 12
 WIDTH_FACTORS = (0.25, 0.5, 0.75, 1.5, 2.0)
 WIDTH = "width"
 DEPTH = "depth"
+KEPT_PARENTS = 32  # parents whose measured size edits are kept: elites are mutated again and again
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,31 @@ class SizeOption:
 class SizeOptions:
     parent_parameters: int
     options: tuple[SizeOption, ...]
+
+
+SizeOptionsSource = Callable[[], SizeOptions]  # a block's size edits, measured only when first asked for
+
+
+class MeasuredSizes:
+    """Size edits per parent and block, measured once and kept for the last few parents."""
+
+    def __init__(self) -> None:
+        self._measured: dict[tuple[str, str], SizeOptions] = {}
+
+    def source(self, model_file: ModelFile, name: str, check: Check) -> SizeOptionsSource:
+        key = (model_file.source, name)
+
+        def measured() -> SizeOptions:
+            if key not in self._measured:
+                while len(self._measured) >= KEPT_PARENTS:
+                    self._measured.pop(next(iter(self._measured)))
+                try:
+                    self._measured[key] = size_options(model_file, name, check)
+                except AstevoError:  # no build on the meta device (or out of time): no size edits, not kept
+                    return SizeOptions(0, ())
+            return self._measured[key]
+
+        return measured
 
 
 def size_options(model_file: ModelFile, name: str, check: Check) -> SizeOptions:

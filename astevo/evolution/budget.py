@@ -1,0 +1,24 @@
+"""A run's evaluation budget: every training counts, so methods compared on one budget pay for re-evaluations.
+
+The count is read from the store alone and counts a training when it is decided, not when it ends,
+so a resumed run stops at exactly the slot the uninterrupted run stopped at.
+"""
+
+from __future__ import annotations
+
+from astevo.settings import EvolveConfig
+from astevo.store.records import DISCARDED
+from astevo.store.run_store import RunStore
+
+
+def trainings_spent(store: RunStore, config: EvolveConfig) -> int:
+    """Each distinct code proposed and not discarded (a mutation that failed the fast checks costs none), the
+    seed's noise trainings, and racing's further trainings."""
+    codes = {i.code_hash for i in store.individuals(with_text=False) if i.status != DISCARDED}
+    seed = store.at(0, 0)
+    racing = [t for t in store.trainings() if seed is None or t.individual != seed.id]
+    return len(codes) + config.noise_seeds - 1 + len(racing)
+
+
+def exhausted(store: RunStore, config: EvolveConfig) -> bool:
+    return 0 < config.evaluations <= trainings_spent(store, config)

@@ -1,0 +1,43 @@
+"""The random baseline (`--variation random`): evolution's own edits, with no model choosing what is written.
+
+It asks whether the language model's choices beat chance: the block, the intent, the spot and
+the kind of size edit are chosen exactly as for the model, the fast checks and retries are the
+same, and only what the model would write is drawn uniformly from the spot's options instead.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from astevo.code.blocks import ModelFile
+from astevo.settings import MutationSettings
+from astevo.variation.base import Check, Proposal
+from astevo.variation.prompts import Exemplar
+from astevo.variation.rewriter import BlockRewriter
+from astevo.variation.structural import MeasuredSizes
+
+
+class RandomVariation:
+    """Line-scope edits drawn uniformly; an exemplar is ignored, since nothing reads it."""
+
+    def __init__(self, settings: MutationSettings) -> None:
+        self.settings = settings
+        self._measured_sizes = MeasuredSizes()
+
+    @property
+    def model_path(self) -> Path | None:
+        return None
+
+    def mutate(
+        self,
+        model_file: ModelFile,
+        name: str,
+        intent: str,
+        rng: random.Random,
+        exemplar: Exemplar | None,
+        check: Check,
+    ) -> Proposal:
+        rewriter = BlockRewriter(None, rng, check=check, max_repairs=self.settings.repairs)
+        sizes = self._measured_sizes.source(model_file, name, check)
+        return rewriter.mutate(model_file.block(name), model_file.source, intent, sizes=sizes)
