@@ -54,7 +54,7 @@ def _finish(process: subprocess.Popen) -> None:
 
 def genealogy(folder: Path) -> list[tuple]:
     """Everything a run decided: who was made from whom, how, with which code and which measured result, and
-    the seed's further trainings that measured the run's noise."""
+    every further training (the seed's, which measured the run's noise, and racing's)."""
     with RunStore.open(folder) as store:
         rows = [
             (
@@ -73,9 +73,8 @@ def genealogy(folder: Path) -> list[tuple]:
         ]
         populations = [store.population(g) for g in store.finished_generations()]
         finished = "finished" in store.meta()
-        seed = store.at(0, 0)
-        noise = [(t.training_seed, t.metrics.get("val_accuracy")) for t in store.trainings(seed.id)] if seed else []
-    return [rows, populations, finished, noise]
+        further = [(t.individual, t.training_seed, t.metrics.get("val_accuracy")) for t in store.trainings()]
+    return [rows, populations, finished, further]
 
 
 @pytest.fixture(scope="module")
@@ -86,14 +85,16 @@ def reference(tmp_path_factory) -> list[tuple]:
 
 
 def test_uninterrupted_run_is_complete(reference):
-    rows, populations, finished, noise = reference
+    rows, populations, finished, further = reference
     assert finished
     assert len(rows) == EXPECTED_INDIVIDUALS
     assert [(r[0], r[1]) for r in rows] == [(0, 0)] + [(g, s) for g in range(3) for s in (1, 2)]
     assert all(r[6] in ("evaluated", "discarded") for r in rows)
     assert rows[0][3] == "seed" and rows[0][8] is not None
     assert len(populations) == 3 and all(1 <= len(p) <= 2 for p in populations)
+    noise = [(seed, accuracy) for individual, seed, accuracy in further if individual == 1]
     assert [seed for seed, _ in noise] == [1, 2] and all(accuracy is not None for _, accuracy in noise)
+    assert any(individual != 1 for individual, _, _ in further), "no child was raced: the kill tests need one"
 
 
 @pytest.mark.parametrize("workers", [1, 2])

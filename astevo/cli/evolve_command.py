@@ -303,7 +303,10 @@ def _show(display: Progress, task: TaskID, progress: RunProgress) -> None:
         f", best {format_accuracy(best.val_accuracy)} (#{best.id}) at or below the seed's size" if best else ""
     )
     display.update(
-        task, completed=progress.done, generation=f"{progress.generation + 1}/{progress.generations}", status=status
+        task,
+        completed=progress.done,
+        generation=f"{progress.generation + 1}" + (f"/{progress.generations}" if progress.generations else ""),
+        status=status,
     )
 
 

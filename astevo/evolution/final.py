@@ -18,7 +18,7 @@ from astevo.errors import AstevoError
 from astevo.evaluation import sandbox
 from astevo.evaluation.payloads import data_payload, model_payload, sandbox_limits, worker_task
 from astevo.evolution.selection import pareto_front
-from astevo.settings import FinalSettings
+from astevo.settings import FinalSettings, FitnessSettings
 from astevo.store.records import FinalResult, Individual
 from astevo.store.run_store import RunStore
 
@@ -54,19 +54,13 @@ def final_evaluation(
     record = {key: value for key, value in asdict(fitness.budget).items() if key != "training_seed"}
     finalists = _finalists(store, config.cost)
     done = {(r.individual, r.training_seed): r for r in store.finals() if r.settings == record}
-    data, limits = data_payload(fitness), sandbox_limits(fitness, training=True)
     for individual in finalists:
-        payload = {
-            **model_payload(ModelFile(individual.source or "", label(individual)), fitness.dataset),
-            "data": data,
-        }
+        model = ModelFile(individual.source or "", label(individual))
         for seed in range(settings.seeds):
             if (individual.id, seed) in done and "error" not in done[individual.id, seed].metrics:
                 continue
-            outcome = sandbox.run(
-                TASK, {**payload, "budget": asdict(replace(fitness.budget, training_seed=seed))}, limits
-            )
-            result = FinalResult(individual.id, seed, record, _metrics(outcome), outcome.seconds)
+            metrics, seconds = trained_and_tested(model, fitness, seed)
+            result = FinalResult(individual.id, seed, record, metrics, seconds)
             store.record_final(result)
             done[individual.id, seed] = result
             if on_result is not None:
@@ -77,6 +71,15 @@ def final_evaluation(
         replace(s, delta_vs_seed=None if baseline is None or s.test_accuracy is None else s.test_accuracy - baseline)
         for s in summaries
     ]
+
+
+def trained_and_tested(model: ModelFile, fitness: FitnessSettings, training_seed: int) -> tuple[dict, float]:
+    """One training of the model under `fitness` with this seed, scored on the test split, in the sandbox: its
+    metrics (or {"error": reason}) and seconds."""
+    payload = {**model_payload(model, fitness.dataset), "data": data_payload(fitness)}
+    budget = asdict(replace(fitness.budget, training_seed=training_seed))
+    outcome = sandbox.run(TASK, {**payload, "budget": budget}, sandbox_limits(fitness, training=True))
+    return _metrics(outcome), outcome.seconds
 
 
 def label(individual: Individual) -> str:

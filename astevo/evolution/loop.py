@@ -31,7 +31,7 @@ from astevo.evaluation.base import Evaluation, EvaluationRequest, EvaluationResu
 from astevo.evaluation.checks import BlockCheck
 from astevo.evolution import selection
 from astevo.evolution.block_choice import choose_block
-from astevo.evolution.budget import exhausted
+from astevo.evolution.budget import exhausted, trainings_spent
 from astevo.evolution.evolvable import evolvable_blocks
 from astevo.evolution.model_check import check_model, file_hash
 from astevo.evolution.noise import run_noise
@@ -49,8 +49,8 @@ class Progress:
     """What the run has done so far, after each stored step."""
 
     generation: int
-    generations: int
-    done: int  # offspring (and the seed) proposed and evaluated or discarded
+    generations: int | None  # None when the run is sized by its evaluation budget
+    done: int  # offspring (and the seed) proposed and evaluated or discarded; trainings spent, with a budget
     total: int
     valid: int
     best: Individual | None  # best validation accuracy at or below the seed's cost
@@ -116,9 +116,8 @@ class Evolution:
 
     @property
     def total(self) -> int:
-        """Individuals the run will hold (with an evaluation budget, as if racing took none of it)."""
-        budgeted = self.config.evaluations - (self.config.noise_seeds - 1)
-        return budgeted if self.config.evaluations else 1 + self.config.population * self.config.generations
+        """Individuals the run will hold; trainings, with an evaluation budget."""
+        return self.config.evaluations or 1 + self.config.population * self.config.generations
 
     def _exhausted(self) -> bool:
         return exhausted(self.store, self.config)
@@ -434,11 +433,12 @@ class Evolution:
     def _report(self, generation: int, latest: Individual) -> None:
         everyone = self.store.individuals(with_text=False)
         settled = [i for i in everyone if i.status != PENDING]
+        budgeted = self.config.evaluations > 0
         self.on_progress(
             Progress(
                 generation=generation,
-                generations=self.config.generations,
-                done=len(settled),
+                generations=None if budgeted else self.config.generations,
+                done=trainings_spent(self.store, self.config) if budgeted else len(settled),
                 total=self.total,
                 valid=sum(i.valid for i in settled),
                 best=selection.best_within_seed_cost(everyone, self.config.cost),
