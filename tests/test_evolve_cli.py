@@ -65,7 +65,7 @@ def test_evolve_block_se_alone_stops_before_any_evaluation(tmp_path):
         (["--dataset", "mnist"], "mnist"),
         (["--resume"], "--resume needs --run"),
         (["--variation", "genetic"], "--variation must be one of llm, random, best-of-n"),
-        (["--evaluations", "3"], "must exceed noise_seeds (3), the seed's own trainings, got 3"),
+        (["--evaluations", "3"], "--evaluations must exceed noise_seeds (3), the seed's own trainings, got 3"),
     ],
 )
 def test_bad_settings_are_one_line_errors(tmp_path, arguments, message):

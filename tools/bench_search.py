@@ -165,9 +165,12 @@ def print_methods(outcomes: list[RunOutcome], seed_test: list[float], seed_noise
             f"{statistics.fmean(o.distinct_valid_children for o in runs):>15.1f} "
             f"{statistics.fmean(o.seconds for o in runs):>8.0f}  {winners}"
         )
-    print("per run: method, replicate, trainings spent, proposals rejected by the fast checks (not counted)")
+    print("per run: the winner's test accuracy, trainings spent, proposals the fast checks rejected (not counted)")
     for o in outcomes:
-        print(f"  {o.method} {o.replicate}: {o.trainings} trainings, {o.rejected} rejected")
+        print(
+            f"  {o.method} {o.replicate}: winner {'seed' if o.winner_is_seed else f'#{o.winner.id}'} test "
+            f"{o.winner_test:.2%}, {o.trainings} trainings, {o.rejected} rejected"
+        )
 
 
 def pooled_candidates(folders: list[Path], count: int) -> list[tuple[str, Individual]]:

@@ -24,6 +24,8 @@ SETTING_FLAGS = {
     "blocks": "--block",
     "population": "--population",
     "generations": "--generations",
+    "evaluations": "--evaluations",
+    "variation": "--variation",
     "cost": "--cost",
     "random_seed": "--random-seed",
     "mutation.model": "--model",
