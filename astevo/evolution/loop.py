@@ -335,7 +335,11 @@ class Evolution:
         )
         proposal = self.variation.mutate(parent_file, block, intent, rng, exemplar, check)
         source: str | None = None
-        discarded: str | None = f"no answer passed the fast checks ({proposal.error})"
+        discarded: str | None = (
+            f"no answer passed the fast checks ({proposal.error})"
+            if proposal.exchanges
+            else f"the variation offers no edit of {block}"  # the random baseline at a block without spots
+        )
         if proposal.source is not None:
             try:
                 source = with_block(parent_file, block, proposal.source)
