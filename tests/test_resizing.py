@@ -6,7 +6,15 @@ from __future__ import annotations
 import random
 
 from astevo.code.blocks import ModelFile
-from astevo.code.resizing import literals, stages, with_stage_repeated, with_values, without_stage
+from astevo.code.resizing import (
+    groupable_calls,
+    literals,
+    stages,
+    with_keyword,
+    with_stage_repeated,
+    with_values,
+    without_stage,
+)
 from astevo.evaluation.base import Size
 from astevo.evaluation.cascade import evaluate
 from astevo.evaluation.checks import BlockCheck
@@ -128,6 +136,49 @@ def test_the_seeds_top_level_offers_widths_kernels_and_depth_that_all_pass_the_r
     assert options["width 384 -> 96"].parameters <= 0.6 * parent
 
 
+def test_a_width_multiplier_scales_every_channel_chain_at_once() -> None:
+    _, options, parent = options_for(SEED.source, "ExquisiteNetV2")
+    halved = options["every width x0.5"]
+    for written in ("FCT(img_channels, 6)", "EVE(6, 24)", "ME(48, 96)", "DFSEBV2(192, 3, True)", "nn.Linear(192,"):
+        assert written in halved.source, written
+    assert "DW(192, 3)" in halved.source  # the kernel 3 beside the width keeps its value
+    assert halved.parameters < 0.3 * parent and options["every width x2"].parameters > 3 * parent
+
+
+def test_convolutions_without_groups_are_offered_grouped_where_the_channels_divide() -> None:
+    model_file, options, parent = options_for(SEED.source, "DFSEBV2")
+    assert set(options) == {"groups of pw1 -> 2", "groups of pw1 -> 4", "groups of pw2 -> 2", "groups of pw2 -> 4"}
+    grouped = options["groups of pw1 -> 4"]
+    assert "self.pw1 = nn.Conv2d(cin, cin, 1, bias=False, groups=4)" in grouped.source
+    assert grouped.source.count("groups=") == 3  # the two depthwise convolutions keep theirs
+    assert grouped.kind == "groups" and grouped.parameters <= 0.8 * parent
+    check = BlockCheck(LocalEvaluator(), FAST, model_file, "DFSEBV2")
+    assert check(grouped.source) is None
+    _, threes, _ = options_for(THREES, "Threes")  # 1 -> 3 -> 8 channels: neither 2 nor 4 divides both sides
+    assert not any(label.startswith("groups") for label in threes)
+
+
+def test_a_group_count_goes_last_into_the_call_however_it_is_written() -> None:
+    block = (
+        "class Net(nn.Module):\n"
+        "    def __init__(self, c):\n"
+        "        super().__init__()\n"
+        "        self.a = nn.Conv2d(\n"
+        "            c, c, 1,\n"
+        "        )\n"
+        "        self.b = nn.Sequential(nn.Conv2d(c, c, 3, 1, 1, 1, 2), nn.Conv1d(c, c, 1))\n"
+        "        self.c = nn.Conv2d(**options)\n"
+    )
+    signatures = {
+        name: ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "bias")
+        for name in ("nn.Conv2d", "nn.Conv1d")
+    }
+    found = groupable_calls(block, signatures)
+    assert [call.name for call in found] == ["a", "nn.Conv1d"]  # groups given positionally, or maybe by **
+    assert "            c, c, 1, groups=2\n        )\n" in with_keyword(block, found[0], "groups=2")
+    assert "nn.Conv1d(c, c, 1, groups=4))" in with_keyword(block, found[1], "groups=4")
+
+
 def test_a_derived_width_is_never_offered_on_its_own() -> None:
     """EVE's `2 * cin` must match the two pooled views it concatenates: changing the 2 breaks it."""
     _, options, _ = options_for(SEED.source, "EVE")
@@ -202,10 +253,11 @@ def test_added_arguments_are_keywords_with_values_that_suit_them() -> None:
 def test_a_size_intent_is_drawn_only_for_blocks_that_can_move_the_size_and_favours_sized_ones() -> None:
     blocks = ["MinPool2d", "SE_LN", "DW", "ME", "ExquisiteNetV2"]
     parameters = {"MinPool2d": 0, "SE_LN": 1_464, "DW": 40_000, "ME": 93_000, "ExquisiteNetV2": 518_126}
-    # ME: one literal above 1 (its pooling 2); the top level: 22 literals and 12 stages
-    assert size_weights(SEED, blocks, parameters, must_shrink=True) == [0, 0, 1, 2, 35]
-    assert size_weights(SEED, blocks, parameters, must_shrink=False) == [1, 1, 1, 2, 35]
-    assert size_weights(SEED, blocks, None, must_shrink=True) == [1, 1, 1, 2, 35]  # counts unknown: none left out
+    # ME: one literal above 1 (its pooling 2) and a convolution it could group (DW's is grouped already);
+    # the top level: 22 literals and 12 stages
+    assert size_weights(SEED, blocks, parameters, must_shrink=True) == [0, 0, 1, 3, 35]
+    assert size_weights(SEED, blocks, parameters, must_shrink=False) == [1, 1, 1, 3, 35]
+    assert size_weights(SEED, blocks, None, must_shrink=True) == [1, 1, 1, 3, 35]  # counts unknown: none left out
     rng = random.Random(0)
     drawn = [choose_block(SEED, blocks, "fewer_parameters", rng, parameters) for _ in range(400)]
     assert {"MinPool2d", "SE_LN"}.isdisjoint(drawn) and drawn.count("ExquisiteNetV2") > drawn.count("ME") > 0

@@ -73,14 +73,13 @@ def _is_integer(node: ast.AST) -> bool:
 
 def _literal(node: ast.AST, lines: list[str], in_constructor: bool, parameter: str | None) -> SizeLiteral:
     assert isinstance(node, ast.Constant) and isinstance(node.value, int) and node.end_col_offset is not None
-    encoded = lines[node.lineno - 1].encode("utf-8")  # ast's columns count UTF-8 bytes
+    start, end = _column(lines, node.lineno, node.col_offset), _column(lines, node.lineno, node.end_col_offset)
+    return SizeLiteral(node.lineno, start, end, node.value, in_constructor, parameter)
 
-    def column(offset: int) -> int:
-        return len(encoded[:offset].decode("utf-8", errors="ignore"))
 
-    return SizeLiteral(
-        node.lineno, column(node.col_offset), column(node.end_col_offset), node.value, in_constructor, parameter
-    )
+def _column(lines: list[str], line: int, offset: int) -> int:
+    """The character column of ast's `offset`, which counts UTF-8 bytes."""
+    return len(lines[line - 1].encode("utf-8")[:offset].decode("utf-8", errors="ignore"))
 
 
 def _bound_parameters(method: ast.FunctionDef, signatures: Mapping[str, Sequence[str]]) -> dict[int, str]:
@@ -95,6 +94,54 @@ def _bound_parameters(method: ast.FunctionDef, signatures: Mapping[str, Sequence
             if keyword.arg is not None:
                 bound[id(keyword.value)] = keyword.arg
     return bound
+
+
+@dataclass(frozen=True)
+class GroupableCall:
+    """A constructor call that accepts `groups` and does not pass it: grouping it divides its weights."""
+
+    name: str  # the attribute it is assigned to (`pw1`), else its callee
+    line: int  # 1-based, within the block's source: where its closing bracket is
+    column: int  # that bracket's character column
+
+
+def groupable_calls(block_source: str, signatures: Mapping[str, Sequence[str]]) -> list[GroupableCall]:
+    """Calls in the constructor whose callee takes a `groups` parameter that the call leaves at its default.
+    Whether a group count divides the channels is left to the build."""
+    tree = ast.parse(block_source)
+    if not tree.body or not isinstance(tree.body[0], ast.ClassDef):
+        return []
+    constructor = next((m for m in tree.body[0].body if isinstance(m, ast.FunctionDef) and m.name == CONSTRUCTOR), None)
+    if constructor is None:
+        return []
+    lines = io.StringIO(block_source, newline="").readlines()
+    owners = {
+        id(statement.value): name
+        for statement in ast.walk(constructor)
+        if isinstance(statement, ast.Assign) and (name := _assigned_attribute(statement)) is not None
+    }
+    found = []
+    for call in (n for n in ast.walk(constructor) if isinstance(n, ast.Call)):
+        callee = ast.unparse(call.func)
+        names = list(signatures.get(callee, ()))
+        if "groups" not in names or len(call.args) > names.index("groups"):
+            continue
+        if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg in (None, "groups") for k in call.keywords):
+            continue
+        assert call.end_lineno is not None and call.end_col_offset is not None
+        bracket = _column(lines, call.end_lineno, call.end_col_offset) - 1
+        found.append(GroupableCall(owners.get(id(call), callee), call.end_lineno, bracket))
+    return sorted(found, key=lambda call: (call.line, call.column))
+
+
+def with_keyword(block_source: str, call: GroupableCall, argument: str) -> str:
+    """The block with `argument` (`groups=4`) passed last to the call; every other character kept."""
+    lines = io.StringIO(block_source, newline="").readlines()
+    before = "".join(lines[: call.line - 1]) + lines[call.line - 1][: call.column]
+    after = lines[call.line - 1][call.column :] + "".join(lines[call.line :])
+    written = before.rstrip()
+    separator = "" if written.endswith("(") else " " if written.endswith(",") else ", "
+    return written + separator + argument + before[len(written) :] + after
 
 
 def callee_names(block_source: str) -> set[str]:

@@ -1,7 +1,7 @@
 """Which block a mutation rewrites, given what its intent asks for.
 
 An intent that tries a size edit first is drawn for a block in proportion to its size
-levers (literals in its constructor, stages it can lose or repeat): in ExquisiteNetV2
+levers (literals in its constructor, stages it can lose or repeat, convolutions it could group): in ExquisiteNetV2
 every width sits in the top-level class. "Fewer parameters" is wasted on a block that
 cannot move the model's size by a real step, one that holds no parameters (MinPool2d)
 or under 5% of them (a LayerNorm gate), so it is never drawn there.
@@ -13,9 +13,9 @@ import random
 from collections.abc import Mapping, Sequence
 
 from astevo.code.blocks import ModelFile
-from astevo.code.resizing import literals, stages
 from astevo.settings import SIZE_STEP, SMALLER
 from astevo.variation.rewriter import SIZE_FIRST
+from astevo.variation.structural import size_levers
 
 
 def choose_block(
@@ -50,8 +50,7 @@ def size_weights(
     total = total or (max(parameters.values(), default=0) if parameters else 0)
     weights = []
     for name in blocks:
-        source = model_file.block(name).source
-        levers = sum(literal.value > 1 for literal in literals(source) if literal.in_constructor) + len(stages(source))
+        levers = size_levers(model_file, name)
         holds = parameters.get(name, 0) >= SIZE_STEP * total if parameters and total else True
         weights.append(1 + levers if holds or not must_shrink else 0)
     return weights

@@ -1,4 +1,4 @@
-"""Size edits a small model can choose from and astevo applies consistently: width, depth, sizes inside blocks.
+"""Size edits a small model can choose from and astevo applies consistently: width, depth, groups, sizes inside blocks.
 
 The options for a block are planned from two measured builds of the parent (both on the
 meta device, in the sandbox). The first puts a marker value (twelve times the old one) in
@@ -6,7 +6,8 @@ place of each integer literal of the constructor, one at a time: a literal that 
 is a width, one that only changes the parameter count is a size inside a block (a kernel,
 a ratio, a repeat count), and one that changes neither is left alone. The second builds
 and runs every option: a new value for each group of equal literals with the same role,
-and each stage removed or repeated; only options that keep the model's output shape are
+every width scaled at once, each stage removed or repeated, and each convolution that has
+no group count given one; only options that keep the model's output shape are
 offered, each with its measured parameter count.
 """
 
@@ -20,8 +21,10 @@ from astevo.code.resizing import (
     SizeLiteral,
     attribute_names,
     callee_names,
+    groupable_calls,
     literals,
     stages,
+    with_keyword,
     with_stage_repeated,
     with_values,
     without_stage,
@@ -35,15 +38,19 @@ from astevo.variation.vocabulary import callee_parameters
 # small enough that a repeat count does not build thousands of modules.
 MARKER_FACTOR = 12
 WIDTH_FACTORS = (0.25, 0.5, 0.75, 1.5, 2.0)
+# Group counts tried on a convolution that has none: most widths divide by 2 and 4, and the build drops the rest.
+GROUP_COUNTS = (2, 4)
 WIDTH = "width"
 DEPTH = "depth"
+GROUPS = "groups"
 KEPT_PARENTS = 32  # parents whose measured size edits are kept: elites are mutated again and again
 
 
 @dataclass(frozen=True)
 class SizeOption:
-    label: str  # what the model chooses: "width 48 -> 32", "size of dw_s 3 -> 5", "remove DFSEB5", "repeat DFSEB3"
-    kind: str  # "width", "depth", or "size of" the parameter a literal is passed to ("size" when unknown)
+    label: str  # what the model chooses: "width 48 -> 32", "every width x0.5", "size of dw_s 3 -> 5",
+    # "remove DFSEB5", "repeat DFSEB3", "groups of pw1 -> 4"
+    kind: str  # "width", "depth", "groups", or "size of" the parameter a literal is passed to ("size" when unknown)
     source: str  # the new block
     parameters: int  # the whole model's, measured
 
@@ -84,28 +91,34 @@ def size_options(model_file: ModelFile, name: str, check: Check) -> SizeOptions:
     block = model_file.block(name)
     if block.kind != "class":
         return SizeOptions(0, ())
-    signatures = {
-        callee: parameters
-        for callee in callee_names(block.source)
-        if (parameters := callee_parameters(callee, model_file.source)) is not None
-    }
+    signatures = _signatures(model_file, block.source)
     found = literals(block.source, signatures)
     constructor = [literal for literal in found if literal.in_constructor]
     depth = stages(block.source)
-    if not constructor and not depth:
+    groupable = groupable_calls(block.source, signatures)
+    if not constructor and not depth and not groupable:
         return SizeOptions(0, ())
     roles = _roles(block.source, constructor, check)
     candidates: list[tuple[str, str, str]] = []  # label, kind, new block source
+    widths: dict[int, list[SizeLiteral]] = {}
     for (value, role, parameter), group in _groups(constructor, roles).items():
         if role == WIDTH:
-            group = group + [f for f in found if not f.in_constructor and f.value == value]
+            group = widths[value] = group + [f for f in found if not f.in_constructor and f.value == value]
         kind = WIDTH if role == WIDTH else f"size of {parameter}" if parameter else "size"
         for new in _new_values(value, role):
             candidates.append((f"{kind} {value} -> {new}", kind, with_values(block.source, [(g, new) for g in group])))
+    if len(widths) > 1:  # a width multiplier, as MobileNet's: every channel count scaled at once
+        for factor in WIDTH_FACTORS:
+            scaled = [(literal, _scaled(value, factor)) for value, group in widths.items() for literal in group]
+            candidates.append((f"every width x{factor:g}", WIDTH, with_values(block.source, scaled)))
     taken = attribute_names(block.source)
     for stage in depth:
         candidates.append((f"remove {stage.name}", DEPTH, without_stage(block.source, stage)))
         candidates.append((f"repeat {stage.name}", DEPTH, with_stage_repeated(block.source, stage, taken)))
+    for call in groupable:
+        for count in GROUP_COUNTS:
+            edited = with_keyword(block.source, call, f"groups={count}")
+            candidates.append((f"groups of {call.name} -> {count}", GROUPS, edited))
     measured = check.measure([(source, True) for _, _, source in candidates])
     options = tuple(
         SizeOption(label, kind, source, facts.parameters)
@@ -113,6 +126,22 @@ def size_options(model_file: ModelFile, name: str, check: Check) -> SizeOptions:
         if facts.ok and facts.parameters is not None
     )
     return SizeOptions(measured.parameters, options)
+
+
+def size_levers(model_file: ModelFile, name: str) -> int:
+    """How many places in a block a size edit can act on: constructor literals above 1, stages, and
+    convolutions that could be grouped. Counted from the source alone, without a build."""
+    source = model_file.block(name).source
+    constructor = [literal for literal in literals(source) if literal.in_constructor and literal.value > 1]
+    return len(constructor) + len(stages(source)) + len(groupable_calls(source, _signatures(model_file, source)))
+
+
+def _signatures(model_file: ModelFile, block_source: str) -> dict[str, tuple[str, ...]]:
+    return {
+        callee: parameters
+        for callee in callee_names(block_source)
+        if (parameters := callee_parameters(callee, model_file.source)) is not None
+    }
 
 
 def _roles(block_source: str, constructor: Sequence[SizeLiteral], check: Check) -> list[str | None]:
@@ -149,8 +178,13 @@ def _groups(
 def _new_values(value: int, role: str) -> list[int]:
     """Values to try: widths in steps that keep the old value's factors of two, small sizes near the old one."""
     if role == WIDTH:
-        step = next((s for s in (8, 4, 2) if value % s == 0 and 4 * s <= value), 1)  # a quarter stays reachable
-        found = {max(step, round(value * factor / step) * step) for factor in WIDTH_FACTORS}
+        found = {_scaled(value, factor) for factor in WIDTH_FACTORS}
     else:
         found = {value - 2, value - 1, value + 1, value + 2, value // 2, value * 2}
     return sorted(v for v in found if v >= 1 and v != value)
+
+
+def _scaled(width: int, factor: float) -> int:
+    """`width` times `factor`, in steps that keep its factors of two (so it still divides by its groups)."""
+    step = next((s for s in (8, 4, 2) if width % s == 0 and 4 * s <= width), 1)  # a quarter stays reachable
+    return max(step, round(width * factor / step) * step)
