@@ -4,6 +4,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import hypothesmith
+import libcst as cst
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -148,6 +149,10 @@ def test_replacing_a_seed_block_keeps_every_other_byte(seed: ModelFile) -> None:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(source=hypothesmith.from_grammar())
 def test_arbitrary_python_keeps_its_bytes_and_self_replacement_is_identity(source: str) -> None:
+    try:
+        cst.parse_module(source)
+    except cst.ParserSyntaxError:
+        assume(False)  # Python accepts it but libcst cannot parse it (a line continuation right before the end)
     try:
         model = ModelFile(source)
     except BlockShapeError:

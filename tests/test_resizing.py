@@ -174,7 +174,7 @@ def test_a_group_count_goes_last_into_the_call_however_it_is_written() -> None:
         for name in ("nn.Conv2d", "nn.Conv1d")
     }
     found = groupable_calls(block, signatures)
-    assert [call.name for call in found] == ["a", "nn.Conv1d"]  # groups given positionally, or maybe by **
+    assert [call.name for call in found] == ["a", "nn.Conv1d on line 7"]  # groups given positionally, or maybe by **
     assert "            c, c, 1, groups=2\n        )\n" in with_keyword(block, found[0], "groups=2")
     assert "nn.Conv1d(c, c, 1, groups=4))" in with_keyword(block, found[1], "groups=4")
 

@@ -100,7 +100,7 @@ def _bound_parameters(method: ast.FunctionDef, signatures: Mapping[str, Sequence
 class GroupableCall:
     """A constructor call that accepts `groups` and does not pass it: grouping it divides its weights."""
 
-    name: str  # the attribute it is assigned to (`pw1`), else its callee
+    name: str  # the attribute it is assigned to (`pw1`), else its callee and line (`nn.Conv1d on line 7`)
     line: int  # 1-based, within the block's source: where its closing bracket is
     column: int  # that bracket's character column
 
@@ -130,7 +130,8 @@ def groupable_calls(block_source: str, signatures: Mapping[str, Sequence[str]]) 
             continue
         assert call.end_lineno is not None and call.end_col_offset is not None
         bracket = _column(lines, call.end_lineno, call.end_col_offset) - 1
-        found.append(GroupableCall(owners.get(id(call), callee), call.end_lineno, bracket))
+        name = owners.get(id(call), f"{callee} on line {call.lineno}")
+        found.append(GroupableCall(name, call.end_lineno, bracket))
     return sorted(found, key=lambda call: (call.line, call.column))
 
 
