@@ -164,19 +164,21 @@ def test_a_group_count_goes_last_into_the_call_however_it_is_written() -> None:
         "    def __init__(self, c):\n"
         "        super().__init__()\n"
         "        self.a = nn.Conv2d(\n"
-        "            c, c, 1,\n"
+        "            c, c, 1,  # pointwise (sic)\n"
         "        )\n"
         "        self.b = nn.Sequential(nn.Conv2d(c, c, 3, 1, 1, 1, 2), nn.Conv1d(c, c, 1))\n"
         "        self.c = nn.Conv2d(**options)\n"
+        "        self.d = Mixer()\n"
     )
     signatures = {
         name: ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "bias")
         for name in ("nn.Conv2d", "nn.Conv1d")
-    }
+    } | {"Mixer": ("groups",)}
     found = groupable_calls(block, signatures)
-    assert [call.name for call in found] == ["a", "nn.Conv1d on line 7"]  # groups given positionally, or maybe by **
-    assert "            c, c, 1, groups=2\n        )\n" in with_keyword(block, found[0], "groups=2")
+    assert [call.name for call in found] == ["a", "nn.Conv1d on line 7", "d"]  # groups given positionally, or by **
+    assert "            c, c, 1, groups=2,  # pointwise (sic)\n        )\n" in with_keyword(block, found[0], "groups=2")
     assert "nn.Conv1d(c, c, 1, groups=4))" in with_keyword(block, found[1], "groups=4")
+    assert "self.d = Mixer(groups=2)\n" in with_keyword(block, found[2], "groups=2")
 
 
 def test_a_derived_width_is_never_offered_on_its_own() -> None:

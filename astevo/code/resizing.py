@@ -101,8 +101,9 @@ class GroupableCall:
     """A constructor call that accepts `groups` and does not pass it: grouping it divides its weights."""
 
     name: str  # the attribute it is assigned to (`pw1`), else its callee and line (`nn.Conv1d on line 7`)
-    line: int  # 1-based, within the block's source: where its closing bracket is
-    column: int  # that bracket's character column
+    line: int  # 1-based, within the block's source: where a new last argument goes
+    column: int  # its character column: right after the last argument, or the opening bracket
+    has_arguments: bool
 
 
 def groupable_calls(block_source: str, signatures: Mapping[str, Sequence[str]]) -> list[GroupableCall]:
@@ -128,21 +129,22 @@ def groupable_calls(block_source: str, signatures: Mapping[str, Sequence[str]]) 
             continue
         if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg in (None, "groups") for k in call.keywords):
             continue
-        assert call.end_lineno is not None and call.end_col_offset is not None
-        bracket = _column(lines, call.end_lineno, call.end_col_offset) - 1
         name = owners.get(id(call), f"{callee} on line {call.lineno}")
-        found.append(GroupableCall(name, call.end_lineno, bracket))
+        given: list[ast.expr] = [*call.args, *(k.value for k in call.keywords)]
+        last = max(given, key=lambda n: (n.end_lineno or 0, n.end_col_offset or 0), default=call.func)
+        assert last.end_lineno is not None and last.end_col_offset is not None
+        column = _column(lines, last.end_lineno, last.end_col_offset) + (0 if given else 1)  # after `(` if bare
+        found.append(GroupableCall(name, last.end_lineno, column, bool(given)))
     return sorted(found, key=lambda call: (call.line, call.column))
 
 
 def with_keyword(block_source: str, call: GroupableCall, argument: str) -> str:
-    """The block with `argument` (`groups=4`) passed last to the call; every other character kept."""
+    """The block with `argument` (`groups=4`) passed last to the call, right after its last argument (so a
+    trailing comma or comment stays where it was); every other character kept."""
     lines = io.StringIO(block_source, newline="").readlines()
-    before = "".join(lines[: call.line - 1]) + lines[call.line - 1][: call.column]
-    after = lines[call.line - 1][call.column :] + "".join(lines[call.line :])
-    written = before.rstrip()
-    separator = "" if written.endswith("(") else " " if written.endswith(",") else ", "
-    return written + separator + argument + before[len(written) :] + after
+    text = lines[call.line - 1]
+    lines[call.line - 1] = text[: call.column] + (", " if call.has_arguments else "") + argument + text[call.column :]
+    return "".join(lines)
 
 
 def callee_names(block_source: str) -> set[str]:
