@@ -16,6 +16,7 @@ from typing import Literal, TypeGuard
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider, ScopeProvider
 
+from astevo.code.syntax import parse_module
 from astevo.errors import AstevoError
 
 BlockKind = Literal["class", "function"]
@@ -58,7 +59,7 @@ def parse_source(source: str, origin: str = "<source>") -> cst.Module:
         return cst.parse_module(source)
     except cst.ParserSyntaxError as error:
         try:
-            ast.parse(source)
+            parse_module(source)
         except SyntaxError as python_error:
             raise SourceParseError(
                 origin, python_error.lineno or 1, python_error.offset or 1, python_error.msg
@@ -239,7 +240,7 @@ def split_header(source: str) -> tuple[str, str]:
 
 def constructor_signature(source: str) -> str | None:
     """The parameters callers rely on: a class's `__init__` or a function's own, canonically dumped."""
-    definition = ast.parse(source).body[0]
+    definition = parse_module(source).body[0]
     function: ast.FunctionDef | ast.AsyncFunctionDef
     if isinstance(definition, ast.ClassDef):
         inits = [s for s in definition.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"]

@@ -10,10 +10,12 @@ from __future__ import annotations
 import ast
 import hashlib
 
+from astevo.code.syntax import parse_module
+
 
 def canonical_hash(source: str) -> str:
     """Hash of the code's syntax tree without its docstrings."""
-    return _digest(ast.parse(source))
+    return _digest(parse_module(source))
 
 
 def block_hashes(source: str) -> dict[str, str]:
@@ -21,7 +23,7 @@ def block_hashes(source: str) -> dict[str, str]:
     for that block's own source, found with ast alone, fast enough to run over every individual of a run."""
     return {
         node.name: _digest(ast.Module(body=[node], type_ignores=[]))
-        for node in ast.parse(source).body
+        for node in parse_module(source).body
         if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
     }
 

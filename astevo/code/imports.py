@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass
 
 from astevo.code.blocks import ModelFile
+from astevo.code.syntax import parse_module
 
 _CODING_COOKIE = re.compile(r"^[ \t\f]*#.*?coding[:=]")  # PEP 263: must stay on line 1 or 2
 
@@ -62,7 +63,7 @@ def add_missing_imports(source: str) -> ImportRepair:
     A file that does not parse is returned unchanged: the parse stage reports it.
     """
     try:
-        tree = ast.parse(source)
+        tree = parse_module(source)
     except SyntaxError:
         return ImportRepair(source, ())
     free = free_names(tree)

@@ -15,6 +15,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from astevo.code.syntax import parse_module
+
 CONSTRUCTOR = "__init__"
 
 
@@ -46,7 +48,7 @@ def literals(block_source: str, signatures: Mapping[str, Sequence[str]] | None =
     not negative ones, which are dims and indices), and operands of arithmetic in other methods
     (`16 * 5 * 5` in a `view`), which follow a channel edit. `signatures`: parameter names of
     callables, to say what each literal is passed to."""
-    tree = ast.parse(block_source)
+    tree = parse_module(block_source)
     lines = io.StringIO(block_source, newline="").readlines()
     if not tree.body or not isinstance(tree.body[0], ast.ClassDef):
         return []
@@ -109,7 +111,7 @@ class GroupableCall:
 def groupable_calls(block_source: str, signatures: Mapping[str, Sequence[str]]) -> list[GroupableCall]:
     """Calls in the constructor whose callee takes a `groups` parameter that the call leaves at its default.
     Whether a group count divides the channels is left to the build."""
-    tree = ast.parse(block_source)
+    tree = parse_module(block_source)
     if not tree.body or not isinstance(tree.body[0], ast.ClassDef):
         return []
     constructor = next((m for m in tree.body[0].body if isinstance(m, ast.FunctionDef) and m.name == CONSTRUCTOR), None)
@@ -149,7 +151,7 @@ def with_keyword(block_source: str, call: GroupableCall, argument: str) -> str:
 
 def callee_names(block_source: str) -> set[str]:
     """The dotted names the block calls anywhere, whose signatures say what its literals are passed to."""
-    tree = ast.parse(block_source)
+    tree = parse_module(block_source)
     return {ast.unparse(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
 
 
@@ -165,7 +167,7 @@ def with_values(block_source: str, changes: Iterable[tuple[SizeLiteral, int]]) -
 def stages(block_source: str) -> list[Stage]:
     """Sub-modules a depth edit may remove or repeat: built in one constructor line, applied once,
     as a whole line that maps a variable to itself."""
-    tree = ast.parse(block_source)
+    tree = parse_module(block_source)
     if not tree.body or not isinstance(tree.body[0], ast.ClassDef):
         return []
     lines = io.StringIO(block_source, newline="").readlines()
@@ -254,6 +256,6 @@ def attribute_names(block_source: str) -> set[str]:
     """Every `self.NAME` the block mentions, so that a repeated stage gets a name of its own."""
     return {
         n.attr
-        for n in ast.walk(ast.parse(block_source))
+        for n in ast.walk(parse_module(block_source))
         if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "self"
     }

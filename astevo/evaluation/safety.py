@@ -24,6 +24,7 @@ import string
 from dataclasses import dataclass
 
 from astevo.code.imports import ALLOWED_IMPORTS, free_names, is_unallowed_module
+from astevo.code.syntax import parse_module
 from astevo.evaluation.safety_rules import (
     ALLOWED_DUNDER_TARGETS,
     ALLOWED_DUNDERS,
@@ -51,7 +52,7 @@ class Violation:
 def check_source(source: str) -> list[Violation]:
     """All rule violations in `source`, in source order; an empty list means it passed."""
     try:
-        tree = ast.parse(source)
+        tree = parse_module(source)
     except SyntaxError as error:
         line = error.lineno or 1
         return [Violation(line, (error.offset or 1) - 1, f"line {line}: syntax error: {error.msg}")]

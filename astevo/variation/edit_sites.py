@@ -12,6 +12,8 @@ import io
 from dataclasses import dataclass
 from typing import Literal
 
+from astevo.code.syntax import parse_expression, parse_module
+
 EditKind = Literal["replace", "append", "insert"]
 OPENERS, CLOSERS = "([{", ")]}"
 
@@ -54,7 +56,7 @@ class EditSite:
 
 def statements(block_source: str) -> list[Statement]:
     """One-line assignments and returns in the block's functions (methods for a class)."""
-    tree = ast.parse(block_source)
+    tree = parse_module(block_source)
     lines = io.StringIO(block_source, newline="").readlines()
     found: list[Statement] = []
     for function in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):
@@ -128,7 +130,7 @@ def _is_setting(argument: str) -> bool:
     if equals and keyword.isidentifier():
         text = literal
     try:
-        node = ast.parse(text, mode="eval").body
+        node = parse_expression(text)
     except SyntaxError:
         return False
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
@@ -154,7 +156,7 @@ def argument_splits(value: str) -> list[int]:
 def _is_call(value: str) -> bool:
     """A value that is one call ending the line: `nn.Conv2d(cin, cin, 1)`, `int(x * 0.5)`."""
     try:
-        node = ast.parse(value, mode="eval").body
+        node = parse_expression(value)
     except SyntaxError:
         return False
     return isinstance(node, ast.Call) and value.endswith(")")
@@ -169,7 +171,7 @@ def sites(block_source: str) -> dict[str, list[EditSite]]:
     A forward statement's whole value is not offered: small models rarely keep its shapes.
     """
     groups: dict[str, list[EditSite]] = {"arguments": [], "layers": [], "computations": []}
-    tree = ast.parse(block_source)
+    tree = parse_module(block_source)
     is_class = bool(tree.body) and isinstance(tree.body[0], ast.ClassDef)
     for statement in statements(block_source):
         in_constructor = statement.function == "__init__"

@@ -15,6 +15,7 @@ import inspect
 import math
 from collections.abc import Iterable
 
+from astevo.code.syntax import parse_expression
 from astevo.variation.vocabulary import callee_object, callee_parameters, constructor_of
 
 # Open ranges of parameters whose meaning is fixed across torch: values outside them are nonsense.
@@ -39,7 +40,7 @@ def keyword_choices(callee: str, file_source: str, call_text: str) -> list[str]:
     if not defaults:
         return []
     try:
-        call = ast.parse(call_text, mode="eval").body
+        call = parse_expression(call_text)
     except SyntaxError:
         return []
     if not isinstance(call, ast.Call):

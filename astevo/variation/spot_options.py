@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 
+from astevo.code.syntax import parse_expression, parse_module
 from astevo.llm.grammar import ELEMENTWISE
 from astevo.variation.edit_sites import EditSite, argument_at
 from astevo.variation.keyword_values import keyword_choices, values_near
@@ -26,7 +27,7 @@ def keyword_texts(file_source: str, site: EditSite) -> list[str]:
 def insert_targets(site: EditSite) -> list[str]:
     """The tensors a new line before the statement may change: those the statement reads, else any local."""
     statement = site.statement
-    used = {node.id for node in ast.walk(ast.parse(statement.value)) if isinstance(node, ast.Name)}
+    used = {node.id for node in ast.walk(parse_module(statement.value)) if isinstance(node, ast.Name)}
     read = [name for name in statement.locals_before if name != "self" and name in used]
     return read or [name for name in statement.locals_before if name != "self"]
 
@@ -65,7 +66,7 @@ def _argument_values(file_source: str, site: EditSite) -> list[str]:
         position = _position(site.kept_value)
         name, given, literal = (parameters[position] if position < len(parameters) else ""), "", argument.strip()
     rest = value[site.split + len(argument) :]
-    return [f"{lead}{given}{new}{rest}\n" for new in values_near(name, ast.literal_eval(literal))]
+    return [f"{lead}{given}{new}{rest}\n" for new in values_near(name, ast.literal_eval(parse_expression(literal)))]
 
 
 def _position(kept: str) -> int:

@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from astevo.code.syntax import parse_module
 from astevo.llm.grammar import Vocabulary
 from astevo.variation.edit_sites import EditSite
 
@@ -78,7 +79,7 @@ BUILTINS = frozenset(
 def module_names(file_source: str) -> frozenset[str]:
     """Names the file defines at top level: imports, blocks and constants."""
     names: set[str] = set()
-    for node in ast.parse(file_source).body:
+    for node in parse_module(file_source).body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
         elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
@@ -89,7 +90,7 @@ def module_names(file_source: str) -> frozenset[str]:
 
 
 def file_attributes(file_source: str) -> frozenset[str]:
-    return frozenset(n.attr for n in ast.walk(ast.parse(file_source)) if isinstance(n, ast.Attribute))
+    return frozenset(n.attr for n in ast.walk(parse_module(file_source)) if isinstance(n, ast.Attribute))
 
 
 def callee_object(callee: str) -> Callable[..., Any] | None:
@@ -106,7 +107,7 @@ def callee_object(callee: str) -> Callable[..., Any] | None:
 
 def constructor_of(callee: str, file_source: str) -> ast.FunctionDef | None:
     """The function of the file named `callee`, or the `__init__` of its class of that name."""
-    for node in ast.parse(file_source).body:
+    for node in parse_module(file_source).body:
         if isinstance(node, ast.FunctionDef) and node.name == callee:
             return node
         if isinstance(node, ast.ClassDef) and node.name == callee:

@@ -6,7 +6,6 @@ every view of a run names, compares and formats individuals the same way.
 
 from __future__ import annotations
 
-import ast
 import difflib
 import io
 import math
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 import astevo
 from astevo.code.blocks import ModelFile, changed_blocks
 from astevo.code.imports import preamble_end
+from astevo.code.syntax import parse_module
 from astevo.errors import AstevoError
 from astevo.evaluation.base import MAC_UNIT
 from astevo.evolution import racing
@@ -319,7 +319,7 @@ def export_source(store: RunStore, individual: Individual) -> str:
 def _header_line(source: str, lines: list[str]) -> int:
     """How many leading lines the header must follow."""
     try:
-        tree = ast.parse(source)
+        tree = parse_module(source)
     except SyntaxError as error:
         raise AstevoError(
             f"this individual's code does not parse (line {error.lineno}: {error.msg}); "
