@@ -283,6 +283,20 @@ def test_a_warm_worker_serves_one_candidate_after_another() -> None:
     assert first.process.poll() is not None
 
 
+def test_a_worker_that_died_while_idle_is_closed_and_replaced() -> None:
+    pool = WarmPool(preload=("json",))
+    try:
+        with pool.lease() as first:
+            pass
+        first.process.kill()
+        first.process.wait()
+        with pool.lease() as second:
+            assert second is not first
+        assert first.control.fileno() == -1 and first.log.closed  # its socket and log are not left open
+    finally:
+        pool.close()
+
+
 def test_pages_shared_with_the_warm_worker_are_not_counted_against_the_candidate() -> None:
     """torch alone holds more than 400 MB resident; a warm candidate adds only its own pages."""
     outcome = run(task("train_briefly"), {"steps": 2}, Limits(seconds=60.0, memory_mb=400, warm=True))

@@ -162,7 +162,10 @@ class WarmPool:
     def lease(self) -> Iterator[WarmWorker]:
         with self._lock:
             worker = self._idle.pop() if self._idle else None
-        if worker is None or worker.process.poll() is not None:
+        if worker is not None and worker.process.poll() is not None:  # died while idle (killed, out of memory)
+            worker.close()
+            worker = None
+        if worker is None:
             worker = WarmWorker(self.preload)
         try:
             yield worker
