@@ -59,6 +59,7 @@ def test_evolve_runs_to_the_end_and_records_every_individual(evolved):
     assert "noise: the seed's validation accuracy over 3 training seeds was" in result.stdout
     with RunStore.open(home / "run") as store:
         meta, individuals = store.meta(), store.individuals()
+        further = store.trainings()
         assert store.finished_generations() == list(range(GENERATIONS))
     assert "finished" in meta
     assert "SE" not in meta["config"]["blocks"] and "SE_LN" in meta["config"]["blocks"]
@@ -67,6 +68,12 @@ def test_evolve_runs_to_the_end_and_records_every_individual(evolved):
     assert len(individuals) == 1 + POPULATION * GENERATIONS
     seed, offspring = individuals[0], individuals[1:]
     assert seed.operator == "seed" and seed.valid and 0.0 < seed.val_accuracy <= 1.0
+    raced = [t for t in further if t.individual != seed.id]
+    generation_of = {i.id: i.generation for i in individuals}
+    rounds = {(generation_of[t.individual], t.training_seed) for t in raced}
+    assert f"{len(further) - len(raced)} of the seed for the noise, {len(raced)} racing in {len(rounds)} rounds" in (
+        " ".join(result.stdout.split())  # the console wraps long lines
+    )
     assert all(i.status in ("evaluated", "discarded") for i in offspring)
     for child in offspring:
         if child.operator in ("mutate", "eot"):  # the real model was asked, and what it said is on record

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import statistics
+import threading
+import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ from astevo.evolution import racing
 from astevo.evolution.loop import Evolution, start_run
 from astevo.evolution.noise import run_noise
 from astevo.settings import EvolveConfig, apply
-from astevo.store.records import EVALUATED, Individual
+from astevo.store.records import EVALUATED, Individual, Training
 from astevo.store.run_store import RunStore
 from tests.run_builder import PASSED
 from tests.scripted_evolution import SEED, SETTINGS
@@ -53,6 +55,16 @@ def test_a_candidate_races_until_apart_from_every_rival_of_equal_or_larger_cost_
     assert not racing.needs_another_training(capped, [capped, close_and_bigger], "parameters", 0.02, cap=3)
 
 
+def test_a_round_decides_on_the_trainings_of_earlier_rounds_alone() -> None:
+    """A run resumed mid-round has stored some of the round's trainings; the round's decision must not see them."""
+    child = individual(1, 0.80)
+    further = [Training(1, 1, {"val_accuracy": 0.90}, 1.0), Training(1, 2, {"error": "diverged"}, 1.0)]
+    assert racing.as_it_stood(child, further, 0) == child
+    after_one = racing.as_it_stood(child, further, 1)
+    assert after_one.val_accuracy == pytest.approx(0.85) and racing.trainings(after_one) == 2
+    assert racing.as_it_stood(child, further, 2).metrics == after_one.metrics  # a failed training adds no value
+
+
 class SpreadEvaluator:
     """Passes everything; a training's accuracy is a value fixed by the code plus SPREAD[training seed]."""
 
@@ -76,8 +88,33 @@ class SpreadEvaluator:
         return finished(next(self.evaluate([request])))
 
 
-def evolve(folder: Path, pipelined: bool) -> tuple[SpreadEvaluator, RunStore]:
-    evaluator = SpreadEvaluator()
+class TwoSlotSpreadEvaluator(SpreadEvaluator):
+    """Trains in two slots, each training taking a moment, and counts the most racing trainings that ran at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seed_source = ModelFile.read(SEED).source
+        self.most_racing_at_once = 0
+        self._racing_now = 0
+        self._lock = threading.Lock()
+        self._slots = ThreadPoolExecutor(max_workers=2)
+
+    def submit(self, request: EvaluationRequest) -> Future[EvaluationResult]:
+        return self._slots.submit(self._train, request)
+
+    def _train(self, request: EvaluationRequest) -> EvaluationResult:
+        racing = request.settings.budget.training_seed > 0 and request.source != self.seed_source
+        with self._lock:
+            self._racing_now += racing
+            self.most_racing_at_once = max(self.most_racing_at_once, self._racing_now)
+        time.sleep(0.05)
+        with self._lock:
+            self._racing_now -= racing
+            return next(self.evaluate([request]))
+
+
+def evolve(folder: Path, pipelined: bool, evaluator: SpreadEvaluator | None = None) -> tuple[SpreadEvaluator, RunStore]:
+    evaluator = evaluator or SpreadEvaluator()
     store = start_run(folder, apply(EvolveConfig(), SETTINGS), ModelFile.read(SEED), None)
     with store:
         Evolution(store, ScriptedVariation(), evaluator, pipelined=pipelined).run()
@@ -119,3 +156,10 @@ def test_racing_decides_the_same_pipelined_or_sequential(tmp_path: Path) -> None
             return [rows, [store.population(g) for g in store.finished_generations()]]
 
     assert decided(tmp_path / "a", True) == decided(tmp_path / "b", False)
+
+
+@pytest.mark.slow
+def test_the_children_of_one_round_train_side_by_side(tmp_path: Path) -> None:
+    evaluator = TwoSlotSpreadEvaluator()
+    evolve(tmp_path / "run", pipelined=True, evaluator=evaluator)
+    assert evaluator.most_racing_at_once == 2

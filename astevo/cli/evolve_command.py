@@ -339,10 +339,12 @@ def _summary(store: RunStore, config: EvolveConfig) -> None:
         evaluations += f", {figures.from_cache} taken from the evaluation cache of earlier runs"
     further = store.trainings()
     seed = store.at(0, 0)
-    noise_trainings = sum(1 for t in further if seed is not None and t.individual == seed.id)
+    raced = [t for t in further if seed is None or t.individual != seed.id]
+    generation_of = {i.id: i.generation for i in individuals}
+    rounds = len({(generation_of[t.individual], t.training_seed) for t in raced})  # a round trains side by side
     evaluations += (
-        f"; {len(further)} further trainings ({noise_trainings} of the seed for the noise, "
-        f"{len(further) - noise_trainings} racing)"
+        f"; {len(further)} further trainings ({len(further) - len(raced)} of the seed for the noise, "
+        f"{len(raced)} racing in {rounds} rounds)"
     )
     if config.evaluations:
         evaluations += f"; {trainings_spent(store, config)} of the budget of {config.evaluations} trainings spent"

@@ -20,5 +20,13 @@ def trainings_spent(store: RunStore, config: EvolveConfig) -> int:
     return len(codes) + config.noise_seeds - 1 + len(racing)
 
 
+def trainings_left(store: RunStore, config: EvolveConfig, stored_since: int = 0) -> int | None:
+    """How many more trainings the budget allows (None: no budget), counted as it stood `stored_since` stored
+    trainings ago: a resumed run repeats a decision that came before them."""
+    if config.evaluations <= 0:
+        return None
+    return max(config.evaluations - trainings_spent(store, config) + stored_since, 0)
+
+
 def exhausted(store: RunStore, config: EvolveConfig) -> bool:
-    return 0 < config.evaluations <= trainings_spent(store, config)
+    return trainings_left(store, config) == 0

@@ -31,11 +31,11 @@ from astevo.evaluation.base import Evaluation, EvaluationRequest, EvaluationResu
 from astevo.evaluation.checks import BlockCheck
 from astevo.evolution import selection
 from astevo.evolution.block_choice import choose_block
-from astevo.evolution.budget import exhausted, trainings_spent
+from astevo.evolution.budget import exhausted, trainings_left, trainings_spent
 from astevo.evolution.evolvable import evolvable_blocks
 from astevo.evolution.model_check import check_model, file_hash
 from astevo.evolution.noise import run_noise
-from astevo.evolution.racing import needs_another_training
+from astevo.evolution.racing import as_it_stood, needs_another_training
 from astevo.settings import BEST_OF_N, INTENTS, EvolveConfig
 from astevo.store.records import DISCARDED, PENDING, Individual, Training
 from astevo.store.run_store import RunStore
@@ -156,31 +156,62 @@ class Evolution:
         return self.store.individual(origin.id)
 
     def _race(self, population: list[Individual], offspring: list[Individual]) -> None:
-        """Train each child that would enter the elites or the front again, in slot order, until its mean is
-        told apart from every rival or it reaches the cap (see racing.py); every training is stored."""
+        """Train the children that would enter the elites or the front again, a round at a time, until each mean is
+        told apart from every rival or reaches the cap (see racing.py); a round's trainings run in every slot at
+        once and are stored in slot order."""
         seed = self.store.at(0, 0)
         racing = self.config.race_trainings > 1 and self.config.variation != BEST_OF_N  # best-of-n never selects
         std = run_noise(self.store, seed).std if seed is not None and racing else None
         if std is None:
             return
-        ids = [i.id for i in [*population, *offspring]]
-        cost, size, cap = self.config.cost, self.config.population, self.config.race_trainings
-        for child in offspring:
-            if not child.valid or child.reused_from is not None:
-                continue
-            while (attempts := 1 + len(self.store.trainings(child.id))) < cap:  # failed trainings count too
-                pool = [self.store.individual(i) for i in ids]
-                current = next(i for i in pool if i.id == child.id)
-                kept = {i.id for i in selection.survivors(pool, size, cost)} | {
-                    i.id for i in selection.pareto_front(pool, cost)
-                }
-                if (
-                    current.id not in kept
-                    or not needs_another_training(current, pool, cost, std, cap)
-                    or self._exhausted()
-                ):
-                    break
-                self._record_training(current, self.config.fitness.budget.training_seed + attempts)
+        contenders = [child for child in offspring if child.valid and child.reused_from is None]
+        for round_number in range(1, self.config.race_trainings):  # failed trainings count towards the cap too
+            entrants = self._race_entrants(population, offspring, contenders, round_number, std)
+            if not entrants:
+                return
+            seed_of_round = self.config.fitness.budget.training_seed + round_number
+            running = {
+                child.id: self.evaluator.submit(self._seeded_request(child, seed_of_round))
+                for child in entrants
+                if len(self.store.trainings(child.id)) < round_number  # not stored before a resume
+            }
+            for child in entrants:  # stored in slot order, whichever finished first
+                if child.id in running:
+                    self._record_training(child, seed_of_round, running[child.id])
+
+    def _race_entrants(
+        self,
+        population: list[Individual],
+        offspring: list[Individual],
+        contenders: list[Individual],
+        round_number: int,
+        std: float,
+    ) -> list[Individual]:
+        """The contenders that get a training in this round, decided on the trainings earlier rounds stored (a run
+        resumed mid-round has more), in slot order, as many as the budget allows."""
+        further = {child.id: self.store.trainings(child.id) for child in contenders}
+        stood = {
+            child.id: as_it_stood(self.store.individual(child.id), further[child.id], round_number - 1)
+            for child in contenders
+        }
+        pool = [
+            *(self.store.individual(i.id) for i in population),
+            *(stood.get(i.id) or self.store.individual(i.id) for i in offspring),
+        ]
+        cost, cap = self.config.cost, self.config.race_trainings
+        kept = {i.id for i in selection.survivors(pool, self.config.population, cost)} | {
+            i.id for i in selection.pareto_front(pool, cost)
+        }
+        entrants = [
+            stood[child.id]
+            for child in contenders
+            if len(further[child.id]) >= round_number - 1  # raced in every earlier round
+            and child.id in kept
+            and needs_another_training(stood[child.id], pool, cost, std, cap)
+        ]
+        stored_since = sum(max(len(trainings) - (round_number - 1), 0) for trainings in further.values())
+        left = trainings_left(self.store, self.config, stored_since)
+        return entrants if left is None else entrants[:left]
 
     def _record_training(
         self, individual: Individual, training_seed: int, running: Future[EvaluationResult] | None = None

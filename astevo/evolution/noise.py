@@ -12,7 +12,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from astevo.store.records import Individual
+from astevo.store.records import Individual, measured_accuracies
 from astevo.store.run_store import RunStore
 
 
@@ -39,7 +39,4 @@ class Noise:
 
 def run_noise(store: RunStore, seed: Individual) -> Noise:
     """The seed's validation accuracies so far: its evaluation, then its further trainings that succeeded."""
-    first = seed.metrics.get("first_val_accuracy", seed.metrics.get("val_accuracy"))
-    measured = [first] if first is not None else []
-    measured += [t.metrics["val_accuracy"] for t in store.trainings(seed.id) if "val_accuracy" in t.metrics]
-    return Noise(tuple(float(value) for value in measured))
+    return Noise(tuple(measured_accuracies(seed.metrics, [t.metrics for t in store.trainings(seed.id)])))

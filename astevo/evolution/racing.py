@@ -1,19 +1,24 @@
 """Racing: a candidate that would enter the elites or the front is trained again until it is told apart.
 
 One training's accuracy is as noisy as the differences selection ranks, so a candidate that
-selection would keep is re-trained with further training seeds, one at a time, until the interval of
-its mean separates from every member it could dominate or knock out (those of equal or larger
-cost), or it has been trained `cap` times. Selection then ranks means. The noise is the run's own
-(one training's standard deviation, measured on the seed), so two means with n and m trainings
+selection would keep is re-trained with further training seeds, one more per round, until the
+interval of its mean separates from every member it could dominate or knock out (those of equal or
+larger cost), or it has been trained `cap` times. Selection then ranks means. The noise is the run's
+own (one training's standard deviation, measured on the seed), so two means with n and m trainings
 are apart when they differ by more than two standard errors of their difference.
+
+Every candidate still racing gets its next training in the same round, decided on what the round
+started from, so a round's trainings run side by side in every evaluation slot.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import statistics
 from collections.abc import Sequence
 
-from astevo.store.records import Individual
+from astevo.store.records import Individual, Training, measured_accuracies
 
 
 def trainings(individual: Individual) -> int:
@@ -35,6 +40,16 @@ def rivals(candidate: Individual, pool: Sequence[Individual], cost: str) -> list
         for member in pool
         if member.id != candidate.id and member.valid and member.metrics[cost] >= candidate.metrics[cost]
     ]
+
+
+def as_it_stood(individual: Individual, further: Sequence[Training], count: int) -> Individual:
+    """The individual with only its first `count` further trainings counted: what a racing round decides on. A run
+    resumed in the middle of a round has stored some of that round's trainings, and must not see them."""
+    values = measured_accuracies(individual.metrics, [training.metrics for training in further[:count]])
+    if not values:
+        return individual
+    metrics = {**individual.metrics, "val_accuracy": statistics.mean(values), "trainings": len(values)}
+    return dataclasses.replace(individual, metrics=metrics)
 
 
 def needs_another_training(candidate: Individual, pool: Sequence[Individual], cost: str, std: float, cap: int) -> bool:

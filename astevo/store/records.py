@@ -74,6 +74,15 @@ class Training:
     seconds: float
 
 
+def measured_accuracies(metrics: dict, further: list[dict]) -> list[float]:
+    """An individual's validation accuracies: its evaluation's, then those of its further trainings that succeeded
+    (`further`: their metrics, in training-seed order). Empty for an individual that never trained."""
+    first = metrics.get("first_val_accuracy", metrics.get("val_accuracy"))
+    if first is None:
+        return []
+    return [float(first)] + [float(m["val_accuracy"]) for m in further if "val_accuracy" in m]
+
+
 COLUMNS = tuple(spec.name for spec in fields(Individual))
 _WITHOUT_TEXT = {"source": "NULL", "exchanges": "'[]'"}
 SELECT_ALL = f"SELECT {', '.join(COLUMNS)} FROM individuals"

@@ -27,6 +27,7 @@ from astevo.store.records import (
     Individual,
     Training,
     individual_from_row,
+    measured_accuracies,
 )
 
 DATABASE = "run.sqlite"
@@ -352,17 +353,13 @@ class RunStore:
             )
             row = self._db.execute("SELECT metrics FROM individuals WHERE id = ?", (training.individual,)).fetchone()
             metrics = json.loads(row[0])
-            first = metrics.get("first_val_accuracy", metrics.get("val_accuracy"))
-            if first is None:
+            further = self._db.execute(
+                "SELECT metrics FROM trainings WHERE individual = ? ORDER BY training_seed", (training.individual,)
+            )
+            values = measured_accuracies(metrics, [json.loads(text) for (text,) in further])
+            if not values:
                 return
-            values = [first] + [
-                json.loads(text)["val_accuracy"]
-                for (text,) in self._db.execute(
-                    "SELECT metrics FROM trainings WHERE individual = ? ORDER BY training_seed", (training.individual,)
-                )
-                if "val_accuracy" in json.loads(text)
-            ]
-            metrics.update(first_val_accuracy=first, val_accuracy=sum(values) / len(values), trainings=len(values))
+            metrics.update(first_val_accuracy=values[0], val_accuracy=sum(values) / len(values), trainings=len(values))
             self._db.execute(
                 "UPDATE individuals SET metrics = ? WHERE id = ?", (json.dumps(metrics), training.individual)
             )
