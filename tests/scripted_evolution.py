@@ -29,7 +29,7 @@ SETTINGS = {
     "generations": 3,
     "random_seed": 11,
     "crossover_rate": 0.5,
-    "fitness": {"limit_train": 512, "val_fraction": 0.02, "budget": {"epochs": 1.0, "batch_size": 32}},
+    "fitness": {"limit_train": 512, "val_fraction": 0.02, "threads": 1, "budget": {"epochs": 1.0, "batch_size": 32}},
 }
 
 

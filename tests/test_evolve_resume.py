@@ -103,7 +103,7 @@ def test_kill_9_at_random_moments_then_resume_gives_the_genealogy_of_an_uninterr
     evaluations in flight in every slot (they are redone on resume, and nothing is recorded twice)."""
     folder = tmp_path / "run"
     options = ("--workers", str(workers))
-    delays = random.Random(2026 + workers).sample(range(4, 30), 3)
+    delays = random.Random(2026 + workers).sample(range(3, 12), 3)  # a whole run takes about 25 s on 2 cores
     process = _start(folder, options=options)
     for delay in delays:
         time.sleep(delay)
