@@ -15,7 +15,7 @@ import inspect
 import math
 from collections.abc import Iterable
 
-from astevo.code.syntax import parse_expression
+from astevo.code.syntax import parse_expression, signature
 from astevo.variation.vocabulary import callee_object, callee_parameters, constructor_of
 
 # Open ranges of parameters whose meaning is fixed across torch: values outside them are nonsense.
@@ -60,7 +60,7 @@ def _defaults(callee: str, file_source: str) -> dict[str, object]:
     target = callee_object(callee)
     if target is not None:
         try:
-            parameters = inspect.signature(target).parameters.values()
+            parameters = signature(target).parameters.values()
         except (TypeError, ValueError):
             return {}
         kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)

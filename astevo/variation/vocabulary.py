@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from astevo.code.syntax import parse_module
+from astevo.code.syntax import parse_module, signature
 from astevo.llm.grammar import Vocabulary
 from astevo.variation.edit_sites import EditSite
 
@@ -43,7 +43,7 @@ def layer_names() -> frozenset[str]:
         if not (isinstance(value, type) and issubclass(value, nn.Module) and value.__module__ in ELEMENTWISE_MODULES):
             continue
         try:
-            parameters = inspect.signature(value).parameters.values()
+            parameters = signature(value).parameters.values()
         except (TypeError, ValueError):
             continue
         if all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters):
@@ -60,12 +60,12 @@ def keyword_names() -> frozenset[str]:
         if not callable(target):
             continue
         try:
-            signature = inspect.signature(target)
+            parameters = signature(target).parameters.values()
         except (TypeError, ValueError):
             continue
         names.update(
             p.name
-            for p in signature.parameters.values()
+            for p in parameters
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and not p.name.startswith("_") and p.name != "self"
         )
     return frozenset(names)
@@ -120,7 +120,7 @@ def callee_parameters(callee: str, file_source: str) -> tuple[str, ...] | None:
     target = callee_object(callee)
     if target is not None:
         try:
-            parameters = inspect.signature(target).parameters.values()
+            parameters = signature(target).parameters.values()
         except (TypeError, ValueError):
             return None
         kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
