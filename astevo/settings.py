@@ -141,7 +141,7 @@ class MutationSettings:
 
     model: str | None = None
     intent: str | None = None
-    persona: str | None = None
+    persona: str | None = None  # None: one drawn per proposal
     scope: str = "line"
     repairs: int = 3
     random_seed: int = 0

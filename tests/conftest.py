@@ -1,20 +1,31 @@
 """Shared fixtures and the suite's markers.
 
-Markers: `needs_model` (loads the bundled GGUF of astevo[tiny]), `needs_data` (reads Fashion-MNIST
-from Debian's dataset-fashion-mnist), `slow` (more than a few seconds). `pytest -m "not slow"` is the
-quick inner loop; CI runs everything.
+Markers: `needs_model` (loads the bundled tiny GGUF of astevo[tiny]), `needs_coder` (the code model of
+astevo[coder]), `needs_data` (reads Fashion-MNIST from Debian's dataset-fashion-mnist), `slow` (more than a
+few seconds). `pytest -m "not slow"` is the quick inner loop; CI runs everything.
+
+The suite runs with $ASTEVO_MODEL naming the tiny SmolLM2, inherited by every astevo process it starts: the
+tests that need more than a model that follows the grammar ask for the code model by name.
 """
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from astevo.llm.gguf import bundled_models
+from astevo.llm.gguf import MODEL_ENV, resolve_model
 from astevo.llm.llama_cpp_backend import LlamaCppGenerator
+
+TINY_MODEL = "smollm2-135m"
+CODE_MODEL = "qwen2.5-coder-1.5b"  # the default of astevo evolve and mutate
+
+os.environ[MODEL_ENV] = TINY_MODEL
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs_model: loads the bundled tiny GGUF model (astevo[tiny])")
+    config.addinivalue_line("markers", "needs_coder: loads the default code model (astevo[coder])")
     config.addinivalue_line("markers", "needs_data: reads the real Fashion-MNIST files")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
 
@@ -22,4 +33,4 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def llm() -> LlamaCppGenerator:
     """The bundled SmolLM2, with a small context: loaded once for every test that reads its tokenizer."""
-    return LlamaCppGenerator(bundled_models()[0], n_ctx=512)
+    return LlamaCppGenerator(resolve_model(TINY_MODEL), n_ctx=512)

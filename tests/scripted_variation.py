@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import random
 import re
-from pathlib import Path
 
 from astevo.code.blocks import ModelFile
+from astevo.llm.gguf import ModelInfo
 from astevo.variation.base import Check, Exchange, Proposal
 from astevo.variation.prompts import Exemplar
 
@@ -20,7 +20,7 @@ _CALL = re.compile(r"nn\.(" + "|".join(ACTIVATIONS) + r")\(\)")
 
 
 class ScriptedVariation:
-    model_path: Path | None = None
+    model: ModelInfo | None = None
 
     def __init__(self) -> None:
         self.calls = 0

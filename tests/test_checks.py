@@ -19,6 +19,7 @@ from astevo.llm.backend import Capabilities, Completion
 from astevo.paths import default_seed_path
 from astevo.settings import FitnessSettings, MutationSettings
 from astevo.variation.llm_mutation import LLMVariation
+from tests.conftest import TINY_MODEL
 
 SEED = ModelFile.read(default_seed_path())
 
@@ -70,10 +71,10 @@ SEED_PARAMETERS_FASHION = 518_126  # one input channel
 @pytest.mark.needs_model
 def test_the_bundled_model_asked_for_fewer_parameters_makes_the_top_level_measurably_smaller() -> None:
     """Real llama.cpp, real meta-device measurements, real fast checks: the size edit it picks shrinks the model."""
-    from astevo.llm.gguf import bundled_models
+    from astevo.llm.gguf import resolve_model
     from astevo.llm.llama_cpp_backend import LlamaCppGenerator
 
-    variation = LLMVariation(LlamaCppGenerator(bundled_models()[0], n_ctx=4096), MutationSettings(repairs=2))
+    variation = LLMVariation(LlamaCppGenerator(resolve_model(TINY_MODEL), n_ctx=4096), MutationSettings(repairs=2))
     check = BlockCheck(LocalEvaluator(), FAST, SEED, "ExquisiteNetV2")
     proposal = variation.mutate(SEED, "ExquisiteNetV2", "fewer_parameters", random.Random(4), None, check)
     assert proposal.source is not None, proposal.error

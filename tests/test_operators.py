@@ -19,6 +19,7 @@ from astevo.variation.answers import RejectedAnswer, block_from_answer
 from astevo.variation.edit_sites import argument_splits, sites
 from astevo.variation.rewriter import BlockRewriter
 from astevo.variation.structural import SizeOption, SizeOptions
+from tests.conftest import TINY_MODEL
 from tests.scripted_check import ScriptedCheck
 
 SEED = ModelFile.read(default_seed_path())
@@ -151,10 +152,10 @@ def test_a_copy_is_never_accepted_even_when_reformatted() -> None:
 
 @pytest.fixture(scope="module")
 def smollm():
-    from astevo.llm.gguf import bundled_models
+    from astevo.llm.gguf import resolve_model
     from astevo.llm.llama_cpp_backend import LlamaCppGenerator
 
-    return LlamaCppGenerator(bundled_models()[0], seed=0)
+    return LlamaCppGenerator(resolve_model(TINY_MODEL), seed=0)
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ import argparse
 import random
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from astevo.code.blocks import ModelFile
@@ -36,7 +37,7 @@ from astevo.llm.gguf import bundled_models
 from astevo.llm.llama_cpp_backend import LlamaCppGenerator
 from astevo.paths import default_seed_path
 from astevo.settings import INTENTS, FitnessSettings, MutationSettings
-from astevo.variation.base import Exchange, Proposal
+from astevo.variation.base import Exchange, Proposal, Variation
 from astevo.variation.llm_mutation import LLMVariation
 from astevo.views.size_changes import direction
 
@@ -79,11 +80,11 @@ def share(part: int, whole: int) -> str:
     return f"{part}/{whole} ({part / whole:.0%})" if whole else "-"
 
 
-def proposals(
-    variation: LLMVariation, seed: ModelFile, anatomy: Anatomy, count: int, intent: str | None, size: Size
-) -> Tally:
-    """`count` proposals drawn as a run draws them; random draws seeded so that every model gets the same."""
-    tally = Tally()
+def drawn_proposals(
+    variation: Variation, seed: ModelFile, anatomy: Anatomy, count: int, intent: str | None, size: Size
+) -> Iterator[Proposal]:
+    """`count` proposals drawn as a run draws them; random draws seeded by index, so every model gets the same
+    intents and blocks (and a run's "known versions": a repeat of an earlier proposal is rejected)."""
     blocks = evolvable_blocks(seed, anatomy, ())
     parameters = {name: sum(use.parameters) for name, use in anatomy.uses.items()}
     seen: dict[str, set[str]] = {}  # versions proposed so far, per block: a run holds them, and they are copies
@@ -94,9 +95,17 @@ def proposals(
         known = seen.setdefault(block, {canonical_hash(seed.block(block).source)})
         check = BlockCheck(LocalEvaluator(), FAST, seed, block, parent_size=size, known=frozenset(known))
         proposal = variation.mutate(seed, block, drawn, rng, None, check)
-        tally.add(proposal, size.parameters)
         if proposal.source is not None:
             known.add(canonical_hash(proposal.source))
+        yield proposal
+
+
+def proposals(
+    variation: Variation, seed: ModelFile, anatomy: Anatomy, count: int, intent: str | None, size: Size
+) -> Tally:
+    tally = Tally()
+    for proposal in drawn_proposals(variation, seed, anatomy, count, intent, size):
+        tally.add(proposal, size.parameters)
     return tally
 
 
@@ -113,9 +122,8 @@ def main() -> None:
     assert size is not None, "the seed fails its fast checks"
     print(f"blocks: {', '.join(blocks)}; seed: {size.parameters:,} parameters", flush=True)
     for info in bundled_models():
-        settings = MutationSettings(model=str(info.path), scope=args.scope, repairs=args.repairs)
-        generator = LlamaCppGenerator.from_settings(settings)
-        variation = LLMVariation(generator, settings, info.path)
+        settings = MutationSettings(model=info.name, scope=args.scope, repairs=args.repairs)
+        variation = LLMVariation(LlamaCppGenerator.from_settings(settings, info), settings, info)
         started = time.perf_counter()
         drawn = proposals(variation, seed, anatomy, args.proposals, None, size)
         smaller = proposals(variation, seed, anatomy, args.proposals, "fewer_parameters", size)

@@ -20,7 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from astevo.cli.terminal import console, errors, print_table, user_errors
+from astevo.cli.terminal import MODEL_HELP, announce, console, errors, print_table, user_errors
 from astevo.code.blocks import ModelFile
 from astevo.data.sources import require_dataset
 from astevo.errors import AstevoError
@@ -31,7 +31,7 @@ from astevo.evaluation.warm_pool import shared_pool
 from astevo.evolution.budget import trainings_spent
 from astevo.evolution.model_check import check_model
 from astevo.evolution.selection import pareto_front
-from astevo.llm.gguf import resolve_model
+from astevo.llm.gguf import ModelInfo, resolve_model
 from astevo.paths import default_seed_path
 from astevo.settings import (
     DATASET_NAMES,
@@ -74,9 +74,7 @@ def evolve(
         Path | None,
         typer.Argument(help="Model file to start from (default: the bundled ExquisiteNetV2 seed).", show_default=False),
     ] = None,
-    model: Annotated[
-        str | None, typer.Option(help="GGUF model file (default: $ASTEVO_MODEL, else the bundled tiny model).")
-    ] = None,
+    model: Annotated[str | None, typer.Option(help=MODEL_HELP, show_default=False)] = None,
     dataset: Annotated[
         str | None, typer.Option(help=f"Data set: {' or '.join(DATASET_NAMES)} (default {DEFAULTS.fitness.dataset}).")
     ] = None,
@@ -174,13 +172,13 @@ def evolve(
         if settings.fitness.data_dir:  # the run may be resumed from another folder; the sandbox runs in a temporary one
             settings = apply(settings, {"fitness": {"data_dir": str(Path(settings.fitness.data_dir).resolve())}})
         require_dataset(settings.fitness.dataset, settings.fitness.data_dir)
-        model_path = None if settings.variation == RANDOM else resolve_model(settings.mutation.model).path
+        language_model = None if settings.variation == RANDOM else resolve_model(settings.mutation.model, announce)
         seed_model = ModelFile.read(seed_file or default_seed_path())
         run = run or Path("astevo-runs") / time.strftime("%Y%m%d-%H%M%S")
         from astevo.evolution.loop import start_run  # imports torch: only once a run is really starting
 
         with console.status("building the seed model once to find the blocks that can change fitness"):
-            store = start_run(run, settings, seed_model, model_path)
+            store = start_run(run, settings, seed_model, language_model)
     with store:
         _run(store, make_evaluator, slots_here)
 
@@ -242,26 +240,27 @@ def _executor(
     return (lambda: LocalEvaluator(evaluation_cache, slots)), slots
 
 
-def _variation(config: EvolveConfig, model_path: Path | None) -> Variation:
+def _variation(config: EvolveConfig, model: ModelInfo | None) -> Variation:
     """The run's variation; llama.cpp is loaded only when the language model proposes."""
-    if model_path is None:
+    if model is None:
         from astevo.variation.random_mutation import RandomVariation
 
         return RandomVariation(config.mutation)
     from astevo.llm.llama_cpp_backend import LlamaCppGenerator
     from astevo.variation.llm_mutation import LLMVariation
 
-    return LLMVariation(LlamaCppGenerator.from_settings(config.mutation), config.mutation, model_path)
+    return LLMVariation(LlamaCppGenerator.from_settings(config.mutation, model), config.mutation, model)
 
 
 def _run(store: RunStore, make_evaluator: Callable[[], Executor], slots_here: int) -> None:
     from astevo.evolution.loop import Evolution
 
     config = store.config()
-    model_path = None if config.variation == RANDOM else resolve_model(config.mutation.model).path
+    model = None if config.variation == RANDOM else resolve_model(config.mutation.model, announce)
     size = f"{config.evaluations} trainings" if config.evaluations else f"{config.generations} generations"
     console.print(
-        f"run {store.folder}: evolving {', '.join(config.blocks)} ({config.variation} variation); population "
+        f"run {store.folder}: evolving {', '.join(config.blocks)} ({config.variation} variation"
+        f"{f' by {model.name}' if model else ''}); population "
         f"{config.population}, {size}, {config.fitness.dataset}; "
         f"{config.fitness.threads or 'all'} training thread(s) per evaluation",
         highlight=False,
@@ -276,12 +275,12 @@ def _run(store: RunStore, make_evaluator: Callable[[], Executor], slots_here: in
         TimeRemainingColumn(),
         console=console,
     )
-    check_model(store, model_path)  # before the model loads: a changed file is a one-line error
+    check_model(store, model)  # before the model loads: a changed file is a one-line error
     evaluator = make_evaluator()
     try:
         if config.fitness.warm_workers:  # their imports overlap the model's load; one more for the fast checks
             shared_pool().prestart(slots_here + 1)
-        evolution = Evolution(store, _variation(config, model_path), evaluator)
+        evolution = Evolution(store, _variation(config, model), evaluator)
         task = display.add_task("evolve", total=evolution.total, generation="-", status="")
         evolution.on_progress = lambda progress: _show(display, task, progress)
         with display:

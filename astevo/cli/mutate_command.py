@@ -10,7 +10,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from astevo.cli.model_files import SeedArgument, read_model
-from astevo.cli.terminal import console, print_table, user_errors
+from astevo.cli.terminal import MODEL_HELP, announce, console, print_table, user_errors
 from astevo.evolution.proposals import BlockProposals
 from astevo.settings import FitnessSettings, MutationSettings, build
 from astevo.views.run_view import unified_diff
@@ -20,9 +20,7 @@ from astevo.views.run_view import unified_diff
 def mutate(
     block: Annotated[str, typer.Option("--block", help="Name of the block to rewrite.", show_default=False)],
     seed_file: SeedArgument = None,
-    model: Annotated[
-        str | None, typer.Option(help="GGUF model file (default: $ASTEVO_MODEL, else the bundled tiny model).")
-    ] = None,
+    model: Annotated[str | None, typer.Option(help=MODEL_HELP, show_default=False)] = None,
     operator: Annotated[
         str | None,
         typer.Option(
@@ -30,7 +28,9 @@ def mutate(
             "rare_enhancement or bold_change (default: drawn per proposal)."
         ),
     ] = None,
-    persona: Annotated[str | None, typer.Option(help="expert, innovator or researcher (default: none).")] = None,
+    persona: Annotated[
+        str | None, typer.Option(help="expert, innovator or researcher (default: one drawn per proposal).")
+    ] = None,
     n: Annotated[int, typer.Option("--n", help="How many proposals.")] = 3,
     scope: Annotated[
         str, typer.Option(help="line: edit one spot per call (suits tiny models); block: write the whole body.")
@@ -61,7 +61,11 @@ def mutate(
         },
         "mutation",
     )
-    proposals = BlockProposals(model_file, block, n, settings, FitnessSettings(train=False))
+    from astevo.llm.gguf import resolve_model
+
+    chosen = resolve_model(settings.model, announce)
+    console.print(f"model: {chosen.name} ({chosen.source})", highlight=False)
+    proposals = BlockProposals(model_file, block, n, settings, FitnessSettings(train=False), chosen)
     useful = 0
     for index, proposal in enumerate(proposals, start=1):
         useful += proposal.accepted
@@ -96,19 +100,48 @@ def mutate(
 
 
 @user_errors
-def models(model: Annotated[str | None, typer.Option(help="A GGUF file to check as well.")] = None) -> None:
-    """List the GGUF models astevo finds and which one `mutate` uses by default."""
-    from astevo.llm.gguf import bundled_models, resolve_model
+def models(
+    model: Annotated[str | None, typer.Option(help="A model name or GGUF file to check as well.")] = None,
+) -> None:
+    """List the models astevo knows by name, and any given file: size, origin, sha256, whether ready, the default."""
+    from astevo.llm.catalogue import NAMED_MODELS
+    from astevo.llm.gguf import file_hash, resolve_model
 
-    chosen = resolve_model(model)
+    chosen = resolve_model(model, announce)
     table = Table(title_justify="left")
-    for column in ("model", "size", "from", "path", "default"):
+    for column in ("model", "what", "size", "from", "licence", "sha256", "state", "default"):
         table.add_column(column, justify="right" if column == "size" else "left")
-    found = bundled_models()
-    if all(info.path != chosen.path for info in found):
-        found = [chosen, *found]
-    for info in found:
+    listed = False
+    for named in NAMED_MODELS:
+        path = named.origin.ready()
+        pinned = named.origin.pinned_sha256
+        if path is not None:
+            state = f"ready: {path}"
+        elif named.origin.available():
+            state = "installed; its chunks are joined into the cache on first use"
+        else:
+            state = f"not installed: {named.install}"
+        is_chosen = path is not None and path == chosen.path
+        listed = listed or is_chosen
         table.add_row(
-            info.name, f"{info.size_mb:,.0f} MB", info.source, str(info.path), "yes" if info.path == chosen.path else ""
+            named.name,
+            named.title,
+            f"{path.stat().st_size / 2**20:,.0f} MB" if path is not None else "-",
+            named.origin.description,
+            named.licence,
+            (pinned or (file_hash(path) if path is not None else "-")) + (" (pinned)" if pinned else ""),
+            state,
+            "yes" if is_chosen else "",
+        )
+    if not listed:
+        table.add_row(
+            chosen.name,
+            "-",
+            f"{chosen.size_mb:,.0f} MB",
+            chosen.source,
+            "-",
+            chosen.sha256,
+            f"ready: {chosen.path}",
+            "yes",
         )
     print_table(table)

@@ -52,6 +52,17 @@ SETTING_FLAGS = {
 }
 
 
+MODEL_HELP = (
+    "A model name (see `astevo models`) or a GGUF file (default: $ASTEVO_MODEL, else the first named model "
+    "installed: the code model of astevo[coder])."
+)
+
+
+def announce(message: str) -> None:
+    """Slow one-off work the user should know is happening (joining a model's chunks)."""
+    errors.print(message, highlight=False)
+
+
 UNBOUNDED = 1_000_000  # columns: wide enough for any table's natural width
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts (the shape README documents).")]
 

@@ -33,9 +33,10 @@ from astevo.evolution import selection
 from astevo.evolution.block_choice import choose_block
 from astevo.evolution.budget import exhausted, trainings_left, trainings_spent
 from astevo.evolution.evolvable import evolvable_blocks
-from astevo.evolution.model_check import check_model, file_hash
+from astevo.evolution.model_check import check_model, model_record
 from astevo.evolution.noise import run_noise
 from astevo.evolution.racing import as_it_stood, needs_another_training
+from astevo.llm.gguf import ModelInfo
 from astevo.settings import BEST_OF_N, INTENTS, EvolveConfig
 from astevo.store.records import DISCARDED, PENDING, Individual, Training
 from astevo.store.run_store import RunStore
@@ -60,15 +61,14 @@ class Progress:
 OnProgress = Callable[[Progress], None]
 
 
-def start_run(folder: Path, config: EvolveConfig, seed_model: ModelFile, model_path: Path | None) -> RunStore:
+def start_run(folder: Path, config: EvolveConfig, seed_model: ModelFile, model: ModelInfo | None) -> RunStore:
     """A new run: the blocks to evolve fixed from one build of the seed model, everything recorded."""
     num_classes, channels, _ = dataset_geometry(config.fitness.dataset)
     anatomy = inspect_model(seed_model, num_classes, channels)
     config = dataclasses.replace(config, blocks=evolvable_blocks(seed_model, anatomy, config.blocks))
-    if model_path is not None:  # resolved once: a resume may not pick another file from $ASTEVO_MODEL
-        config = dataclasses.replace(
-            config, mutation=dataclasses.replace(config.mutation, model=str(model_path.resolve()))
-        )
+    if model is not None:  # resolved once: a resume may not pick another file from $ASTEVO_MODEL
+        chosen = model.name if model.named else str(model.path.resolve())
+        config = dataclasses.replace(config, mutation=dataclasses.replace(config.mutation, model=chosen))
     return RunStore.create(
         folder,
         {
@@ -76,7 +76,7 @@ def start_run(folder: Path, config: EvolveConfig, seed_model: ModelFile, model_p
             "seed_file": seed_model.origin,
             "seed_source": seed_model.source,
             "versions": _versions(),
-            "model": {"path": str(model_path.resolve()), "sha256": file_hash(model_path)} if model_path else None,
+            "model": model_record(model) if model else None,
             "model_parameters": anatomy.parameters,
             "block_parameters": {name: sum(use.parameters) for name, use in anatomy.uses.items()},
             "started": time.time(),
@@ -104,7 +104,7 @@ class Evolution:
         pipelined: bool = True,
     ) -> None:
         store.claim()
-        check_model(store, variation.model_path)
+        check_model(store, variation.model)
         self.store, self.variation, self.evaluator = store, variation, evaluator
         self.on_progress = on_progress or (lambda progress: None)
         self.pipelined = pipelined

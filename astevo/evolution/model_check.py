@@ -1,27 +1,23 @@
-"""A resumed run must use the language model file it started with, or it would not end as it would have."""
+"""A resumed run must use the language model it started with, or it would not end as it would have."""
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 from astevo.errors import AstevoError
+from astevo.llm.gguf import ModelInfo
 from astevo.store.run_store import RunStore
 
 
-def check_model(store: RunStore, model: Path | None) -> None:
-    """Refuse a model file that is missing or differs from the one the run recorded."""
+def check_model(store: RunStore, model: ModelInfo | None) -> None:
+    """Refuse a model that is missing or whose file differs from the one the run recorded."""
     recorded = store.meta().get("model")
-    if recorded and (model is None or not model.is_file() or file_hash(model) != recorded["sha256"]):
+    if recorded and (model is None or not model.path.is_file() or model.sha256 != recorded["sha256"]):
+        shown = recorded.get("name") or recorded["path"]
         raise AstevoError(
-            f"run {store.folder} was made with the model {recorded['path']} (sha256 "
-            f"{recorded['sha256'][:12]}...), and {model} is missing or differs; restore that file to resume"
+            f"run {store.folder} was made with the model {shown} (sha256 {recorded['sha256'][:12]}...), and "
+            f"{model.path if model else 'no model'} is missing or differs; restore that model to resume"
         )
 
 
-def file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def model_record(model: ModelInfo) -> dict[str, str]:
+    """What a run stores of its model: the name it was asked by, the file, and the hash a resume checks."""
+    return {"name": model.name, "path": str(model.path.resolve()), "sha256": model.sha256}

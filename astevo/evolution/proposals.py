@@ -10,6 +10,7 @@ from astevo.errors import AstevoError
 from astevo.evaluation.base import Size
 from astevo.evaluation.checks import BlockCheck
 from astevo.evaluation.local import LocalEvaluator
+from astevo.llm.gguf import ModelInfo
 from astevo.settings import FitnessSettings, MutationSettings
 from astevo.variation.base import Proposal
 
@@ -18,11 +19,17 @@ class BlockProposals:
     """`count` proposals in a row for block `name`, each judged by the fast checks under `fitness`."""
 
     def __init__(
-        self, model_file: ModelFile, name: str, count: int, settings: MutationSettings, fitness: FitnessSettings
+        self,
+        model_file: ModelFile,
+        name: str,
+        count: int,
+        settings: MutationSettings,
+        fitness: FitnessSettings,
+        model: ModelInfo | None = None,
     ) -> None:
         if count < 1:
             raise AstevoError("--n must be at least 1")
-        self.model_file, self.name, self.count, self.settings = model_file, name, count, settings
+        self.model_file, self.name, self.count, self.settings, self.model = model_file, name, count, settings, model
         self.check = BlockCheck(LocalEvaluator(), fitness, model_file, name)
 
     def parent_size(self) -> Size:
@@ -36,6 +43,6 @@ class BlockProposals:
         from astevo.llm.llama_cpp_backend import LlamaCppGenerator  # loads llama.cpp only when proposals are asked
         from astevo.variation.llm_mutation import LLMVariation
 
-        generator = LlamaCppGenerator.from_settings(self.settings)
-        variation = LLMVariation(generator, self.settings, generator.info.path)
+        generator = LlamaCppGenerator.from_settings(self.settings, self.model)
+        variation = LLMVariation(generator, self.settings, generator.info)
         yield from variation.proposals(self.model_file, self.name, self.count, self.check)

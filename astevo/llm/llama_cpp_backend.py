@@ -149,10 +149,10 @@ class LlamaCppGenerator:
         self._primed: list[int] | None = None  # the prefix `restart` evaluated on its own
 
     @classmethod
-    def from_settings(cls, settings: MutationSettings) -> LlamaCppGenerator:
-        """The model the settings name (else $ASTEVO_MODEL, else the bundled one), loaded as they say."""
+    def from_settings(cls, settings: MutationSettings, model: ModelInfo | None = None) -> LlamaCppGenerator:
+        """`model`, else the one the settings name (else $ASTEVO_MODEL, else the default), loaded as they say."""
         return cls(
-            resolve_model(settings.model),
+            model or resolve_model(settings.model),
             n_ctx=settings.context,
             n_threads=settings.threads or None,
             seed=settings.random_seed,

@@ -9,11 +9,11 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 from astevo.code.blocks import ModelFile
 from astevo.evaluation.base import Size, VariantsMeasured
+from astevo.llm.gguf import ModelInfo
 from astevo.variation.prompts import Exemplar
 
 
@@ -87,8 +87,8 @@ class Variation(Protocol):
     """A mutation operator: a new version of one block of a parent, judged by `check` before it is returned."""
 
     @property
-    def model_path(self) -> Path | None:
-        """The model file proposals depend on (a resumed run must use the same one); None when none."""
+    def model(self) -> ModelInfo | None:
+        """The model proposals depend on (a resumed run must use the same one); None when none."""
         ...
 
     def mutate(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from pathlib import Path
 
 from astevo.code.blocks import Block, ModelFile
 from astevo.errors import AstevoError
 from astevo.llm.backend import Generator
+from astevo.llm.gguf import ModelInfo
 from astevo.llm.grammar import body_grammar
-from astevo.settings import INTENTS, MutationSettings
+from astevo.settings import INTENTS, PERSONAS, MutationSettings
 from astevo.variation.base import Check, Proposal
 from astevo.variation.prompts import Exemplar, system_prompt
 from astevo.variation.rewriter import BlockRewriter
@@ -32,7 +32,7 @@ def whole_body_grammar(block: Block) -> str:
 class LLMVariation:
     """Mutation by a language model passed in; each call gets its own rng, so a resumed run repeats it."""
 
-    def __init__(self, generator: Generator, settings: MutationSettings, model_path: Path | None = None) -> None:
+    def __init__(self, generator: Generator, settings: MutationSettings, model: ModelInfo | None = None) -> None:
         if settings.scope == "line" and not (
             generator.capabilities.grammar and generator.capabilities.forbid_first_token
         ):
@@ -40,12 +40,12 @@ class LLMVariation:
                 f"the model backend for {generator.name} cannot constrain its output, which line-scope "
                 "edits need; use --scope block"
             )
-        self.generator, self.settings, self._model_path = generator, settings, model_path
+        self.generator, self.settings, self._model = generator, settings, model
         self._measured_sizes = MeasuredSizes()
 
     @property
-    def model_path(self) -> Path | None:
-        return self._model_path
+    def model(self) -> ModelInfo | None:
+        return self._model
 
     def rewriter(self, rng: random.Random, check: Check) -> BlockRewriter:
         grammar = whole_body_grammar if self.generator.capabilities.grammar else None
@@ -73,10 +73,14 @@ class LLMVariation:
             model_file.block(name),
             model_file.source,
             intent,
-            self.settings.persona,
+            self._persona(rng),
             exemplar,
             sizes=self._sizes(model_file, name, check),
         )
+
+    def _persona(self, rng: random.Random) -> str:
+        """GE's persona: the one the settings fix, else one drawn per proposal, in either scope."""
+        return self.settings.persona or rng.choice(PERSONAS)
 
     def proposals(self, model_file: ModelFile, name: str, count: int, check: Check) -> Iterator[Proposal]:
         """`count` proposals for block `name` in a row, as `astevo mutate` shows them."""
@@ -86,7 +90,7 @@ class LLMVariation:
         sizes = self._sizes(model_file, name, check)
         for _ in range(count):
             intent = self.settings.intent or rng.choice(INTENTS)
-            yield rewriter.mutate(block, model_file.source, intent, self.settings.persona, sizes=sizes)
+            yield rewriter.mutate(block, model_file.source, intent, self._persona(rng), sizes=sizes)
 
     def _sizes(self, model_file: ModelFile, name: str, check: Check) -> SizeOptionsSource | None:
         """The block's size edits for line-scope proposals; a whole new body may change sizes itself, as in GE."""

@@ -8,9 +8,9 @@ same, and only what the model would write is drawn uniformly from the spot's opt
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 from astevo.code.blocks import ModelFile
+from astevo.llm.gguf import ModelInfo
 from astevo.settings import MutationSettings
 from astevo.variation.base import Check, Proposal
 from astevo.variation.prompts import Exemplar
@@ -26,7 +26,7 @@ class RandomVariation:
         self._measured_sizes = MeasuredSizes()
 
     @property
-    def model_path(self) -> Path | None:
+    def model(self) -> ModelInfo | None:
         return None
 
     def mutate(
