@@ -18,7 +18,7 @@ from astevo.llm.gguf import MODEL_ENV, resolve_model
 from astevo.llm.llama_cpp_backend import LlamaCppGenerator
 
 TINY_MODEL = "smollm2-135m"
-CODE_MODEL = "qwen2.5-coder-1.5b"  # the default of astevo evolve and mutate
+CODE_MODEL = "qwen2.5-coder-0.5b"  # the default of astevo evolve and mutate
 
 os.environ[MODEL_ENV] = TINY_MODEL
 

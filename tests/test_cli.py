@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from astevo.code.blocks import ModelFile
+from astevo.llm.catalogue import NAMED_MODELS
 from astevo.paths import default_seed_path
 
 MODELS = Path(__file__).parent / "models"
@@ -166,8 +167,10 @@ def test_models_lists_the_bundled_ones_and_marks_the_default(tmp_path: Path) -> 
     result = astevo("models")
     assert result.returncode == 0, result.stderr
     rows = [line for line in result.stdout.splitlines() if line.startswith("│")]
-    assert any("SmolLM2-135M-Instruct" in row and "yes" in row for row in rows)
-    assert any("Gemma 3 270M" in row for row in rows)
+    default = next(model for model in NAMED_MODELS if model.origin.available())  # this env names no model
+    assert [row.split("│")[1].strip() for row in rows] == [model.name for model in NAMED_MODELS]
+    assert [row.split("│")[-2].strip() for row in rows if default.name in row] == ["yes"]
+    assert any("SmolLM2-135M-Instruct" in row and "ready:" in row for row in rows)
     fake = tmp_path / "fake.gguf"
     fake.write_bytes(b"not a model")
     result = astevo("models", "--model", str(fake))

@@ -17,7 +17,7 @@ from astevo.code.blocks import ModelFile
 from astevo.llm.catalogue import named_model
 from astevo.llm.gguf import MODEL_ENV, resolve_model
 from astevo.store.run_store import RunStore
-from tests.conftest import CODE_MODEL
+from tests.conftest import CODE_MODEL, TINY_MODEL
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_model, pytest.mark.needs_data]
 
@@ -143,7 +143,9 @@ def test_each_baseline_runs_end_to_end_on_its_evaluation_budget(tmp_path, variat
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert f"({variation} variation)" in result.stdout and "5 of the budget of 5 trainings spent" in result.stdout
+    named = "" if variation == "random" else f" by {TINY_MODEL}"
+    assert f"({variation} variation{named})" in result.stdout
+    assert "5 of the budget of 5 trainings spent" in result.stdout
     with RunStore.open(tmp_path / "run") as store:
         meta, individuals = store.meta(), store.individuals()
     assert (meta["model"] is None) == (variation == "random")  # the baseline never loads a model

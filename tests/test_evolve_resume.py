@@ -29,6 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 EXPECTED_INDIVIDUALS = 1 + 2 * 3  # the seed, then population 2 for 3 generations (tests/scripted_evolution.py)
 PRE_LAYOUT = Path(__file__).parent / "fixtures" / "pre_layout_run"
 RECORDED = Path(__file__).parent / "fixtures" / "genealogy.json"
+ROW_FIELDS = ("generation", "slot", "parents", "operator", "blocks", "code_hash", "status", "reused_from",
+              "val_accuracy", "parameters")  # fmt: skip
+ACCURACY_TOLERANCE = 0.02  # 7 of the 360 validation images
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_data]
 
@@ -133,7 +136,19 @@ def test_slots_executors_pipelining_and_warm_workers_change_nothing_a_run_decide
 
 
 def test_the_same_seed_and_settings_give_the_recorded_genealogy(reference):
-    assert json.loads(json.dumps(reference)) == json.loads(RECORDED.read_text())
+    """Every decision exactly as recorded; a measured accuracy within a few validation images of it, since
+    another CPU's kernels (AMD EPYC against the recording machine's, say) round differently."""
+    got, recorded = json.loads(json.dumps(reference)), json.loads(RECORDED.read_text())
+    (rows, populations, finished, further), (rows_then, populations_then, finished_then, further_then) = got, recorded
+    assert (populations, finished) == (populations_then, finished_then)
+    accuracy = ROW_FIELDS.index("val_accuracy")
+    assert [row[:accuracy] + row[accuracy + 1 :] for row in rows] == [
+        row[:accuracy] + row[accuracy + 1 :] for row in rows_then
+    ]
+    assert [t[:2] for t in further] == [t[:2] for t in further_then]
+    measured = [row[accuracy] for row in rows] + [t[2] for t in further]
+    measured_then = [row[accuracy] for row in rows_then] + [t[2] for t in further_then]
+    assert measured == pytest.approx(measured_then, abs=ACCURACY_TOLERANCE)
 
 
 def test_a_run_stopped_by_astevo_0_1_opens_and_resumes_keeping_everything_it_stored(tmp_path):

@@ -168,4 +168,4 @@ def test_the_code_model_chats_in_its_own_template_and_stops_under_a_grammar() ->
         answer = coder.complete(WRITE, grammar=choice_grammar(options), temperature=0.4, seed=seed, max_tokens=24)
         assert answer.finish == "complete" and answer.text.strip() in options
     free = coder.complete(WRITE, temperature=0, max_tokens=400)
-    assert free.finish == "eos" and "class" in free.text  # it ends its turn by itself
+    assert free.finish == "eos" and "torch" in free.text  # it ends its turn by itself

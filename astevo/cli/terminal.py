@@ -60,7 +60,7 @@ MODEL_HELP = (
 
 def announce(message: str) -> None:
     """Slow one-off work the user should know is happening (joining a model's chunks)."""
-    errors.print(message, highlight=False)
+    errors.print(message, highlight=False, soft_wrap=True)
 
 
 UNBOUNDED = 1_000_000  # columns: wide enough for any table's natural width

@@ -222,18 +222,18 @@ QWEN_CODER_15B = ChunkedFile(
 # In order of preference: the first one available is the default model.
 NAMED_MODELS: tuple[NamedModel, ...] = (
     NamedModel(
-        "qwen2.5-coder-1.5b",
-        "Qwen2.5-Coder-1.5B-Instruct Q4_K_M",
-        "Apache-2.0",
-        "coder",
-        JoinedChunks(QWEN_CODER_15B, "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"),
-    ),
-    NamedModel(
         "qwen2.5-coder-0.5b",
         "Qwen2.5-Coder-0.5B-Instruct Q4_K_M",
         "Apache-2.0",
-        "coder-small",
+        "coder",
         JoinedChunks(QWEN_CODER_05B, "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"),
+    ),
+    NamedModel(
+        "qwen2.5-coder-1.5b",
+        "Qwen2.5-Coder-1.5B-Instruct Q4_K_M",
+        "Apache-2.0",
+        "coder-large",
+        JoinedChunks(QWEN_CODER_15B, "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"),
     ),
     NamedModel(
         "smollm2-135m",

@@ -88,12 +88,13 @@ def join(file: ChunkedFile, target: Path, name: str, on_start: Callable[[], None
     if is_verified(file, target):
         return target
     parts = [(chunk, chunk.path()) for chunk in file.chunks]
-    missing = [chunk.package for chunk, path in parts if path is None]
+    missing = [chunk for chunk, path in parts if path is None]
     if missing:
         raise ChunkError(
-            f"model {name}: chunk package {missing[0]} is not installed"
+            f"model {name}: chunk package {missing[0].package} is not installed"
             + (f" ({len(missing)} of {len(parts)} missing)" if len(missing) > 1 else "")
-            + f"; install it with: pip install {' '.join(c.package + '==' + c.version for c in file.chunks)}"
+            + f"; install {'them' if len(missing) > 1 else 'it'} with: pip install "
+            + " ".join(f"{chunk.package}=={chunk.version}" for chunk in missing)
         )
     if on_start is not None:
         on_start()
