@@ -26,3 +26,8 @@ def data_cache_dir() -> Path:
 
 def evaluation_cache_dir() -> Path:
     return user_cache_root() / "evaluations"
+
+
+def image_cache_dir() -> Path:
+    """Image folders decoded once into arrays, one subfolder per folder state and side."""
+    return user_cache_root() / "images"

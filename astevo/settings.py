@@ -25,7 +25,7 @@ else:  # pragma: no cover - Python 3.10
 
 from astevo.errors import AstevoError
 
-DATASET_NAMES = ("cifar10", "fashion-mnist")
+DATASET_NAMES = ("cifar10", "fashion-mnist", "folder")  # folder: the user's own images, in --data
 COSTS = ("parameters", "macs")
 SCOPES = ("line", "block")
 INTENTS = ("hyperparameters", "unusual_values", "complexity", "fewer_parameters", "rare_enhancement", "bold_change")
@@ -104,6 +104,9 @@ class FitnessSettings:
 
     dataset: str = "fashion-mnist"
     data_dir: str | None = None
+    image_size: int | None = None  # an image folder's side; None: its most common size
+    classes_argument: str | None = None  # the seed constructor's class-count argument, if not a usual name
+    channels_argument: str | None = None  # and its input-channels argument
     limit_train: int | None = None
     val_fraction: float = 0.1
     split_seed: int = 0
@@ -120,6 +123,9 @@ class FitnessSettings:
     def __post_init__(self) -> None:
         _require(
             self.dataset in DATASET_NAMES, "dataset", f"must be one of {', '.join(DATASET_NAMES)}, got {self.dataset!r}"
+        )
+        _require(
+            self.image_size is None or self.image_size >= 4, "image_size", f"must be 4 or more, got {self.image_size}"
         )
         _require(0.0 < self.val_fraction < 1.0, "val_fraction", f"must lie between 0 and 1, got {self.val_fraction}")
         _require(

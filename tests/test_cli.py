@@ -132,7 +132,10 @@ def test_eval_adds_an_allowed_import_says_so_and_leaves_the_file_alone(tmp_path:
 
 def test_eval_usage_errors_exit_2(tmp_path: Path) -> None:
     result = astevo("eval", str(default_seed_path()), "--dataset", "imagenet")
-    assert result.returncode == 2 and "--dataset must be one of cifar10, fashion-mnist, got 'imagenet'" in result.stderr
+    assert (
+        result.returncode == 2
+        and "--dataset must be one of cifar10, fashion-mnist, folder, got 'imagenet'" in result.stderr
+    )
     result = astevo("eval", str(default_seed_path()), "--dataset", "cifar10", "--data", str(tmp_path))
     assert result.returncode == 2 and "CIFAR-10 not found" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

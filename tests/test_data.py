@@ -79,15 +79,19 @@ def test_cifar10_found_in_the_user_cache(tmp_path: Path, monkeypatch: pytest.Mon
     assert len(load_dataset("cifar10").train) > 0
 
 
-def test_missing_cifar10_names_every_place_looked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_named_folder_is_the_only_place_searched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--data, else $ASTEVO_DATA, is never replaced by the cache or the system copy; only the default search is."""
+    write_fake_cifar10(data_cache_dir(), PER_BATCH)  # a copy in the cache, which a named folder must not reach
     monkeypatch.setenv("ASTEVO_DATA", str(tmp_path / "env-data"))
     with pytest.raises(AstevoError) as caught:
         load_dataset("cifar10", tmp_path / "given")
     message = str(caught.value)
-    assert "\n" not in message
-    for place in (tmp_path / "given", tmp_path / "env-data", data_cache_dir()):
-        assert str(place) in message
-    assert FOLDER in message and "fetch_cifar10.py" in message
+    assert "\n" not in message and f"looked in: {tmp_path / 'given'} (each itself" in message
+    assert str(tmp_path / "env-data") not in message and FOLDER in message and "fetch_cifar10.py" in message
+    with pytest.raises(AstevoError, match=f"looked in: {tmp_path / 'env-data'} \\(each itself"):
+        load_dataset("cifar10")
+    monkeypatch.delenv("ASTEVO_DATA")
+    assert len(load_dataset("cifar10").val) == round(0.1 * 5 * PER_BATCH)
 
 
 def test_validation_split_is_deterministic_stratified_and_disjoint(cifar_parent: Path) -> None:
@@ -201,8 +205,8 @@ def test_idx_that_is_not_gzip_is_an_astevo_error(tmp_path: Path) -> None:
 def test_missing_fashion_mnist_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("astevo.data.sources.FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-system-copy")
     with pytest.raises(AstevoError, match="apt-get install dataset-fashion-mnist") as caught:
-        load_dataset("fashion-mnist", tmp_path)
-    assert str(tmp_path / "no-system-copy") in str(caught.value)
+        load_dataset("fashion-mnist")  # the default search: the cache, then the system copy
+    assert str(tmp_path / "no-system-copy") in str(caught.value) and str(data_cache_dir()) in str(caught.value)
 
 
 # --- tools/fetch_cifar10.py -------------------------------------------------------------------

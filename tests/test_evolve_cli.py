@@ -15,7 +15,7 @@ from astevo.evolution.evolvable import evolvable_blocks
 from astevo.evolution.loop import check_model
 from astevo.llm.gguf import checked_model
 from astevo.paths import default_seed_path
-from astevo.settings import EvolveConfig, apply, read_config
+from astevo.settings import EvolveConfig, FitnessSettings, apply, read_config
 from astevo.store.run_store import RunStore
 
 runner = CliRunner()
@@ -28,7 +28,7 @@ def seed() -> ModelFile:
 
 @pytest.fixture(scope="module")
 def anatomy(seed):
-    return inspect_model(seed, num_classes=10, channels=1)
+    return inspect_model(seed, FitnessSettings())
 
 
 def one_line_error(result) -> str:

@@ -43,7 +43,6 @@ from bench_mutate import drawn_proposals  # noqa: E402
 from astevo.code.blocks import ModelFile  # noqa: E402
 from astevo.code.canonical import canonical_hash  # noqa: E402
 from astevo.code.imports import with_block  # noqa: E402
-from astevo.data.sources import dataset_geometry  # noqa: E402
 from astevo.evaluation.anatomy import inspect_model  # noqa: E402
 from astevo.evaluation.base import EvaluationRequest, Size  # noqa: E402
 from astevo.evaluation.checks import BlockCheck  # noqa: E402
@@ -97,7 +96,7 @@ def proposals_of(method: str, arguments: argparse.Namespace, seed: ModelFile, si
     path = arguments.out / f"proposals-{method.replace(':', '_').replace('/', '_')}.json"
     if path.exists():
         return list(json.loads(path.read_text()))
-    anatomy = inspect_model(seed, *dataset_geometry(arguments.dataset)[:2])
+    anatomy = inspect_model(seed, fitness_of(arguments))
     variation = variation_for(method, MutationSettings(repairs=arguments.repairs))
     records = []
     for proposal in drawn_proposals(variation, seed, anatomy, arguments.proposals, None, size):
@@ -264,6 +263,18 @@ def report(
         )
 
 
+def fitness_of(arguments: argparse.Namespace) -> FitnessSettings:
+    """The bench's training settings: the default budget with the flags' data, size and epochs, one thread."""
+    return dataclasses.replace(
+        default_fitness(),
+        dataset=arguments.dataset,
+        data_dir=str(arguments.data.resolve()) if arguments.data else None,
+        limit_train=arguments.limit_train,
+        budget=dataclasses.replace(default_fitness().budget, epochs=arguments.epochs),
+        threads=1,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--methods", default="llm:qwen2.5-coder-1.5b,llm:qwen2.5-coder-0.5b,llm:smollm2-135m,random")
@@ -280,16 +291,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/astevo-bench-guidance"))
     arguments = parser.parse_args()
     arguments.out.mkdir(parents=True, exist_ok=True)
-    fitness = dataclasses.replace(
-        default_fitness(),
-        dataset=arguments.dataset,
-        data_dir=str(arguments.data.resolve()) if arguments.data else None,
-        limit_train=arguments.limit_train,
-        budget=dataclasses.replace(default_fitness().budget, epochs=arguments.epochs),
-        threads=1,
-    )
+    fitness = fitness_of(arguments)
     seed = ModelFile.read(arguments.seed_file or default_seed_path())
-    anatomy = inspect_model(seed, *dataset_geometry(arguments.dataset)[:2])
+    anatomy = inspect_model(seed, fitness)
     blocks = evolvable_blocks(seed, anatomy, ())
     size = BlockCheck(LocalEvaluator(), dataclasses.replace(fitness, train=False), seed, blocks[-1]).parent_size()
     if size is None:

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 
 from astevo.code.blocks import ModelFile
 from astevo.code.canonical import canonical_hash
-from astevo.data.sources import dataset_geometry
 from astevo.evaluation.anatomy import Anatomy, inspect_model
 from astevo.evaluation.base import Size
 from astevo.evaluation.checks import BlockCheck
@@ -116,7 +115,7 @@ def main() -> None:
     parser.add_argument("--repairs", type=int, default=3)
     args = parser.parse_args()
     seed = ModelFile.read(default_seed_path())
-    anatomy = inspect_model(seed, *dataset_geometry(FAST.dataset)[:2])
+    anatomy = inspect_model(seed, FAST)
     blocks = evolvable_blocks(seed, anatomy, ())
     size = BlockCheck(LocalEvaluator(), FAST, seed, blocks[-1]).parent_size()
     assert size is not None, "the seed fails its fast checks"

@@ -2,4 +2,5 @@
 
 from astevo.cli.app import app
 
-app()
+if __name__ == "__main__":  # a spawned helper process (image decoding) imports this module too
+    app()

@@ -9,23 +9,36 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from astevo.cli.data_display import prepared_data, say_data
 from astevo.cli.model_files import read_model
-from astevo.cli.terminal import JsonOption, console, errors, print_json, print_table, user_errors
+from astevo.cli.terminal import (
+    DATA_HELP,
+    DATASET_HELP,
+    IMAGE_SIZE_HELP,
+    JsonOption,
+    console,
+    errors,
+    print_json,
+    print_table,
+    user_errors,
+)
 from astevo.code.blocks import ModelFile, changed_blocks
 from astevo.code.imports import add_missing_imports
-from astevo.data.sources import require_dataset
+from astevo.data.prepared import choose_dataset
+from astevo.data.sources import FOLDER
 from astevo.evaluation.base import MAC_UNIT, Evaluation
 from astevo.evaluation.cache import EvaluationCache
 from astevo.evaluation.cascade import evaluate
-from astevo.settings import DATASET_NAMES, FitnessSettings, build
+from astevo.settings import FitnessSettings, build
 from astevo.views.records import evaluation_record
 
 
 @user_errors
 def eval_command(
     model_file: Annotated[Path, typer.Argument(help="The model file to evaluate.", show_default=False)],
-    dataset: Annotated[str, typer.Option(help=f"Data set: {' or '.join(DATASET_NAMES)}.")] = "fashion-mnist",
-    data: Annotated[Path | None, typer.Option(help="Folder holding the data set.")] = None,
+    dataset: Annotated[str | None, typer.Option(help=DATASET_HELP, show_default=False)] = None,
+    data: Annotated[Path | None, typer.Option(help=DATA_HELP)] = None,
+    image_size: Annotated[int | None, typer.Option(help=IMAGE_SIZE_HELP, show_default=False)] = None,
     epochs: Annotated[float, typer.Option(help="Training budget in epochs.")] = 1.0,
     max_images: Annotated[int | None, typer.Option(help="Training budget in images (overrides epochs).")] = None,
     max_seconds: Annotated[float, typer.Option(help="Time cap on training.")] = 600.0,
@@ -54,8 +67,9 @@ def eval_command(
     settings = build(
         FitnessSettings,
         {
-            "dataset": dataset,
+            "dataset": dataset or choose_dataset(str(data) if data else None),
             "data_dir": str(data.resolve()) if data else None,  # the sandbox runs in another folder
+            "image_size": image_size,
             "limit_train": limit_train,
             "train": train,
             "budget": {
@@ -71,8 +85,8 @@ def eval_command(
         },
         "fitness",
     )
-    if train:
-        require_dataset(dataset, data)
+    if train or settings.dataset == FOLDER:
+        say_data(prepared_data(settings))
     if repair.added:
         errors.print(
             f"note: {escape(str(model_file))} uses modules it does not import; evaluated with "

@@ -20,21 +20,32 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from astevo.cli.terminal import MODEL_HELP, announce, console, errors, print_table, user_errors
+from astevo.cli.data_display import prepared_data, say_data
+from astevo.cli.terminal import (
+    DATA_HELP,
+    DATASET_HELP,
+    IMAGE_SIZE_HELP,
+    MODEL_HELP,
+    announce,
+    console,
+    errors,
+    print_table,
+    user_errors,
+)
 from astevo.code.blocks import ModelFile
-from astevo.data.sources import require_dataset
+from astevo.data.prepared import choose_dataset, prepare_data
 from astevo.errors import AstevoError
 from astevo.evaluation.base import MAC_UNIT, Executor
 from astevo.evaluation.cache import EvaluationCache
 from astevo.evaluation.local import LocalEvaluator, default_workers
 from astevo.evaluation.warm_pool import shared_pool
 from astevo.evolution.budget import trainings_spent
+from astevo.evolution.data_check import check_data
 from astevo.evolution.model_check import check_model
 from astevo.evolution.selection import pareto_front
 from astevo.llm.gguf import ModelInfo, resolve_model
 from astevo.paths import default_seed_path
 from astevo.settings import (
-    DATASET_NAMES,
     RANDOM,
     VARIATIONS,
     EvolveConfig,
@@ -75,10 +86,9 @@ def evolve(
         typer.Argument(help="Model file to start from (default: the bundled ExquisiteNetV2 seed).", show_default=False),
     ] = None,
     model: Annotated[str | None, typer.Option(help=MODEL_HELP, show_default=False)] = None,
-    dataset: Annotated[
-        str | None, typer.Option(help=f"Data set: {' or '.join(DATASET_NAMES)} (default {DEFAULTS.fitness.dataset}).")
-    ] = None,
-    data: Annotated[Path | None, typer.Option(help="Folder holding the data set.")] = None,
+    dataset: Annotated[str | None, typer.Option(help=DATASET_HELP, show_default=False)] = None,
+    data: Annotated[Path | None, typer.Option(help=DATA_HELP)] = None,
+    image_size: Annotated[int | None, typer.Option(help=IMAGE_SIZE_HELP, show_default=False)] = None,
     population: Annotated[
         int | None, typer.Option(help=f"Individuals per generation (default {DEFAULTS.population}).")
     ] = None,
@@ -142,7 +152,7 @@ def evolve(
 ) -> None:
     """Evolve blocks of a model with the local LLM: NSGA-II parents, SPEA2 elites, EoT, AST crossover."""
     overrides = _flag_overrides(
-        block, model, dataset, data, population, generations, cost, limit_train, epochs, random_seed
+        block, model, dataset, data, image_size, population, generations, cost, limit_train, epochs, random_seed
     )
     if variation is not None:
         if variation not in VARIATIONS:
@@ -161,17 +171,20 @@ def evolve(
                 "leave out the seed file, --config and the setting flags"
             )
         store = RunStore.open(run)
+        check_data(store)  # before anything is decoded or loaded: a changed folder is a one-line error
+        prepared_data(store.config().fitness)
     else:
         settings = EvolveConfig()
-        if config is not None:
-            settings = apply(settings, read_config(config), str(config))
-        settings = apply(settings, overrides, "flags")
+        from_file = read_config(config) if config is not None else {}
+        settings = apply(apply(settings, from_file, str(config)), overrides, "flags")
+        if dataset is None and "dataset" not in from_file.get("fitness", {}):
+            settings = apply(settings, {"fitness": {"dataset": choose_dataset(settings.fitness.data_dir)}})
         if settings.fitness.threads == 0 and slots_here:  # fixed now: results must not depend on a later --workers
             threads = threads_left_for_training(settings.mutation, slots_here)
             settings = apply(settings, {"fitness": {"threads": threads}})
         if settings.fitness.data_dir:  # the run may be resumed from another folder; the sandbox runs in a temporary one
             settings = apply(settings, {"fitness": {"data_dir": str(Path(settings.fitness.data_dir).resolve())}})
-        require_dataset(settings.fitness.dataset, settings.fitness.data_dir)
+        prepared_data(settings.fitness)
         language_model = None if settings.variation == RANDOM else resolve_model(settings.mutation.model, announce)
         seed_model = ModelFile.read(seed_file or default_seed_path())
         run = run or Path("astevo-runs") / time.strftime("%Y%m%d-%H%M%S")
@@ -188,6 +201,7 @@ def _flag_overrides(
     model: str | None,
     dataset: str | None,
     data: Path | None,
+    image_size: int | None,
     population: int | None,
     generations: int | None,
     cost: str | None,
@@ -206,6 +220,7 @@ def _flag_overrides(
     fitness: dict[str, Any] = {
         "dataset": dataset,
         "data_dir": str(data.resolve()) if data else None,
+        "image_size": image_size,
         "limit_train": limit_train,
         "budget": {"epochs": epochs} if epochs is not None else None,
     }
@@ -256,6 +271,7 @@ def _run(store: RunStore, make_evaluator: Callable[[], Executor], slots_here: in
     from astevo.evolution.loop import Evolution
 
     config = store.config()
+    say_data(prepare_data(config.fitness))  # prepared already: an image folder is not scanned again
     model = None if config.variation == RANDOM else resolve_model(config.mutation.model, announce)
     size = f"{config.evaluations} trainings" if config.evaluations else f"{config.generations} generations"
     console.print(

@@ -9,8 +9,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from astevo.cli.data_display import prepared_data, say_data
 from astevo.cli.terminal import console, print_table, user_errors
 from astevo.evaluation.base import MAC_UNIT
+from astevo.evolution.data_check import check_data
 from astevo.evolution.final import FinalSummary, final_evaluation, label
 from astevo.settings import FinalSettings
 from astevo.store.records import FinalResult
@@ -29,6 +31,8 @@ def final(
     """Retrain the seed and the Pareto front with several seeds and report test accuracy: the unbiased comparison."""
     settings = FinalSettings(seeds=seeds, epochs=epochs, max_seconds=max_seconds)
     with RunStore.open(run) as store:
+        check_data(store)
+        say_data(prepared_data(store.config().fitness))
         summaries = final_evaluation(store, settings, on_result=lambda result: _progress(store, result))
     print_table(_table(summaries, settings.seeds))
     for summary in summaries:

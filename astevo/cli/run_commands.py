@@ -13,6 +13,7 @@ from rich.text import Text
 
 from astevo.cli.terminal import JsonOption, console, print_json, print_table, user_errors
 from astevo.code.blocks import ModelFile
+from astevo.data.prepared import data_line
 from astevo.errors import AstevoError
 from astevo.evaluation.base import MAC_UNIT
 from astevo.evolution import racing
@@ -136,6 +137,9 @@ def show(
             )
         elif individual is None:
             print_table(_individuals_table(store))
+            data = store.meta().get("data")
+            if data is not None:
+                console.print(data_line(data), highlight=False, soft_wrap=True, markup=False)
             everyone = store.individuals(with_text=True)
             console.print(summary_line(everyone), highlight=False, soft_wrap=True)
             noise = run_noise_of(store)

@@ -57,6 +57,15 @@ MODEL_HELP = (
     "installed: the code model of astevo[coder])."
 )
 
+DATA_HELP = (
+    "Folder holding the data: an image folder (one folder of images per class, or train/, val/ and test/ "
+    "above them) or a built-in set's files. Only this folder is searched."
+)
+DATASET_HELP = (
+    "Data set: cifar10, fashion-mnist or folder (default: folder when --data holds class folders, else fashion-mnist)."
+)
+IMAGE_SIZE_HELP = "Side images of a folder are resized to (default: their most common size)."
+
 
 def announce(message: str) -> None:
     """Slow one-off work the user should know is happening (joining a model's chunks)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import importlib
+import json
 import pickle
 import zlib
 from dataclasses import dataclass
@@ -17,10 +18,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from astevo.data.image_cache import IMAGES, LABELS, META, SPLIT_CODES, SPLITS
+from astevo.data.image_folder import WHOLE
+from astevo.data.prepared import carved
 from astevo.data.sources import (
     CIFAR10_TEST_FILE,
     CIFAR10_TRAIN_FILES,
     FASHION_MNIST_FILES,
+    FOLDER,
     NUM_CLASSES,
     check_name,
     locate_cifar10,
@@ -68,16 +73,31 @@ def load_dataset(
     with_test: bool = False,
 ) -> Dataset:
     """Load a data set from disk and carve a fixed, stratified validation split from its training set."""
-    check_name(name)
     if not 0.0 < val_fraction < 1.0:
         raise AstevoError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction}")
     if limit_train is not None and limit_train < 2:
         raise AstevoError(f"limit_train must be at least 2 images, got {limit_train}")
-    reader = _read_cifar10 if name == "cifar10" else _read_fashion_mnist
-    full_train, test = reader(search_dirs(name, data_dir), with_test)
+    if name == FOLDER:
+        if data_dir is None:
+            raise AstevoError("an image folder loads from its decoded cache: pass the cache's folder")
+        parts = _read_decoded_folder(Path(data_dir))
+    else:
+        check_name(name)
+        reader = _read_cifar10 if name == "cifar10" else _read_fashion_mnist
+        parts = reader(search_dirs(name, data_dir), with_test)
+    full_train = parts.train
+    whole = len(full_train)  # carved parts are fractions of it, as astevo.data.prepared.split_sizes says
     generator = torch.Generator().manual_seed(split_seed)
-    val_count = min(len(full_train) - 1, max(1, round(len(full_train) * val_fraction)))
-    val_index, train_index = _stratified_pick(full_train.labels, val_count, generator)
+    test = parts.test
+    if test is None and parts.test_from_train:  # carved first, loaded or not, so the rest never depends on it
+        test_index, rest = _stratified_pick(full_train.labels, carved(whole, val_fraction), generator)
+        test = _subset(full_train, test_index) if with_test else None
+        full_train = _subset(full_train, rest)
+    if parts.val is None:
+        val_index, train_index = _stratified_pick(full_train.labels, carved(whole, val_fraction), generator)
+        val = _subset(full_train, val_index)
+    else:
+        val, train_index = parts.val, torch.arange(len(full_train))
     if limit_train is not None and limit_train < len(train_index):
         train_index = train_index[_stratified_pick(full_train.labels[train_index], limit_train, generator)[0]]
     train = _subset(full_train, train_index)
@@ -85,15 +105,51 @@ def load_dataset(
     _, channels, height, _ = full_train.images.shape
     return Dataset(
         name=name,
-        num_classes=NUM_CLASSES,
+        num_classes=parts.num_classes,
         channels=channels,
         image_size=height,
         mean=mean,
         std=std,
         train=train,
-        val=_subset(full_train, val_index),
-        test=test,
+        val=val,
+        test=test if with_test else None,
     )
+
+
+@dataclass(frozen=True, eq=False)
+class _Parts:
+    """What a source lays out: the training images, and the validation and test images if it has them."""
+
+    train: Split
+    val: Split | None
+    test: Split | None
+    num_classes: int = NUM_CLASSES
+    test_from_train: bool = False  # a source without a test part has one carved from its training images
+
+
+# --- an image folder, decoded into the cache ------------------------------------------------------
+
+
+def _read_decoded_folder(directory: Path) -> _Parts:
+    """The cache, memory-mapped copy-on-write: pages are shared between processes until one writes."""
+    try:
+        images = torch.from_numpy(np.load(directory / IMAGES, mmap_mode="c"))
+        labels = torch.from_numpy(np.load(directory / LABELS))
+        splits = np.load(directory / SPLITS)
+        classes = json.loads((directory / META).read_text(encoding="utf-8"))["classes"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise AstevoError(
+            f"{directory} is not a complete decoded image folder ({exc}); delete it to decode again"
+        ) from exc
+
+    def part(split: str) -> Split | None:
+        index = torch.from_numpy(np.flatnonzero(splits == SPLIT_CODES.index(split)))
+        return _subset(Split(images, labels), index) if len(index) else None
+
+    train = part(WHOLE) or part("train")
+    assert train is not None  # a folder without training images is refused when it is scanned
+    test = part("test")
+    return _Parts(train, part("val"), test, num_classes=len(classes), test_from_train=test is None)
 
 
 # --- CIFAR-10 ---------------------------------------------------------------------------------
@@ -124,12 +180,11 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
         return getattr(importlib.import_module(module), name)
 
 
-def _read_cifar10(dirs: list[Path], with_test: bool) -> tuple[Split, Split | None]:
+def _read_cifar10(dirs: list[Path], with_test: bool) -> _Parts:
     folder = locate_cifar10(dirs)
     parts = [_read_cifar10_batch(folder / name) for name in CIFAR10_TRAIN_FILES]
     train = Split(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]))
-    test = _read_cifar10_batch(folder / CIFAR10_TEST_FILE) if with_test else None
-    return train, test
+    return _Parts(train, None, _read_cifar10_batch(folder / CIFAR10_TEST_FILE) if with_test else None)
 
 
 def _read_cifar10_batch(path: Path) -> Split:
@@ -159,10 +214,9 @@ def _check_labels(path: Path, labels: np.ndarray, count: int) -> None:
 # --- Fashion-MNIST ----------------------------------------------------------------------------
 
 
-def _read_fashion_mnist(dirs: list[Path], with_test: bool) -> tuple[Split, Split | None]:
+def _read_fashion_mnist(dirs: list[Path], with_test: bool) -> _Parts:
     folder = locate_fashion_mnist(dirs)
-    train = _read_idx_pair(folder, "train")
-    return train, (_read_idx_pair(folder, "test") if with_test else None)
+    return _Parts(_read_idx_pair(folder, "train"), None, _read_idx_pair(folder, "test") if with_test else None)
 
 
 def _read_idx_pair(folder: Path, part: str) -> Split:

@@ -14,6 +14,7 @@ from astevo.paths import data_cache_dir
 from astevo.settings import DATASET_NAMES
 
 NUM_CLASSES = 10
+FOLDER = "folder"  # the data set setting for the user's own image folder
 
 CIFAR10_FOLDER = "cifar-10-batches-py"
 CIFAR10_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -29,14 +30,23 @@ FASHION_MNIST_FILES = {
 }
 
 
-def dataset_geometry(name: str) -> tuple[int, int, int]:
-    """(classes, channels, image side) of a data set."""
-    check_name(name)
-    return (NUM_CLASSES, 3, 32) if name == "cifar10" else (NUM_CLASSES, 1, 28)
+CLASS_NAMES = {
+    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+    "fashion-mnist": (
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"
+    ),
+}  # fmt: skip
+TRAIN_IMAGES = {"cifar10": 50_000, "fashion-mnist": 60_000}
+TEST_IMAGES = 10_000
+
+
+def builtin_geometry(name: str) -> tuple[int, int]:
+    """(channels, image side) of a built-in data set."""
+    return (3, 32) if name == "cifar10" else (1, 28)
 
 
 def require_dataset(name: str, data_dir: str | Path | None = None) -> Path:
-    """The folder a data set would load from; AstevoError naming the places looked, before any work starts."""
+    """The folder a built-in data set would load from; AstevoError naming the places looked, before any work starts."""
     check_name(name)
     locate = locate_cifar10 if name == "cifar10" else locate_fashion_mnist
     return locate(search_dirs(name, data_dir))
@@ -45,17 +55,28 @@ def require_dataset(name: str, data_dir: str | Path | None = None) -> Path:
 def check_name(name: str) -> None:
     if name not in DATASET_NAMES:
         raise AstevoError(f"unknown data set {name!r}; choose one of: {', '.join(DATASET_NAMES)}")
+    if name == FOLDER:
+        raise AstevoError("an image folder is prepared by astevo.data.prepared, not found by name")
 
 
 def search_dirs(name: str, data_dir: str | Path | None) -> list[Path]:
-    """Where to look, in order: --data, $ASTEVO_DATA, the per-user cache, then the system copy."""
-    dirs = [Path(data_dir).expanduser()] if data_dir is not None else []
+    """Where to look: --data alone, else $ASTEVO_DATA alone, else the per-user cache and then the system copy.
+
+    A folder the user named is never replaced by another copy: training on other data than asked, in
+    silence, would make every result of the run about the wrong data.
+    """
+    if data_dir is not None:
+        return [Path(data_dir).expanduser()]
     if os.environ.get("ASTEVO_DATA"):
-        dirs.append(Path(os.environ["ASTEVO_DATA"]).expanduser())
-    dirs.append(data_cache_dir())
-    if name == "fashion-mnist":
-        dirs.append(FASHION_MNIST_SYSTEM_DIR)
-    return dirs
+        return [Path(os.environ["ASTEVO_DATA"]).expanduser()]
+    return [data_cache_dir()] + ([FASHION_MNIST_SYSTEM_DIR] if name == "fashion-mnist" else [])
+
+
+def explicit_data_dir(data_dir: str | Path | None) -> Path | None:
+    """The folder the user named, by --data or $ASTEVO_DATA; None when astevo searches its default places."""
+    if data_dir is not None:
+        return Path(data_dir).expanduser()
+    return Path(os.environ["ASTEVO_DATA"]).expanduser() if os.environ.get("ASTEVO_DATA") else None
 
 
 def locate_cifar10(dirs: list[Path]) -> Path:

@@ -12,12 +12,16 @@ from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
 from astevo.evaluation import sandbox
 from astevo.evaluation.payloads import network_payload, worker_task
+from astevo.settings import FitnessSettings
 
 
 @dataclass(frozen=True)
 class BlockUse:
     arguments: tuple[str, ...]
     parameters: tuple[int, ...]
+
+
+COLOUR_IMAGES = FitnessSettings(dataset="cifar10")  # a model's blocks, shown without a data set: 10 classes, RGB
 
 
 @dataclass(frozen=True)
@@ -31,10 +35,10 @@ class Anatomy:
 
 
 def inspect_model(
-    model_file: ModelFile, num_classes: int = 10, channels: int = 3, limits: sandbox.Limits | None = None
+    model_file: ModelFile, settings: FitnessSettings = COLOUR_IMAGES, limits: sandbox.Limits | None = None
 ) -> Anatomy:
-    """Build the model in a sandboxed child; a file that cannot build raises AstevoError."""
-    payload = network_payload(model_file, num_classes, channels)
+    """Build the model for the settings' data in a sandboxed child; a file that cannot build raises AstevoError."""
+    payload = network_payload(model_file, settings)
     outcome = sandbox.run(worker_task("inspect_model"), payload, limits or sandbox.Limits(seconds=120, warm=True))
     if not outcome.ok:
         raise AstevoError(f"{model_file.origin}: cannot build the model: {outcome.error}")

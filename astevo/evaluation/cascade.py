@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import astevo
 from astevo.code.blocks import ModelFile
 from astevo.code.canonical import canonical_hash
+from astevo.data.prepared import data_identity
 from astevo.errors import AstevoError, CandidateRejected
 from astevo.evaluation import sandbox
 from astevo.evaluation.base import FAST_STAGES, TRAIN_STAGES, Evaluation, StageResult
@@ -86,6 +87,7 @@ def _key(source: str, settings: FitnessSettings, reference: ModelFile | None, re
             "reference": canonical_hash(reference.source) if reference and rewritten else None,
             "rewritten": sorted(rewritten),
             "settings": asdict(replace(settings, threads=training_threads(settings), warm_workers=True)),
+            "data": data_identity(settings),
         }
     )
 
@@ -105,7 +107,7 @@ def _run_cascade(
     if settings.safety_gate and not _timed(stages, "gate", lambda: _gate(source)):
         return Evaluation(tuple(stages), metrics)
     payload = {
-        **model_payload(model_file, settings.dataset),
+        **model_payload(model_file, settings),
         "reference_source": reference.source if reference else None,
         "rewritten_blocks": list(rewritten),
         "max_parameters": settings.max_parameters,
@@ -137,7 +139,7 @@ def _train_checked(source: str, settings: FitnessSettings, checked: Evaluation, 
     """Training alone, after the fast checks passed elsewhere: their stages and metrics are carried over."""
     stages, metrics = list(checked.stages), dict(checked.metrics)
     payload = {
-        **model_payload(ModelFile(source, "candidate.py"), settings.dataset),
+        **model_payload(ModelFile(source, "candidate.py"), settings),
         "data": data_payload(settings),
         "budget": asdict(settings.budget),
     }

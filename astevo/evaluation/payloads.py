@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from astevo.code.blocks import ModelFile
-from astevo.data.sources import dataset_geometry, require_dataset
+from astevo.data.prepared import data_shape, prepare_data
 from astevo.evaluation import sandbox
 from astevo.settings import FitnessSettings
 
@@ -23,28 +23,29 @@ def model_candidates(model_file: ModelFile) -> list[str]:
     return [b.name for b in model_file.blocks.values() if b.kind == "class" and not b.used_by]
 
 
-def network_payload(model_file: ModelFile, num_classes: int, channels: int) -> dict[str, Any]:
-    """What a worker task needs to build the file's network."""
+def network_payload(model_file: ModelFile, settings: FitnessSettings) -> dict[str, Any]:
+    """What a worker task needs to build the file's network for the settings' data."""
+    num_classes, channels, _ = data_shape(settings)
     return {
         "source": model_file.source,
         "model_candidates": model_candidates(model_file),
         "block_names": list(model_file.blocks),
         "num_classes": num_classes,
         "channels": channels,
+        "argument_names": {"classes": settings.classes_argument, "channels": settings.channels_argument},
     }
 
 
-def model_payload(model_file: ModelFile, dataset: str) -> dict[str, Any]:
-    """What a worker task needs to build the file's network for `dataset` and feed it that data's images."""
-    num_classes, channels, image_size = dataset_geometry(dataset)
-    return {**network_payload(model_file, num_classes, channels), "image_size": image_size}
+def model_payload(model_file: ModelFile, settings: FitnessSettings) -> dict[str, Any]:
+    """What a worker task needs to build the file's network for the settings' data and feed it that data's images."""
+    return {**network_payload(model_file, settings), "image_size": data_shape(settings)[2]}
 
 
 def data_payload(settings: FitnessSettings) -> dict[str, Any]:
     """The data a training task loads, found here: the child sees neither $ASTEVO_DATA nor the user's home."""
     return {
         "name": settings.dataset,
-        "data_dir": str(require_dataset(settings.dataset, settings.data_dir)),
+        "data_dir": str(prepare_data(settings).location),
         "limit_train": settings.limit_train,
         "val_fraction": settings.val_fraction,
         "split_seed": settings.split_seed,

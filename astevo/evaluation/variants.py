@@ -20,7 +20,7 @@ def measure_variants(original: ModelFile, variants: Sequence[Variant], settings:
     """Build every variant (on the meta device: no memory, no training); AstevoError when the original
     itself cannot be built there."""
     payload = {
-        **model_payload(original, settings.dataset),
+        **model_payload(original, settings),
         "variants": [{"source": v.source, "forward": v.forward} for v in variants],
     }
     outcome = sandbox.run(worker_task("measure_variants"), payload, sandbox_limits(settings, training=False))

@@ -76,7 +76,7 @@ def final_evaluation(
 def trained_and_tested(model: ModelFile, fitness: FitnessSettings, training_seed: int) -> tuple[dict, float]:
     """One training of the model under `fitness` with this seed, scored on the test split, in the sandbox: its
     metrics (or {"error": reason}) and seconds."""
-    payload = {**model_payload(model, fitness.dataset), "data": data_payload(fitness)}
+    payload = {**model_payload(model, fitness), "data": data_payload(fitness)}
     budget = asdict(replace(fitness.budget, training_seed=training_seed))
     outcome = sandbox.run(TASK, {**payload, "budget": budget}, sandbox_limits(fitness, training=True))
     return _metrics(outcome), outcome.seconds

@@ -24,7 +24,7 @@ from astevo.code.blocks import ModelFile
 from astevo.code.canonical import block_hashes, canonical_hash
 from astevo.code.imports import with_block
 from astevo.code.validity import child_problem
-from astevo.data.sources import dataset_geometry
+from astevo.data.prepared import prepare_data
 from astevo.errors import AstevoError
 from astevo.evaluation.anatomy import inspect_model
 from astevo.evaluation.base import Evaluation, EvaluationRequest, EvaluationResult, Evaluator, Size
@@ -32,6 +32,7 @@ from astevo.evaluation.checks import BlockCheck
 from astevo.evolution import selection
 from astevo.evolution.block_choice import choose_block
 from astevo.evolution.budget import exhausted, trainings_left, trainings_spent
+from astevo.evolution.data_check import check_data
 from astevo.evolution.evolvable import evolvable_blocks
 from astevo.evolution.model_check import check_model, model_record
 from astevo.evolution.noise import run_noise
@@ -63,8 +64,8 @@ OnProgress = Callable[[Progress], None]
 
 def start_run(folder: Path, config: EvolveConfig, seed_model: ModelFile, model: ModelInfo | None) -> RunStore:
     """A new run: the blocks to evolve fixed from one build of the seed model, everything recorded."""
-    num_classes, channels, _ = dataset_geometry(config.fitness.dataset)
-    anatomy = inspect_model(seed_model, num_classes, channels)
+    data = prepare_data(config.fitness)
+    anatomy = inspect_model(seed_model, config.fitness)
     config = dataclasses.replace(config, blocks=evolvable_blocks(seed_model, anatomy, config.blocks))
     if model is not None:  # resolved once: a resume may not pick another file from $ASTEVO_MODEL
         chosen = model.name if model.named else str(model.path.resolve())
@@ -77,6 +78,7 @@ def start_run(folder: Path, config: EvolveConfig, seed_model: ModelFile, model: 
             "seed_source": seed_model.source,
             "versions": _versions(),
             "model": model_record(model) if model else None,
+            "data": data.record(),
             "model_parameters": anatomy.parameters,
             "block_parameters": {name: sum(use.parameters) for name, use in anatomy.uses.items()},
             "started": time.time(),
@@ -105,6 +107,7 @@ class Evolution:
     ) -> None:
         store.claim()
         check_model(store, variation.model)
+        check_data(store)
         self.store, self.variation, self.evaluator = store, variation, evaluator
         self.on_progress = on_progress or (lambda progress: None)
         self.pipelined = pipelined

@@ -65,6 +65,7 @@ def run_record(store: RunStore) -> dict[str, Any]:
         "seed_file": meta.get("seed_file"),
         "finished": "finished" in meta,
         "config": meta.get("config"),
+        "data": meta.get("data"),
         "children_by_size": dict(children_by_size(everyone)),
         "size_by_intent": {
             sizes.intent: {"children": dict(sizes.children), "first_answers": dict(sizes.first_answers)}

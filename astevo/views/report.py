@@ -271,10 +271,25 @@ def _summary(store: RunStore, individuals: Sequence[Individual]) -> str:
     ]
     return (
         _table(("run", ""), run)
+        + _table(("data", ""), _data_rows(meta.get("data")))
         + _table(("model", ""), _flatten(meta.get("model") or {"path": "none recorded"}))
         + _table(("versions", ""), _flatten(meta.get("versions", {})))
         + _table(("configuration", ""), _flatten(meta.get("config", {})))
     )
+
+
+def _data_rows(record: dict[str, Any] | None) -> list[tuple[str, str]]:
+    if record is None:
+        return [("data set", "not recorded (a run made before astevo recorded its data)")]
+    channels, side, _ = record["shape"]
+    rows = [
+        ("data set", record["dataset"]),
+        ("folder", record["folder"]),
+        ("classes", f"{len(record['classes'])}: {', '.join(record['classes'])}"),
+        ("shape", f"{channels} x {side} x {side}"),
+        ("images", ", ".join(f"{split} {count:,}" for split, count in record["images"].items())),
+    ]
+    return rows + ([("conversion", record["conversion"])] if record["conversion"] else [])
 
 
 def _size_section(individuals: Sequence[Individual]) -> str:

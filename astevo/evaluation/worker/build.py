@@ -38,8 +38,9 @@ class Instance:
 
 @dataclass
 class Construction:
-    """Which file classes were instantiated during one model build, by class name."""
+    """Which file classes were instantiated during one model build, by class name, and the model's arguments."""
 
+    arguments: Arguments
     instances: dict[str, list[Instance]] = field(default_factory=dict)
 
 
@@ -61,38 +62,66 @@ def choose_model_class(module: types.ModuleType, candidates: list[str]) -> type[
     raise BuildError(f"no nn.Module class among {', '.join(candidates) or 'the blocks'}")
 
 
-def constructor_arguments(model_class: type, num_classes: int, channels: int) -> dict[str, int]:
-    """Fill the class count and input channels by their usual names; the rest must have defaults."""
-    arguments: dict[str, int] = {}
-    for name, parameter in inspect.signature(model_class).parameters.items():
-        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-            continue
-        if name in NUM_CLASSES_NAMES:
-            arguments[name] = num_classes
-        elif name in CHANNELS_NAMES:
-            arguments[name] = channels
-        elif parameter.default is parameter.empty:
+@dataclass(frozen=True)
+class Arguments:
+    """What the model's constructor is given, and which of its arguments took the class count and the channels."""
+
+    values: dict[str, int]
+    classes: str | None
+    channels: str | None
+
+
+def constructor_arguments(model_class: type, payload: dict[str, Any]) -> Arguments:
+    """Fill the class count and the input channels: into the arguments the settings name, else the usual names.
+
+    Every other argument must have a default. A name the settings give that the constructor lacks is an
+    error, never a guess.
+    """
+    parameters = {
+        name: parameter
+        for name, parameter in inspect.signature(model_class).parameters.items()
+        if parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+    }
+    named = payload.get("argument_names") or {}
+    values: dict[str, int] = {}
+    chosen: dict[str, str | None] = {}
+    for role, usual, setting in (
+        ("classes", NUM_CLASSES_NAMES, "classes_argument"),
+        ("channels", CHANNELS_NAMES, "channels_argument"),
+    ):
+        wanted = named.get(role)
+        if wanted is not None and wanted not in parameters:
+            raise BuildError(
+                f"{model_class.__name__} has no argument {wanted!r} (the setting fitness.{setting}); "
+                f"its arguments are: {', '.join(parameters) or 'none'}"
+            )
+        name = wanted or next((name for name in parameters if name in usual), None)
+        if name is not None:
+            values[name] = payload["num_classes"] if role == "classes" else payload["channels"]
+        chosen[role] = name
+    for name, parameter in parameters.items():
+        if name not in values and parameter.default is parameter.empty:
             raise BuildError(
                 f"{model_class.__name__} needs argument {name!r}, which astevo cannot supply; give it a default"
             )
-    return arguments
+    return Arguments(values, chosen["classes"], chosen["channels"])
 
 
 def build_recording(
-    module: types.ModuleType, model_class: type[nn.Module], block_names: list[str], num_classes: int, channels: int
+    module: types.ModuleType, model_class: type[nn.Module], payload: dict[str, Any]
 ) -> tuple[nn.Module, Construction]:
     """Build the model while noting every construction of the file's own module classes."""
-    construction = Construction()
-    arguments = constructor_arguments(model_class, num_classes, channels)
+    arguments = constructor_arguments(model_class, payload)
+    construction = Construction(arguments=arguments)
     originals: dict[type[nn.Module], Any] = {}
-    for name in block_names:
+    for name in payload["block_names"]:
         cls = getattr(module, name, None)
         if isinstance(cls, type) and issubclass(cls, nn.Module):
             originals[cls] = cls.__dict__.get("__init__")
             # setattr: a plain assignment to a method is a type error, though patching it is the point here
             setattr(cls, "__init__", _recording_init(cls, construction))  # noqa: B010
     try:
-        model = model_class(**arguments)
+        model = model_class(**arguments.values)
     finally:
         for cls, original in originals.items():
             if original is None:

@@ -20,7 +20,15 @@ import torch.nn as nn
 from astevo.data.loading import load_dataset
 from astevo.evaluation.sandbox_child import report_progress
 from astevo.evaluation.worker import variants
-from astevo.evaluation.worker.build import build_recording, choose_model_class, count_parameters, load_candidate
+from astevo.evaluation.worker.build import (
+    CHANNELS_NAMES,
+    NUM_CLASSES_NAMES,
+    Arguments,
+    build_recording,
+    choose_model_class,
+    count_parameters,
+    load_candidate,
+)
 from astevo.evaluation.worker.cost import measure_cost
 from astevo.evaluation.worker.shape_contract import record_block_calls, violation
 from astevo.evaluation.worker.train import evaluate_accuracy, pick_device, train
@@ -70,9 +78,7 @@ def inspect_model(payload: dict[str, Any]) -> dict[str, Any]:
     torch.manual_seed(0)
     module = load_candidate(payload["source"])
     model_class = choose_model_class(module, payload["model_candidates"])
-    model, construction = build_recording(
-        module, model_class, payload["block_names"], payload["num_classes"], payload["channels"]
-    )
+    model, construction = build_recording(module, model_class, payload)
     return {
         "model_class": model_class.__name__,
         "parameters": count_parameters(model),
@@ -97,12 +103,12 @@ def check_candidate(payload: dict[str, Any]) -> dict[str, Any]:
         with log.stage("build"):
             module = load_candidate(payload["source"])
             model_class = choose_model_class(module, payload["model_candidates"])
-            model, _ = build_recording(
-                module, model_class, payload["block_names"], payload["num_classes"], payload["channels"]
-            )
+            model, construction = build_recording(module, model_class, payload)
             metrics["model_class"] = model_class.__name__
         with log.stage("probe"):
-            _probe_model(model, example, payload["num_classes"])
+            # a file checked on its own (a seed) may be the user's, with arguments astevo does not know
+            unknown = construction.arguments if payload.get("reference_source") is None else None
+            _probe_model(model, example, payload["num_classes"], unknown)
             if payload.get("reference_source") is None or "get_optimizer" in payload.get("rewritten_blocks", ()):
                 _check_optimizer(module, model)  # creating an optimizer imports torch._dynamo: about 2.5 s
             _check_block_contracts(payload, module, example)
@@ -115,15 +121,25 @@ def check_candidate(payload: dict[str, Any]) -> dict[str, Any]:
     return {"stages": log.records, "metrics": metrics}
 
 
-def _probe_model(model: nn.Module, example: torch.Tensor, num_classes: int) -> None:
+def _probe_model(model: nn.Module, example: torch.Tensor, num_classes: int, arguments: Arguments | None) -> None:
+    """Logits of the right shape, finite, and a finite loss with gradients; with the seed's `arguments`, a failure
+    its constructor's unknown argument names explain says which setting maps them."""
     expected = (example.shape[0], num_classes)
     model.eval()
     with torch.no_grad():
-        logits = model(example)
+        try:
+            logits = model(example)
+        except RuntimeError as error:
+            if arguments is not None and arguments.channels is None and "channels" in str(error):
+                hint = _unnamed("input-channels", "channels_argument", CHANNELS_NAMES)
+                raise StageFailed(f"{error}; {hint}") from error
+            raise
     if not isinstance(logits, torch.Tensor):
         raise StageFailed(f"the model returned {type(logits).__name__}, not a tensor of logits")
     if tuple(logits.shape) != expected:
-        raise StageFailed(f"the model maps {tuple(example.shape)} to {tuple(logits.shape)}, expected {expected}")
+        unknown = arguments is not None and arguments.classes is None
+        hint = f"; {_unnamed('class-count', 'classes_argument', NUM_CLASSES_NAMES)}" if unknown else ""
+        raise StageFailed(f"the model maps {tuple(example.shape)} to {tuple(logits.shape)}, expected {expected}{hint}")
     if not torch.isfinite(logits).all():
         raise StageFailed("the model's logits contain NaN or infinity on a random batch")
     model.train()
@@ -132,6 +148,13 @@ def _probe_model(model: nn.Module, example: torch.Tensor, num_classes: int) -> N
         raise StageFailed("the training loss is not finite on a random batch")
     loss.backward()
     model.zero_grad(set_to_none=True)
+
+
+def _unnamed(role: str, setting: str, usual: tuple[str, ...]) -> str:
+    return (
+        f"the constructor has no {role} argument astevo knows ({', '.join(usual)}): name it with the setting "
+        f"fitness.{setting} in a --config file"
+    )
 
 
 def _check_optimizer(module: types.ModuleType, model: nn.Module) -> None:
@@ -154,9 +177,7 @@ def _check_block_contracts(payload: dict[str, Any], module: types.ModuleType, ex
         return
     reference = load_candidate(payload["reference_source"], name="reference")
     reference_class = choose_model_class(reference, payload["model_candidates"])
-    reference_model, construction = build_recording(
-        reference, reference_class, payload["block_names"], payload["num_classes"], payload["channels"]
-    )
+    reference_model, construction = build_recording(reference, reference_class, payload)
     for name in rewritten:
         new_class = getattr(module, name, None)
         instances = construction.instances.get(name)
@@ -210,7 +231,7 @@ def _train_and_measure(payload: dict[str, Any], *, with_test: bool) -> dict[str,
     torch.manual_seed(budget.training_seed)
     module = load_candidate(payload["source"])
     model_class = choose_model_class(module, payload["model_candidates"])
-    model, _ = build_recording(module, model_class, payload["block_names"], data.num_classes, data.channels)
+    model, _ = build_recording(module, model_class, payload)
     try:
         with log.stage("train"):
             device = pick_device()

@@ -35,7 +35,7 @@ def _build(payload: dict[str, Any], source: str) -> nn.Module:
     module = load_candidate(source, name="variant")
     model_class = choose_model_class(module, payload["model_candidates"])
     with torch.device("meta"):
-        return model_class(**constructor_arguments(model_class, payload["num_classes"], payload["channels"]))
+        return model_class(**constructor_arguments(model_class, payload).values)
 
 
 def _channels(model: nn.Module) -> dict[tuple[str, str], str]:
