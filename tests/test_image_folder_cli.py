@@ -146,7 +146,7 @@ def test_evolve_on_a_single_folder_resumes_refuses_a_change_and_finalises(tmp_pa
     folder = write_class_folders(tmp_path / "clothes", per_class=40)
     run = tmp_path / "run"
     evolve = ("evolve", "--data", str(folder), "--run", str(run), "--variation", "random", "--population", "2",
-              "--generations", "2", "--epochs", "1", "--workers", "1")  # fmt: skip
+              "--generations", "1", "--epochs", "1", "--workers", "1")  # fmt: skip
     result = astevo(*evolve, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     said = f"data: folder in {folder}: 3 classes, 1x28x28 (train 96, val 12, test 12); 1 channel (every image is grey)"
