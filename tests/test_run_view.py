@@ -224,6 +224,18 @@ def test_diff_against_the_seed_and_of_the_seed(run: RunStore) -> None:
     assert "--- #1" in full.stdout and "+        self.drop = nn.Dropout(0.3)" in full.stdout
 
 
+def test_nothing_sent_into_a_pipe_is_cut_at_a_narrow_width(run: RunStore) -> None:
+    """A log or a pipe gets every line whole: diffs and block listings as much as tables (COLUMNS=40)."""
+    changed = "        self.dw = nn.Conv2d(cin, cin, 2, stride=2, padding=0, groups=cin, bias=False)"
+    narrow = {"COLUMNS": "40"}
+    for command in (("diff", run.folder, "3"), ("diff", run.folder, "3", "--full"), ("show", run.folder, "3")):
+        result = CliRunner().invoke(app, [str(a) for a in command], env=narrow)
+        assert result.exit_code == 0, result.output
+        assert changed in result.stdout, command  # with its `-`/`+` or its line number in front
+    table = CliRunner().invoke(app, ["show", str(run.folder)], env=narrow)
+    assert "no usable answer after 3 attempts" in table.stdout
+
+
 def test_diff_of_a_failed_individual_shows_its_reason(run: RunStore) -> None:
     result = invoke("diff", run.folder, "6")
     assert result.exit_code == 0, result.output

@@ -7,7 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from astevo.cli.model_files import SeedArgument, read_model
-from astevo.cli.terminal import JsonOption, console, errors, print_json, print_table, user_errors
+from astevo.cli.terminal import JsonOption, console, errors, print_json, print_whole, user_errors
 from astevo.errors import AstevoError
 from astevo.evaluation.anatomy import Anatomy, inspect_model
 from astevo.views.records import blocks_record
@@ -50,7 +50,7 @@ def blocks(seed_file: SeedArgument = None, json_output: JsonOption = False) -> N
             ", ".join(block.uses),
             ", ".join(block.used_by),
         )
-    print_table(table)
+    print_whole(table)
     if anatomy is not None:
         console.print(f"model: {anatomy.model_class}, {anatomy.parameters:,} parameters (10 classes, 3 channels)")
         unbuilt = [

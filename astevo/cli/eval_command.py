@@ -19,7 +19,7 @@ from astevo.cli.terminal import (
     console,
     errors,
     print_json,
-    print_table,
+    print_whole,
     user_errors,
 )
 from astevo.code.blocks import ModelFile, changed_blocks
@@ -116,7 +116,7 @@ def print_evaluation(evaluation: Evaluation, rewritten: tuple[str, ...]) -> None
     for stage in evaluation.stages:
         result = "[green]passed[/]" if stage.ok else "[bold red]failed[/]"
         table.add_row(stage.name, result, f"{stage.seconds:.2f}", escape(stage.reason or ""))
-    print_table(table)
+    print_whole(table)
     if rewritten:
         console.print(f"block contracts checked for: {', '.join(rewritten)}")
     metrics = evaluation.metrics

@@ -29,7 +29,7 @@ from astevo.cli.terminal import (
     announce,
     console,
     errors,
-    print_table,
+    print_whole,
     user_errors,
 )
 from astevo.code.blocks import ModelFile
@@ -344,7 +344,7 @@ def _summary(store: RunStore, config: EvolveConfig) -> None:
             format_count(member.parameters),
             format_count(member.macs),
         )
-    print_table(table)
+    print_whole(table)
     evaluations = (
         f"{figures.seconds_per_evaluation:.1f} s per evaluation ({figures.evaluations} evaluations)"
         if figures.seconds_per_evaluation is not None

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from astevo.cli.data_display import prepared_data, say_data
-from astevo.cli.terminal import console, print_table, user_errors
+from astevo.cli.terminal import console, print_whole, user_errors
 from astevo.evaluation.base import MAC_UNIT
 from astevo.evolution.data_check import check_data
 from astevo.evolution.final import FinalSummary, final_evaluation, label
@@ -34,7 +34,7 @@ def final(
         check_data(store)
         say_data(prepared_data(store.config().fitness))
         summaries = final_evaluation(store, settings, on_result=lambda result: _progress(store, result))
-    print_table(_table(summaries, settings.seeds))
+    print_whole(_table(summaries, settings.seeds))
     for summary in summaries:
         for failure in summary.failures:
             console.print(f"{summary.label} failed, {escape(failure)}", highlight=False, soft_wrap=True)

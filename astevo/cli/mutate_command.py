@@ -6,11 +6,10 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.syntax import Syntax
 from rich.table import Table
 
 from astevo.cli.model_files import SeedArgument, read_model
-from astevo.cli.terminal import MODEL_HELP, announce, console, print_table, user_errors
+from astevo.cli.terminal import MODEL_HELP, announce, code_view, console, print_whole, user_errors
 from astevo.evolution.proposals import BlockProposals
 from astevo.settings import FitnessSettings, MutationSettings, build
 from astevo.views.run_view import unified_diff
@@ -75,11 +74,9 @@ def mutate(
         )
         console.rule(title)
         if proposal.source is not None:
-            console.print(
-                Syntax(
-                    unified_diff(original.source, proposal.source, f"{block} (original)", f"{block} (proposal)"),
-                    "diff",
-                    theme="ansi_dark",
+            print_whole(
+                code_view(
+                    unified_diff(original.source, proposal.source, f"{block} (original)", f"{block} (proposal)"), "diff"
                 )
             )
         elif proposal.exchanges:
@@ -144,4 +141,4 @@ def models(
             f"ready: {chosen.path}",
             "yes",
         )
-    print_table(table)
+    print_whole(table)

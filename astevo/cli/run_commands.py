@@ -7,11 +7,10 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from astevo.cli.terminal import JsonOption, console, print_json, print_table, user_errors
+from astevo.cli.terminal import JsonOption, code_view, console, print_json, print_whole, user_errors
 from astevo.code.blocks import ModelFile
 from astevo.data.prepared import data_line
 from astevo.errors import AstevoError
@@ -81,11 +80,11 @@ def diff(
     if not diffs:
         console.print(f"#{before.id} and #{after.id} have the same code")
     elif full:
-        console.print(Syntax(unified_diff(old, new, f"#{before.id}", f"#{after.id}"), "diff", theme="ansi_dark"))
+        print_whole(code_view(unified_diff(old, new, f"#{before.id}", f"#{after.id}"), "diff"))
     else:
         for change in diffs:
             console.rule(f"{escape(change.name)} ({change.change})")
-            console.print(Syntax(change.diff, "diff", theme="ansi_dark"))
+            print_whole(code_view(change.diff, "diff"))
 
 
 def _metric_line(before: Individual, after: Individual, noise: Noise | None) -> str:
@@ -136,7 +135,7 @@ def show(
                 else individual_record(resolve(store, individual), with_text=True)
             )
         elif individual is None:
-            print_table(_individuals_table(store))
+            print_whole(_individuals_table(store))
             data = store.meta().get("data")
             if data is not None:
                 console.print(data_line(data), highlight=False, soft_wrap=True, markup=False)
@@ -201,7 +200,7 @@ def _details(individual: Individual, noise: Noise | None) -> None:
                 f"{stage.get('seconds', 0):.2f}",
                 escape(stage.get("reason") or ""),
             )
-        print_table(stages)
+        print_whole(stages)
     for key, value in individual.metrics.items():
         console.print(f"{escape(_metric_name(key))}: {escape(_metric_value(key, value, noise))}", highlight=False)
     console.print(f"model calls: {len(individual.exchanges)}", highlight=False)
@@ -238,15 +237,7 @@ def _changed_blocks(individual: Individual) -> None:
         block = blocks.get(name)
         if block is not None:
             console.rule(f"{escape(name)}, lines {block.first_line}-{block.last_line}")
-            console.print(
-                Syntax(
-                    block.source.rstrip("\n"),
-                    "python",
-                    theme="ansi_dark",
-                    line_numbers=True,
-                    start_line=block.first_line,
-                )
-            )
+            print_whole(code_view(block.source.rstrip("\n"), "python", block.first_line))
 
 
 @user_errors

@@ -11,6 +11,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.syntax import Syntax
 from rich.table import Table
 
 from astevo.errors import AstevoError
@@ -39,6 +40,7 @@ SETTING_FLAGS = {
     "mutation.gpu_layers": "--gpu-layers",
     "fitness.dataset": "--dataset",
     "fitness.data_dir": "--data",
+    "fitness.image_size": "--image-size",
     "fitness.limit_train": "--limit-train",
     "fitness.budget.epochs": "--epochs",
     "fitness.budget.max_images": "--max-images",
@@ -76,13 +78,25 @@ UNBOUNDED = 1_000_000  # columns: wide enough for any table's natural width
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts (the shape README documents).")]
 
 
-def print_table(table: Table) -> None:
-    """On a terminal, fitted to its width; into a pipe or a file, as wide as the values: none is cut short."""
+def print_whole(shown: Table | Syntax) -> None:
+    """On a terminal, fitted to its width; into a pipe or a file, as wide as its content: nothing is cut short."""
     if console.is_terminal:
-        console.print(table)
+        console.print(shown)
     else:
-        natural = console.measure(table, options=console.options.update_width(UNBOUNDED)).maximum
-        Console(width=max(console.width, natural)).print(table)  # print(width=) cannot exceed the console's
+        natural = console.measure(shown, options=console.options.update_width(UNBOUNDED)).maximum
+        Console(width=max(console.width, natural)).print(shown)  # print(width=) cannot exceed the console's
+
+
+def code_view(code: str, lexer: str, first_line: int | None = None) -> Syntax:
+    """Code or a diff, highlighted; on a terminal narrower than a line, the line wraps instead of being cut."""
+    return Syntax(
+        code,
+        lexer,
+        theme="ansi_dark",
+        word_wrap=True,
+        line_numbers=first_line is not None,
+        start_line=first_line or 1,
+    )
 
 
 def print_json(record: dict[str, Any]) -> None:
