@@ -124,7 +124,7 @@ def evolve(folder: Path, overrides: dict, evaluator: SpreadEvaluator | None = No
     if store is None:
         store = start_run(folder, apply(apply(EvolveConfig(), SETTINGS), overrides), ModelFile.read(SEED), None)
     with store:
-        Evolution(store, ScriptedVariation(), evaluator, pipelined=True).run()
+        Evolution(store, ScriptedVariation(), evaluator, pipelined=True, force=True).run()
     return evaluator
 
 

@@ -49,7 +49,7 @@ class ScriptedEvaluator:
 def test_evaluations_from_the_cache_are_recorded_and_counted_apart(tmp_path: Path) -> None:
     store = start_run(tmp_path / "run", apply(EvolveConfig(), SETTINGS), ModelFile.read(SEED), None)
     with store:
-        Evolution(store, ScriptedVariation(), ScriptedEvaluator()).run()
+        Evolution(store, ScriptedVariation(), ScriptedEvaluator(), force=True).run()
     with RunStore.open(tmp_path / "run") as store:
         evaluated = [i for i in store.individuals() if i.status == EVALUATED and i.reused_from is None]
         figures = run_figures(store.individuals())
@@ -62,7 +62,7 @@ def test_an_accepted_mutation_is_trained_with_the_verdict_of_its_checks(tmp_path
     evaluator = ScriptedEvaluator()
     store = start_run(tmp_path / "run", apply(EvolveConfig(), SETTINGS), ModelFile.read(SEED), None)
     with store:
-        Evolution(store, ScriptedVariation(), evaluator).run()
+        Evolution(store, ScriptedVariation(), evaluator, force=True).run()
         mutants = {i.source: i for i in store.individuals() if i.operator in ("mutate", "eot") and i.source}
         parents = {i.id: store.individual(i.parents[0]).source for i in mutants.values()}
     checks = [r for r in evaluator.requests if not r.settings.train]
@@ -92,7 +92,7 @@ def test_a_seed_that_fails_the_cascade_stops_the_run_with_the_reason(tmp_path: P
     store = start_run(tmp_path / "run", apply(EvolveConfig(), SETTINGS), ModelFile(broken, "broken.py"), None)
     evaluator = LocalEvaluator()
     with store, pytest.raises(AstevoError, match=r"the seed model fails the fitness cascade \(probe: "):
-        Evolution(store, ScriptedVariation(), evaluator, pipelined=pipelined).run()
+        Evolution(store, ScriptedVariation(), evaluator, pipelined=pipelined, force=True).run()
     evaluator.close()
     with RunStore.open(tmp_path / "run") as store:
         offspring = [i for i in store.individuals() if i.operator != "seed"]

@@ -17,23 +17,12 @@ from astevo.code.blocks import ModelFile
 from astevo.llm.catalogue import named_model
 from astevo.llm.gguf import MODEL_ENV, resolve_model
 from astevo.store.run_store import RunStore
+from tests.cli_process import astevo
 from tests.conftest import CODE_MODEL, TINY_MODEL
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_model, pytest.mark.needs_data]
 
 POPULATION, GENERATIONS = 2, 2
-
-
-def astevo(*arguments: str, cwd: Path) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "XDG_CACHE_HOME": str(cwd / "cache"), "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "astevo.cli", *arguments],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +39,7 @@ def evolved(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
         "--run",
         "run",
         "--no-cache",
+        "--force",  # 512 images teach the seed little; the pipeline is under test, not the budget
         cwd=home,
     )
     return home, result
@@ -140,6 +130,7 @@ def test_each_baseline_runs_end_to_end_on_its_evaluation_budget(tmp_path, variat
         "--run",
         "run",
         "--no-cache",
+        "--force",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -162,7 +153,7 @@ def test_the_default_code_model_evolves_end_to_end(tmp_path):
     environment = {key: value for key, value in os.environ.items() if key != MODEL_ENV}
     result = subprocess.run(
         [sys.executable, "-m", "astevo.cli", "evolve", "--population", "2", "--generations", "1"]
-        + ["--limit-train", "512", "--epochs", "1", "--run", "run", "--no-cache"],
+        + ["--limit-train", "512", "--epochs", "1", "--run", "run", "--no-cache", "--force"],
         cwd=tmp_path,
         env={**environment, "COLUMNS": "200"},  # the user's model cache: the joined file is reused
         capture_output=True,

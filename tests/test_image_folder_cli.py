@@ -4,9 +4,7 @@ run evolves on a real folder, says what data it used, resumes, refuses a changed
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,24 +13,12 @@ import pytest
 from PIL import Image
 
 from astevo.paths import default_seed_path
+from tests.cli_process import astevo
 from tests.image_folders import write_class_folders, write_split_folders
 
 pytestmark = pytest.mark.needs_data
 
 SEED = str(default_seed_path())
-
-
-def astevo(*arguments: str, cwd: Path, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if k != "ASTEVO_DATA"}
-    environment.update({"XDG_CACHE_HOME": str(cwd / "cache"), "COLUMNS": "200", **(extra or {})})
-    return subprocess.run(
-        [sys.executable, "-m", "astevo.cli", *arguments],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
 
 
 def noise(seed: int) -> Image.Image:
@@ -146,7 +132,7 @@ def test_evolve_on_a_single_folder_resumes_refuses_a_change_and_finalises(tmp_pa
     folder = write_class_folders(tmp_path / "clothes", per_class=40)
     run = tmp_path / "run"
     evolve = ("evolve", "--data", str(folder), "--run", str(run), "--variation", "random", "--population", "2",
-              "--generations", "1", "--epochs", "1", "--workers", "1")  # fmt: skip
+              "--generations", "1", "--epochs", "1", "--workers", "1", "--force")  # fmt: skip
     result = astevo(*evolve, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     said = f"data: folder in {folder}: 3 classes, 1x28x28 (train 96, val 12, test 12); 1 channel (every image is grey)"
@@ -162,7 +148,7 @@ def test_evolve_on_a_single_folder_resumes_refuses_a_change_and_finalises(tmp_pa
     page = (run / "report" / "report.html").read_text()
     assert "3: bag, boot, trouser" in page and "1 x 28 x 28" in page and "train 96, val 12, test 12" in page
 
-    resumed = astevo("evolve", "--run", str(run), "--resume", cwd=tmp_path)
+    resumed = astevo("evolve", "--run", str(run), "--resume", "--force", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert said in resumed.stderr
     assert json.loads(astevo("show", str(run), "--json", cwd=tmp_path).stdout)["individuals"] == shown["individuals"]

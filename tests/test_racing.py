@@ -117,7 +117,7 @@ def evolve(folder: Path, pipelined: bool, evaluator: SpreadEvaluator | None = No
     evaluator = evaluator or SpreadEvaluator()
     store = start_run(folder, apply(EvolveConfig(), SETTINGS), ModelFile.read(SEED), None)
     with store:
-        Evolution(store, ScriptedVariation(), evaluator, pipelined=pipelined).run()
+        Evolution(store, ScriptedVariation(), evaluator, pipelined=pipelined, force=True).run()
     return evaluator, RunStore.open(folder)
 
 

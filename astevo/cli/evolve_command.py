@@ -21,6 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from astevo.cli.data_display import prepared_data, say_data
+from astevo.cli.stop_signals import Stopped, stopped_by_signals
 from astevo.cli.terminal import (
     DATA_HELP,
     DATASET_HELP,
@@ -134,6 +135,10 @@ def evolve(
         bool, typer.Option(help="Continue the run in --run where it stopped, with its own settings.")
     ] = False,
     cache: Annotated[bool, typer.Option(help="Reuse evaluations of identical code from earlier runs.")] = True,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Go on even when the seed's own trainings show the budget teaches it nothing."),
+    ] = False,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -193,7 +198,7 @@ def evolve(
         with console.status("building the seed model once to find the blocks that can change fitness"):
             store = start_run(run, settings, seed_model, language_model)
     with store:
-        _run(store, make_evaluator, slots_here)
+        _run(store, make_evaluator, slots_here, force)
 
 
 def _flag_overrides(
@@ -267,7 +272,7 @@ def _variation(config: EvolveConfig, model: ModelInfo | None) -> Variation:
     return LLMVariation(LlamaCppGenerator.from_settings(config.mutation, model), config.mutation, model)
 
 
-def _run(store: RunStore, make_evaluator: Callable[[], Executor], slots_here: int) -> None:
+def _run(store: RunStore, make_evaluator: Callable[[], Executor], slots_here: int, force: bool) -> None:
     from astevo.evolution.loop import Evolution
 
     config = store.config()
@@ -294,19 +299,25 @@ def _run(store: RunStore, make_evaluator: Callable[[], Executor], slots_here: in
     check_model(store, model)  # before the model loads: a changed file is a one-line error
     evaluator = make_evaluator()
     try:
-        if config.fitness.warm_workers:  # their imports overlap the model's load; one more for the fast checks
-            shared_pool().prestart(slots_here + 1)
-        evolution = Evolution(store, _variation(config, model), evaluator)
-        task = display.add_task("evolve", total=evolution.total, generation="-", status="")
-        evolution.on_progress = lambda progress: _show(display, task, progress)
-        with display:
-            evolution.run()
-    except KeyboardInterrupt:
-        errors.print(
-            f"interrupted; nothing evaluated is lost. Continue with: astevo evolve --run {store.folder} --resume",
-            highlight=False,
+        with stopped_by_signals():
+            if config.fitness.warm_workers:  # their imports overlap the model's load; one more for the fast checks
+                shared_pool().prestart(slots_here + 1)
+            evolution = Evolution(store, _variation(config, model), evaluator, force=force)
+            task = display.add_task("evolve", total=evolution.total, generation="-", status="")
+            evolution.on_progress = lambda progress: _show(display, task, progress)
+            with display:
+                evolution.run()
+    except (KeyboardInterrupt, Stopped) as stop:
+        how, code = (
+            ("interrupted", 130) if isinstance(stop, KeyboardInterrupt) else (f"stopped by {stop}", stop.exit_code)
         )
-        raise typer.Exit(130) from None
+        errors.print(
+            f"{how}; nothing evaluated is lost. Continue with: astevo evolve --run {store.folder} --resume"
+            + (" --force" if force else ""),
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(code) from None
     finally:
         evaluator.close()
     _summary(store, config)

@@ -24,7 +24,7 @@ from astevo.code.blocks import ModelFile
 from astevo.code.canonical import block_hashes, canonical_hash
 from astevo.code.imports import with_block
 from astevo.code.validity import child_problem
-from astevo.data.prepared import prepare_data
+from astevo.data.prepared import data_shape, prepare_data
 from astevo.errors import AstevoError
 from astevo.evaluation.anatomy import inspect_model
 from astevo.evaluation.base import Evaluation, EvaluationRequest, EvaluationResult, Evaluator, Size
@@ -35,7 +35,7 @@ from astevo.evolution.budget import exhausted, trainings_left, trainings_spent
 from astevo.evolution.data_check import check_data
 from astevo.evolution.evolvable import evolvable_blocks
 from astevo.evolution.model_check import check_model, model_record
-from astevo.evolution.noise import run_noise
+from astevo.evolution.noise import learns_nothing, run_noise
 from astevo.evolution.racing import as_it_stood, needs_another_training
 from astevo.llm.gguf import ModelInfo
 from astevo.settings import BEST_OF_N, INTENTS, EvolveConfig
@@ -104,13 +104,14 @@ class Evolution:
         *,
         on_progress: OnProgress | None = None,
         pipelined: bool = True,
+        force: bool = False,
     ) -> None:
         store.claim()
         check_model(store, variation.model)
         check_data(store)
         self.store, self.variation, self.evaluator = store, variation, evaluator
         self.on_progress = on_progress or (lambda progress: None)
-        self.pipelined = pipelined
+        self.pipelined, self.force = pipelined, force  # force: go on with a seed that learns nothing
         self.config = store.config()
         self._verdicts: dict[int, Evaluation] = {}  # fast-check verdicts of this process's proposals, by individual
         self._block_hashes: dict[int, dict[str, str]] = {}  # each stored individual's blocks, hashed once
@@ -156,7 +157,16 @@ class Evolution:
         for training_seed in self._noise_seeds(origin):
             running = self._noise_running.pop(training_seed, None)
             self._record_training(origin, training_seed, running)
-        return self.store.individual(origin.id)
+        origin = self.store.individual(origin.id)
+        problem = learns_nothing(run_noise(self.store, origin), data_shape(self.config.fitness)[0])
+        if problem and not self.force:
+            budget = self.config.fitness
+            raise AstevoError(
+                f"{problem}; raise --limit-train (now {budget.limit_train or 'all'} images) or --epochs (now "
+                f"{budget.budget.epochs:g}) in a new run, or go on anyway with: astevo evolve --run "
+                f"{self.store.folder} --resume --force"
+            )
+        return origin
 
     def _race(self, population: list[Individual], offspring: list[Individual]) -> None:
         """Train the children that would enter the elites or the front again, a round at a time, until each mean is

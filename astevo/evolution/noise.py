@@ -37,6 +37,34 @@ class Noise:
         return abs(difference) < 2 * self.std * math.sqrt(1 / trainings[0] + 1 / trainings[1])
 
 
+CHANCE_MARGIN = 0.03  # a seed whose mean validation accuracy is within 3 points of chance learns nothing
+
+
+def learns_nothing(noise: Noise, classes: int) -> str | None:
+    """Why the seed's trainings show that the budget teaches it nothing, or None once they show it learns.
+
+    At chance, or with a spread of exactly zero (every training scored the same), every accuracy of the
+    run is the same lottery and no difference can be told from noise: a run on it is a random walk.
+    """
+    if noise.std is None:
+        return None
+    chance = 1 / classes
+    mean = statistics.fmean(noise.accuracies)
+    shown = ", ".join(f"{value * 100:.2f}%" for value in noise.accuracies)
+    if mean <= chance + CHANCE_MARGIN:
+        return (
+            f"the seed learns nothing at this budget: its validation accuracy over {len(noise.accuracies)} training "
+            f"seeds was {shown}, within {CHANCE_MARGIN * 100:.0f} points of chance ({chance * 100:.2f}% for {classes} "
+            "classes)"
+        )
+    if noise.std == 0:
+        return (
+            f"the seed scored {shown} over {len(noise.accuracies)} training seeds, the same every time: the budget "
+            "cannot tell models apart"
+        )
+    return None
+
+
 def run_noise(store: RunStore, seed: Individual) -> Noise:
     """The seed's validation accuracies so far: its evaluation, then its further trainings that succeeded."""
     return Noise(tuple(measured_accuracies(seed.metrics, [t.metrics for t in store.trainings(seed.id)])))

@@ -154,6 +154,11 @@ def noise_line(noise: Noise) -> str:
             "by a few points, so small differences are not improvements"
         )
     accuracies = ", ".join(f"{value * 100:.2f}%" for value in noise.accuracies)
+    if noise.std == 0:
+        return (
+            f"noise: the seed's validation accuracy over {len(noise.accuracies)} training seeds was {accuracies}, "
+            "the same every time: this budget cannot tell any two models apart"
+        )
     return (
         f"noise: the seed's validation accuracy over {len(noise.accuracies)} training seeds was {accuracies} "
         f"(std {noise.std * 100:.2f} points); two single evaluations that differ by less than "
