@@ -114,6 +114,9 @@ def test_astevo_data_is_explicit_too_and_never_falls_through_to_the_system_copy(
     classes = two_classes(tmp_path / "x")
     line = one_line_error(astevo("eval", SEED, "--dataset", "fashion-mnist", "--data", str(classes), cwd=tmp_path))
     assert "holds class folders, not fashion-mnist; to train on them, leave out --dataset" in line
+    checked = astevo("eval", SEED, "--no-train", cwd=tmp_path, extra={"ASTEVO_DATA": str(classes)})
+    assert checked.returncode == 0, checked.stderr
+    assert f"data: folder in {classes}: 2 classes, 1x28x28" in checked.stderr
 
 
 def test_eval_trains_on_laid_out_splits_and_says_so(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ from astevo.cli.terminal import (
 )
 from astevo.code.blocks import ModelFile
 from astevo.data.prepared import choose_dataset, prepare_data
+from astevo.data.sources import FOLDER, explicit_data_dir
 from astevo.errors import AstevoError
 from astevo.evaluation.base import MAC_UNIT, Executor
 from astevo.evaluation.cache import EvaluationCache
@@ -187,8 +188,10 @@ def evolve(
         if settings.fitness.threads == 0 and slots_here:  # fixed now: results must not depend on a later --workers
             threads = threads_left_for_training(settings.mutation, slots_here)
             settings = apply(settings, {"fitness": {"threads": threads}})
-        if settings.fitness.data_dir:  # the run may be resumed from another folder; the sandbox runs in a temporary one
-            settings = apply(settings, {"fitness": {"data_dir": str(Path(settings.fitness.data_dir).resolve())}})
+        given = explicit_data_dir(settings.fitness.data_dir)  # $ASTEVO_DATA too: a resume may not have it set
+        if given is not None and (settings.fitness.data_dir or settings.fitness.dataset == FOLDER):
+            # resolved: the run may be resumed from another folder, and the sandbox runs in a temporary one
+            settings = apply(settings, {"fitness": {"data_dir": str(given.resolve())}})
         prepared_data(settings.fitness)
         language_model = None if settings.variation == RANDOM else resolve_model(settings.mutation.model, announce)
         seed_model = ModelFile.read(seed_file or default_seed_path())
