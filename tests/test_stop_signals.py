@@ -13,17 +13,22 @@ from pathlib import Path
 
 import pytest
 
-from astevo.cli.stop_signals import Stopped, stopped_by_signals
+from astevo.cli.stop_signals import Stopped, StopSignals
 from tests.cli_process import astevo
 
 
-@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGHUP])
-def test_a_stop_signal_raises_where_the_run_is_and_the_old_handler_comes_back(number: signal.Signals) -> None:
+@pytest.mark.parametrize(
+    ("number", "said"),
+    [(signal.SIGTERM, "stopped by SIGTERM"), (signal.SIGHUP, "stopped by SIGHUP"), (signal.SIGINT, "interrupted")],
+)
+def test_a_stop_signal_raises_where_the_run_is_and_is_remembered(number: signal.Signals, said: str) -> None:
     before = signal.getsignal(number)
-    with pytest.raises(Stopped) as caught, stopped_by_signals():
+    stop = StopSignals()
+    assert stop.exit_code is None
+    with pytest.raises(Stopped), stop.installed():
         os.kill(os.getpid(), number)
         time.sleep(5)  # the handler raises before this ends
-    assert caught.value.exit_code == 128 + number and str(caught.value) == number.name
+    assert stop.exit_code == 128 + number and stop.said() == said
     assert signal.getsignal(number) == before
 
 

@@ -21,7 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from astevo.cli.data_display import prepared_data, say_data
-from astevo.cli.stop_signals import Stopped, stopped_by_signals
+from astevo.cli.stop_signals import StopSignals
 from astevo.cli.terminal import (
     DATA_HELP,
     DATASET_HELP,
@@ -301,8 +301,9 @@ def _run(store: RunStore, make_evaluator: Callable[[], Executor], slots_here: in
     )
     check_model(store, model)  # before the model loads: a changed file is a one-line error
     evaluator = make_evaluator()
+    stop = StopSignals()
     try:
-        with stopped_by_signals():
+        with stop.installed():
             if config.fitness.warm_workers:  # their imports overlap the model's load; one more for the fast checks
                 shared_pool().prestart(slots_here + 1)
             evolution = Evolution(store, _variation(config, model), evaluator, force=force)
@@ -310,17 +311,16 @@ def _run(store: RunStore, make_evaluator: Callable[[], Executor], slots_here: in
             evolution.on_progress = lambda progress: _show(display, task, progress)
             with display:
                 evolution.run()
-    except (KeyboardInterrupt, Stopped) as stop:
-        how, code = (
-            ("interrupted", 130) if isinstance(stop, KeyboardInterrupt) else (f"stopped by {stop}", stop.exit_code)
-        )
+    except BaseException:
+        if stop.exit_code is None:
+            raise
         errors.print(
-            f"{how}; nothing evaluated is lost. Continue with: astevo evolve --run {store.folder} --resume"
+            f"{stop.said()}; nothing evaluated is lost. Continue with: astevo evolve --run {store.folder} --resume"
             + (" --force" if force else ""),
             highlight=False,
             soft_wrap=True,
         )
-        raise typer.Exit(code) from None
+        raise typer.Exit(stop.exit_code) from None
     finally:
         evaluator.close()
     _summary(store, config)

@@ -1,4 +1,4 @@
-"""SIGTERM and SIGHUP stop a run the way Ctrl-C does: systemd, `timeout`, Slurm and `docker stop` send them."""
+"""Ctrl-C, SIGTERM and SIGHUP stop a run with a word: systemd, `timeout`, Slurm and `docker stop` send SIGTERM."""
 
 from __future__ import annotations
 
@@ -7,29 +7,42 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
 
 class Stopped(BaseException):
     """A stop signal, raised where the run is, as KeyboardInterrupt is: no `except Exception` may swallow it."""
 
-    def __init__(self, signum: int) -> None:
-        self.signum = signum
-        super().__init__(signal.Signals(signum).name)
+
+class StopSignals:
+    """Which stop signal arrived, if any.
+
+    The exception a handler raises can be replaced on its way out: CPython 3.11 turns one raised while
+    ast.parse builds its tree into a SystemError. So a caller asks `received`, not the exception's type.
+    """
+
+    def __init__(self) -> None:
+        self.received: signal.Signals | None = None
 
     @property
-    def exit_code(self) -> int:
-        return 128 + self.signum  # what a shell reports for a process a signal ended
+    def exit_code(self) -> int | None:
+        """What a shell reports for a process that signal ended (130 for Ctrl-C); None when none arrived."""
+        return None if self.received is None else 128 + self.received
 
+    def said(self) -> str:
+        return "interrupted" if self.received == signal.SIGINT else f"stopped by {getattr(self.received, 'name', '')}"
 
-@contextmanager
-def stopped_by_signals() -> Iterator[None]:
-    """Within the block, SIGTERM and SIGHUP raise Stopped; the handlers before it come back after."""
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        """Within the block each stop signal raises Stopped; the handlers before it come back after."""
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise Stopped(signum)
+        def stop(number: int, frame: FrameType | None) -> None:
+            self.received = signal.Signals(number)
+            raise Stopped(self.received.name)
 
-    previous = {number: signal.signal(number, stop) for number in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+        previous = {number: signal.signal(number, stop) for number in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
