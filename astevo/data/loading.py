@@ -80,7 +80,7 @@ def load_dataset(
     if name == FOLDER:
         if data_dir is None:
             raise AstevoError("an image folder loads from its decoded cache: pass the cache's folder")
-        parts = _read_decoded_folder(Path(data_dir))
+        parts = _read_decoded_folder(Path(data_dir), with_test)
     else:
         check_name(name)
         reader = _read_cifar10 if name == "cifar10" else _read_fashion_mnist
@@ -130,7 +130,7 @@ class _Parts:
 # --- an image folder, decoded into the cache ------------------------------------------------------
 
 
-def _read_decoded_folder(directory: Path) -> _Parts:
+def _read_decoded_folder(directory: Path, with_test: bool) -> _Parts:
     """The cache, memory-mapped copy-on-write: pages are shared between processes until one writes."""
     try:
         images = torch.from_numpy(np.load(directory / IMAGES, mmap_mode="c"))
@@ -142,14 +142,17 @@ def _read_decoded_folder(directory: Path) -> _Parts:
             f"{directory} is not a complete decoded image folder ({exc}); delete it to decode again"
         ) from exc
 
-    def part(split: str) -> Split | None:
-        index = torch.from_numpy(np.flatnonzero(splits == SPLIT_CODES.index(split)))
+    def index_of(split: str) -> torch.Tensor:
+        return torch.from_numpy(np.flatnonzero(splits == SPLIT_CODES.index(split)))
+
+    def part(index: torch.Tensor) -> Split | None:
         return _subset(Split(images, labels), index) if len(index) else None
 
-    train = part(WHOLE) or part("train")
+    train = part(index_of(WHOLE)) or part(index_of("train"))
     assert train is not None  # a folder without training images is refused when it is scanned
-    test = part("test")
-    return _Parts(train, part("val"), test, num_classes=len(classes), test_from_train=test is None)
+    test_index = index_of("test")
+    test = part(test_index) if with_test else None  # copied only when asked for: trainings never read it
+    return _Parts(train, part(index_of("val")), test, num_classes=len(classes), test_from_train=not len(test_index))
 
 
 # --- CIFAR-10 ---------------------------------------------------------------------------------
