@@ -1,10 +1,11 @@
 """Run (or resume) a small evolution with the scripted variation, as its own process: `kill -9` tests target it.
 
-Usage: python3 -m tests.scripted_evolution RUN_DIR [--resume] [--workers K] [--ray] [--sequential] [--cold]
+Usage: python3 -m tests.scripted_evolution RUN_DIR [--resume] [--workers K|auto] [--ray] [--sequential] [--cold]
 
-`--ray` evaluates in tasks of a local Ray cluster with two logical GPUs; `--sequential` evaluates each
-offspring before proposing the next; `--cold` starts every sandbox from a fresh interpreter. None of
-them may change what the run decides.
+`--workers auto` chooses the slots as `astevo evolve` does, from this machine's measured timings (the
+settings fix the threads); `--ray` evaluates in tasks of a local Ray cluster with two logical GPUs;
+`--sequential` evaluates each offspring before proposing the next; `--cold` starts every sandbox from a
+fresh interpreter. None of them may change what the run decides.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from astevo.cli.slot_choice import new_run_slots, resumed_slots, workers_flag
 from astevo.code.blocks import ModelFile
 from astevo.evaluation.base import Executor
 from astevo.evaluation.local import LocalEvaluator
 from astevo.evaluation.ray_executor import RayEvaluator
-from astevo.evolution.loop import Evolution, start_run
+from astevo.evolution.loop import Evolution
+from astevo.evolution.run_setup import create_run, plan_run
 from astevo.paths import DEFAULT_SEED
 from astevo.settings import EvolveConfig, apply
 from astevo.store.run_store import RunStore
@@ -37,24 +40,27 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("folder", type=Path)
     parser.add_argument("--resume", action="store_true")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", default="1")
     parser.add_argument("--ray", action="store_true")
     parser.add_argument("--sequential", action="store_true")
     parser.add_argument("--cold", action="store_true")
     arguments = parser.parse_args()
+    variation = ScriptedVariation()
+    workers = workers_flag(arguments.workers)
     if arguments.resume:
         store = RunStore.open(arguments.folder)
+        workers = resumed_slots(store, workers)
     else:
         settings = apply(EvolveConfig(), SETTINGS)
         if arguments.cold:
             settings = apply(settings, {"fitness": {"warm_workers": False}})
-        store = start_run(arguments.folder, settings, ModelFile.read(SEED), None)
-    evaluator: Executor = (
-        RayEvaluator(num_cpus=2, num_gpus=2) if arguments.ray else LocalEvaluator(workers=arguments.workers)
-    )
+        planned = plan_run(settings, ModelFile.read(SEED), None)
+        planned, chosen, workers = new_run_slots(planned, variation, workers)
+        store = create_run(arguments.folder, planned, chosen)
+    evaluator: Executor = RayEvaluator(num_cpus=2, num_gpus=2) if arguments.ray else LocalEvaluator(workers=workers)
     with store:
         # force: a budget this small teaches the seed little; the loop is under test here, not the budget
-        Evolution(store, ScriptedVariation(), evaluator, pipelined=not arguments.sequential, force=True).run()
+        Evolution(store, variation, evaluator, pipelined=not arguments.sequential, force=True).run()
     evaluator.close()
 
 

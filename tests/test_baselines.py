@@ -16,7 +16,8 @@ import pytest
 from astevo.code.blocks import ModelFile
 from astevo.evaluation.base import EvaluationRequest, EvaluationResult
 from astevo.evolution.budget import trainings_spent
-from astevo.evolution.loop import Evolution, start_run
+from astevo.evolution.loop import Evolution
+from astevo.evolution.run_setup import start_run
 from astevo.paths import default_seed_path
 from astevo.settings import EvolveConfig, SettingsError, apply
 from astevo.store.run_store import RunStore

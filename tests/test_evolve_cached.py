@@ -16,7 +16,8 @@ from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
 from astevo.evaluation.base import Evaluation, EvaluationRequest, EvaluationResult, StageResult, finished
 from astevo.evaluation.local import LocalEvaluator
-from astevo.evolution.loop import Evolution, start_run
+from astevo.evolution.loop import Evolution
+from astevo.evolution.run_setup import start_run
 from astevo.settings import EvolveConfig, apply
 from astevo.store.records import EVALUATED
 from astevo.store.run_store import RunStore

@@ -124,15 +124,21 @@ def test_kill_9_at_random_moments_then_resume_gives_the_genealogy_of_an_uninterr
 
 @pytest.mark.parametrize(
     "options",
-    [("--workers", "2"), ("--ray",), ("--sequential", "--cold")],
-    ids=["two-slots", "ray-cluster", "sequential-cold"],
+    [("--workers", "auto"), ("--ray",), ("--sequential", "--cold")],
+    ids=["auto-slots", "ray-cluster", "sequential-cold"],
 )
 def test_slots_executors_pipelining_and_warm_workers_change_nothing_a_run_decides(tmp_path, reference, options):
-    """Two slots lose no validity and change no result; nor do Ray tasks on a local cluster, nor evaluating
-    each child before the next is proposed, each in a fresh interpreter, as astevo 0.3 did."""
+    """Slots chosen from this machine's timings (the kill test above runs two) lose no validity and change no
+    result; nor do Ray tasks on a local cluster, nor evaluating each child before the next is proposed, each in
+    a fresh interpreter, as astevo 0.3 did."""
     folder = tmp_path / "run"
     _finish(_start(folder, options=options))
     assert genealogy(folder) == reference
+    with RunStore.open(folder) as store:
+        chosen = store.meta().get("slots")
+    assert (chosen is not None) == ("auto" in options)  # the choice is stored, for a resume to keep
+    if chosen is not None:
+        assert chosen["threads"] == 1 and 1 <= chosen["slots"] <= (os.cpu_count() or 1)  # the settings' threads win
 
 
 def test_the_same_seed_and_settings_give_the_recorded_genealogy(reference):

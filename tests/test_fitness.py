@@ -7,6 +7,7 @@ outside the sandbox's temporary directory.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -135,11 +136,10 @@ def test_the_gate_rejects_before_anything_runs(case: str) -> None:
 )
 def test_runtime_failures_end_at_the_right_stage(case: str) -> None:
     source, stage, reason = RUNTIME_CASES[case]
-    settings = (
-        FitnessSettings(train=False, check_seconds=15.0, memory_mb=2500, max_parameters=100_000)
-        if case == "parameter cap"
-        else FAST
-    )
+    settings = {
+        "parameter cap": FitnessSettings(train=False, check_seconds=15.0, memory_mb=2500, max_parameters=100_000),
+        "infinite loop": dataclasses.replace(FAST, check_seconds=10.0),  # a shorter wait for the same verdict
+    }.get(case, FAST)
     evaluation = evaluate(source, settings)
     failure = evaluation.failure
     assert failure is not None, evaluation

@@ -16,8 +16,9 @@ import pytest
 from astevo.code.blocks import ModelFile
 from astevo.evaluation.base import Evaluation, EvaluationRequest, EvaluationResult, StageResult, finished
 from astevo.evolution import racing
-from astevo.evolution.loop import Evolution, start_run
+from astevo.evolution.loop import Evolution
 from astevo.evolution.noise import run_noise
+from astevo.evolution.run_setup import start_run
 from astevo.settings import EvolveConfig, apply
 from astevo.store.records import EVALUATED, Individual, Training
 from astevo.store.run_store import RunStore

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Individuals per hour of one fixed evolution in four settings, side by side in one run, and a Ray run.
+"""Individuals per hour of one fixed evolution in five settings, side by side in one run, and a Ray run.
 
 The workload is a real run: the bundled model proposes, every child is trained on the default
 budget, nothing comes from the evaluation cache. The same run seed and settings are run
@@ -8,16 +8,20 @@ budget, nothing comes from the evaluation cache. The same run seed and settings 
 - warm sequential (sandboxes forked from a warm worker),
 - warm pipelined with 1 slot (the next child proposed while one trains),
 - warm pipelined with 2 slots,
+- auto: slots and threads chosen from what astevo measures at the start (its measuring time counted in),
 each with a fresh LLM and fresh warm workers. Sequential settings train with every core (astevo 0.3's
 default); pipelined ones with the cores the LLM's threads leave, shared by the slots (astevo's default
 now), since more threads than cores collapse both. Runs with the same training threads must give the
-same genealogy: the sequential pair, and the pipelined ones.
+same genealogy: the sequential pair, and the pipelined ones. For each fixed setting the rate the auto rule
+predicts from its measurements is printed beside the measured one.
 Then the overhead per evaluation, cold and warm: the median wall seconds of a full evaluation of
 the seed outside its build, probe, train and validate stages. Last, the same run on a local Ray
 cluster with two logical GPUs: each task must have seen exactly one GPU, and the genealogy must
 equal the local run's. Usage:
 
     python tools/bench_parallel.py [--population 4] [--generations 3] [--overhead-runs 5] [--no-ray]
+
+(`--overhead-runs 0` skips the overhead measurement.)
 """
 
 from __future__ import annotations
@@ -38,9 +42,13 @@ sys.path.insert(0, str(REPO))
 
 from astevo.code.blocks import ModelFile  # noqa: E402
 from astevo.evaluation.base import EvaluationRequest, EvaluationResult, Executor  # noqa: E402
+from astevo.evaluation.gpus import visible_gpus  # noqa: E402
 from astevo.evaluation.local import LocalEvaluator  # noqa: E402
+from astevo.evaluation.slot_plan import MachineTimings, SlotPlan, individuals_per_hour, plan_slots  # noqa: E402
 from astevo.evaluation.warm_pool import shared_pool  # noqa: E402
-from astevo.evolution.loop import Evolution, start_run  # noqa: E402
+from astevo.evolution.loop import Evolution  # noqa: E402
+from astevo.evolution.machine_timings import measure_timings  # noqa: E402
+from astevo.evolution.run_setup import create_run, plan_run  # noqa: E402
 from astevo.llm.gguf import resolve_model  # noqa: E402
 from astevo.llm.llama_cpp_backend import LlamaCppGenerator  # noqa: E402
 from astevo.paths import default_seed_path  # noqa: E402
@@ -57,6 +65,7 @@ class Setting:
     warm: bool
     pipelined: bool
     workers: int
+    auto: bool = False
 
 
 SETTINGS = (
@@ -64,6 +73,7 @@ SETTINGS = (
     Setting("warm sequential", warm=True, pipelined=False, workers=1),
     Setting("warm pipelined, 1 slot", warm=True, pipelined=True, workers=1),
     Setting("warm pipelined, 2 slots", warm=True, pipelined=True, workers=2),
+    Setting("auto", warm=True, pipelined=True, workers=0, auto=True),
 )
 
 
@@ -94,29 +104,38 @@ def genealogy(folder: Path) -> list[tuple]:
         ]
 
 
-def evolve(config: EvolveConfig, folder: Path, evaluator: Executor, pipelined: bool) -> tuple[float, int]:
-    """Seconds and individuals of one whole run, from a fresh LLM and fresh warm workers."""
+def evolve(
+    config: EvolveConfig, folder: Path, setting: Setting, executor: Executor | None = None
+) -> tuple[float, int, tuple[MachineTimings, SlotPlan, float] | None]:
+    """Seconds and individuals of one whole run, from a fresh LLM and fresh warm workers, and what auto measured and
+    chose."""
     shared_pool().close()
-    store = start_run(folder, config, ModelFile.read(default_seed_path()), resolve_model(None).path)
-    generator = LlamaCppGenerator.from_settings(config.mutation)
+    model = resolve_model(None)
     started = time.perf_counter()
+    planned = plan_run(config, ModelFile.read(default_seed_path()), model)
+    variation = LLMVariation(LlamaCppGenerator.from_settings(planned.config.mutation, model), config.mutation, model)
+    plan, timings, measuring = None, None, 0.0
+    workers = setting.workers
+    if setting.auto:
+        timings, measuring = measure_timings(planned, variation, len(visible_gpus()))
+        plan = plan_slots(timings)
+        workers = plan.slots
+        fitness = dataclasses.replace(planned.config.fitness, threads=plan.threads)
+        planned = dataclasses.replace(planned, config=dataclasses.replace(planned.config, fitness=fitness))
+    store = create_run(folder, planned, plan)
+    evaluator = executor or LocalEvaluator(workers=workers)
     try:
         with store:
-            Evolution(
-                store,
-                LLMVariation(generator, config.mutation, resolve_model(None).path),
-                evaluator,
-                pipelined=pipelined,
-            ).run()
+            Evolution(store, variation, evaluator, pipelined=setting.pipelined, force=True).run()
     finally:
         evaluator.close()
     seconds = time.perf_counter() - started
-    return seconds, len(genealogy(folder))
+    return seconds, len(genealogy(folder)), (timings, plan, measuring) if timings and plan else None
 
 
 def setting_config(base: EvolveConfig, setting: Setting) -> EvolveConfig:
     threads = threads_left_for_training(base.mutation, setting.workers) if setting.pipelined else 0
-    return apply(base, {"fitness": {"warm_workers": setting.warm, "threads": threads}})
+    return apply(base, {"fitness": {"warm_workers": setting.warm, "threads": 0 if setting.auto else threads}})
 
 
 def overhead(config: EvolveConfig, warm: bool, runs: int) -> tuple[list[float], list[float]]:
@@ -152,28 +171,42 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="astevo-bench-parallel-") as scratch:
         rates: dict[str, float] = {}
         genealogies: dict[str, list[tuple]] = {}
+        chosen: tuple[MachineTimings, SlotPlan, float] | None = None
         for setting in SETTINGS:
             config = setting_config(base, setting)
             folder = Path(scratch) / setting.name.replace(" ", "-").replace(",", "")
-            seconds, individuals = evolve(config, folder, LocalEvaluator(workers=setting.workers), setting.pipelined)
+            seconds, individuals, auto = evolve(config, folder, setting)
+            chosen = auto or chosen
             rates[setting.name] = individuals / seconds * 3600
             genealogies[setting.name] = genealogy(folder)
+            with RunStore.open(folder) as store:
+                threads = store.config().fitness.threads
             print(
-                f"  {setting.name:26} {config.fitness.threads or 'all'} training thread(s): {individuals} individuals "
+                f"  {setting.name:26} {threads or 'all'} training thread(s): {individuals} individuals "
                 f"in {seconds:6.1f} s, {rates[setting.name]:6.1f} per hour"
+                + (f"; measuring took {auto[2]:.1f} s of it and chose {auto[1].reason}" if auto else ""),
+                flush=True,
             )
         for first, second in ((SETTINGS[0], SETTINGS[1]), (SETTINGS[2], SETTINGS[3])):
             same = genealogies[first.name] == genealogies[second.name]
             valid = sum(row[5] == "evaluated" for row in genealogies[second.name])
             print(f"same genealogy, {first.name} and {second.name}: {same} ({valid} evaluated)")
         cold, warm = SETTINGS[0].name, SETTINGS[1].name
+        best = max((s.name for s in SETTINGS if not s.auto), key=rates.__getitem__)
         for setting in SETTINGS[1:]:
             print(
                 f"  {setting.name:26} {rates[setting.name] / rates[cold]:.2f}x cold sequential, "
-                f"{rates[setting.name] / rates[warm]:.2f}x warm sequential"
+                f"{rates[setting.name] / rates[warm]:.2f}x warm sequential, "
+                f"{rates[setting.name] / rates[best]:.2f}x the best fixed setting ({best})"
             )
+        if chosen is not None:
+            print("the auto rule's predictions from its own measurements (individuals per hour):")
+            for setting in SETTINGS[:-1]:
+                with RunStore.open(Path(scratch) / setting.name.replace(" ", "-").replace(",", "")) as store:
+                    threads = store.config().fitness.threads or os.cpu_count() or 1
+                print(f"  {setting.name:26} {individuals_per_hour(chosen[0], setting.workers, threads):6.1f}")
         shared_pool().close()
-        for label, warm_workers in (("cold", False), ("warm", True)):
+        for label, warm_workers in (("cold", False), ("warm", True)) if arguments.overhead_runs else ():
             outside, whole = overhead(base, warm_workers, arguments.overhead_runs)
             print(
                 f"overhead per evaluation, {label}: median {statistics.median(outside):.2f} s outside build, probe, "
@@ -188,7 +221,7 @@ def ray_run(config: EvolveConfig, folder: Path, local: list[tuple]) -> None:
     from astevo.evaluation.ray_executor import RayEvaluator
 
     recording = Recording(RayEvaluator(num_cpus=2, num_gpus=2))
-    seconds, individuals = evolve(config, folder, recording, True)
+    seconds, individuals, _ = evolve(config, folder, SETTINGS[2], recording)
     devices = [result.cuda_devices for result in recording.results]
     one_each = all(device is not None and "," not in device for device in devices)
     print(

@@ -57,6 +57,27 @@ for row in rows:
 PY
 done
 
+echo "== --workers auto on this machine: measured with the scripted variation (no LLM can travel here), then the"
+echo "   same timings with a model offloaded to the GPU (1 core, 9 s per proposal) and one on the CPU (half the cores)"
+python3 - <<'PY'
+import dataclasses, os
+from astevo.code.blocks import ModelFile
+from astevo.evaluation.gpus import visible_gpus
+from astevo.evaluation.slot_plan import plan_slots
+from astevo.evolution.machine_timings import measure_timings
+from astevo.evolution.run_setup import plan_run
+from astevo.settings import EvolveConfig, apply
+from tests.scripted_evolution import SEED
+from tests.scripted_variation import ScriptedVariation
+planned = plan_run(apply(EvolveConfig(), {"blocks": ["SE_LN", "DFSEBV2"]}), ModelFile.read(SEED), None)
+timings, seconds = measure_timings(planned, ScriptedVariation(), len(visible_gpus()))
+print(f"measured in {seconds:.1f} s: {timings}")
+cores = os.cpu_count() or 1
+for label, model_cores in (("scripted variation", timings.model_cores), ("offloaded model", 1.0), ("model on the CPU", cores // 2)):
+    plan = plan_slots(dataclasses.replace(timings, model_cores=model_cores, propose_seconds=max(timings.propose_seconds, 9.0)))
+    print(f"  {label}: {plan.reason}")
+PY
+
 echo "== train bench on the GPU"
 if python3 -c "import torchvision" 2> /dev/null; then
     python3 tools/bench_train.py --dataset fashion-mnist --data "$ASTEVO_DATA"

@@ -21,6 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from astevo.cli.data_display import prepared_data, say_data
+from astevo.cli.slot_choice import AUTO, new_run_slots, resumed_slots, workers_flag
 from astevo.cli.stop_signals import StopSignals
 from astevo.cli.terminal import (
     DATA_HELP,
@@ -39,7 +40,7 @@ from astevo.data.sources import FOLDER, explicit_data_dir
 from astevo.errors import AstevoError
 from astevo.evaluation.base import MAC_UNIT, Executor
 from astevo.evaluation.cache import EvaluationCache
-from astevo.evaluation.local import LocalEvaluator, default_workers
+from astevo.evaluation.local import LocalEvaluator
 from astevo.evaluation.warm_pool import shared_pool
 from astevo.evolution.budget import trainings_spent
 from astevo.evolution.data_check import check_data
@@ -53,9 +54,9 @@ from astevo.settings import (
     EvolveConfig,
     apply,
     read_config,
-    threads_left_for_training,
 )
 from astevo.store.run_store import RunStore
+from astevo.variation.base import Variation
 from astevo.views.run_view import (
     format_accuracy,
     format_count,
@@ -141,13 +142,13 @@ def evolve(
         typer.Option("--force", help="Go on even when the seed's own trainings show the budget teaches it nothing."),
     ] = False,
     workers: Annotated[
-        int | None,
+        str,
         typer.Option(
-            help="Evaluation slots of the local executor (default: one per GPU; 1 on a CPU). Results do not "
-            "depend on it.",
-            show_default=False,
+            help="Evaluation slots of the local executor: auto (measure this machine at the start of a run and "
+            "choose slots and training threads; a resume keeps the choice) or a count. Results do not depend on "
+            "the slots.",
         ),
-    ] = None,
+    ] = AUTO,
     executor: Annotated[
         str, typer.Option(help="Where trainings run: local (slots here) or ray (tasks of a Ray cluster).")
     ] = "local",
@@ -167,7 +168,9 @@ def evolve(
     if evaluations is not None:
         overrides["evaluations"] = evaluations
         overrides.setdefault("generations", max(evaluations, 1))
-    make_evaluator, slots_here = _executor(executor, workers, ray_address, cache)
+    slots_wanted = workers_flag(workers)
+    make_executor = _executor(executor, slots_wanted, ray_address, cache)
+    local = executor == "local"
     if resume:
         if run is None:
             raise AstevoError("--resume needs --run FOLDER: the run to continue")
@@ -179,29 +182,40 @@ def evolve(
         store = RunStore.open(run)
         check_data(store)  # before anything is decoded or loaded: a changed folder is a one-line error
         prepared_data(store.config().fitness)
+        language_model = _model_of(store.config())
+        check_model(store, language_model)  # before the model loads: a changed file is a one-line error
+        slots = resumed_slots(store, slots_wanted) if local else 0
+        if store.config().fitness.warm_workers:  # their imports overlap the model's load
+            shared_pool().prestart(slots + 1)
+        run_variation = _variation(store.config(), language_model)
     else:
         settings = EvolveConfig()
         from_file = read_config(config) if config is not None else {}
         settings = apply(apply(settings, from_file, str(config)), overrides, "flags")
         if dataset is None and "dataset" not in from_file.get("fitness", {}):
             settings = apply(settings, {"fitness": {"dataset": choose_dataset(settings.fitness.data_dir)}})
-        if settings.fitness.threads == 0 and slots_here:  # fixed now: results must not depend on a later --workers
-            threads = threads_left_for_training(settings.mutation, slots_here)
-            settings = apply(settings, {"fitness": {"threads": threads}})
         given = explicit_data_dir(settings.fitness.data_dir)  # $ASTEVO_DATA too: a resume may not have it set
         if given is not None and (settings.fitness.data_dir or settings.fitness.dataset == FOLDER):
             # resolved: the run may be resumed from another folder, and the sandbox runs in a temporary one
             settings = apply(settings, {"fitness": {"data_dir": str(given.resolve())}})
         prepared_data(settings.fitness)
-        language_model = None if settings.variation == RANDOM else resolve_model(settings.mutation.model, announce)
+        language_model = _model_of(settings)
         seed_model = ModelFile.read(seed_file or default_seed_path())
         run = run or Path("astevo-runs") / time.strftime("%Y%m%d-%H%M%S")
-        from astevo.evolution.loop import start_run  # imports torch: only once a run is really starting
+        from astevo.evolution.run_setup import create_run, plan_run  # imports torch: only once a run is starting
 
         with console.status("building the seed model once to find the blocks that can change fitness"):
-            store = start_run(run, settings, seed_model, language_model)
+            planned = plan_run(settings, seed_model, language_model)
+        if settings.fitness.warm_workers:  # their imports overlap the model's load
+            shared_pool().prestart(2)
+        run_variation = _variation(planned.config, language_model)
+        slots = 0
+        chosen = None
+        if local:
+            planned, chosen, slots = new_run_slots(planned, run_variation, slots_wanted)
+        store = create_run(run, planned, chosen)
     with store:
-        _run(store, make_evaluator, slots_here, force)
+        _run(store, run_variation, make_executor(slots), slots, force)
 
 
 def _flag_overrides(
@@ -240,27 +254,26 @@ def _flag_overrides(
     return overrides
 
 
-def _executor(
-    name: str, workers: int | None, ray_address: str | None, cache: bool
-) -> tuple[Callable[[], Executor], int]:
-    """The chosen executor, checked now and made once the run starts (a bad flag costs no model load), and the
-    trainings it runs in this process at once."""
+def _executor(name: str, workers: int | None, ray_address: str | None, cache: bool) -> Callable[[int], Executor]:
+    """The chosen executor, checked now and made once the run starts (a bad flag costs no model load), given the
+    local slots."""
     if name not in ("local", "ray"):
         raise AstevoError(f"--executor must be local or ray, got {name!r}")
     if name == "local" and ray_address is not None:
         raise AstevoError("--ray-address needs --executor ray")
     if name == "ray" and workers is not None:
         raise AstevoError("--workers sets the local executor's slots; a Ray cluster schedules by its own resources")
-    if workers is not None and workers < 1:
-        raise AstevoError(f"--workers must be at least 1, got {workers}")
     evaluation_cache = EvaluationCache() if cache else None
     if name == "ray":
         from astevo.evaluation.ray_executor import RayEvaluator, require_ray
 
         require_ray()
-        return (lambda: RayEvaluator(evaluation_cache, ray_address)), 0
-    slots = workers or default_workers()
-    return (lambda: LocalEvaluator(evaluation_cache, slots)), slots
+        return lambda _: RayEvaluator(evaluation_cache, ray_address)
+    return lambda slots: LocalEvaluator(evaluation_cache, slots)
+
+
+def _model_of(config: EvolveConfig) -> ModelInfo | None:
+    return None if config.variation == RANDOM else resolve_model(config.mutation.model, announce)
 
 
 def _variation(config: EvolveConfig, model: ModelInfo | None) -> Variation:
@@ -275,18 +288,19 @@ def _variation(config: EvolveConfig, model: ModelInfo | None) -> Variation:
     return LLMVariation(LlamaCppGenerator.from_settings(config.mutation, model), config.mutation, model)
 
 
-def _run(store: RunStore, make_evaluator: Callable[[], Executor], slots_here: int, force: bool) -> None:
+def _run(store: RunStore, variation: Variation, evaluator: Executor, slots_here: int, force: bool) -> None:
     from astevo.evolution.loop import Evolution
 
     config = store.config()
     say_data(prepare_data(config.fitness))  # prepared already: an image folder is not scanned again
-    model = None if config.variation == RANDOM else resolve_model(config.mutation.model, announce)
+    model = variation.model
     size = f"{config.evaluations} trainings" if config.evaluations else f"{config.generations} generations"
     console.print(
         f"run {store.folder}: evolving {', '.join(config.blocks)} ({config.variation} variation"
         f"{f' by {model.name}' if model else ''}); population "
         f"{config.population}, {size}, {config.fitness.dataset}; "
-        f"{config.fitness.threads or 'all'} training thread(s) per evaluation",
+        f"{config.fitness.threads or 'all'} training thread(s) per evaluation"
+        + (f", {slots_here} slot(s)" if slots_here else ""),
         highlight=False,
     )
     display = Progress(
@@ -299,14 +313,12 @@ def _run(store: RunStore, make_evaluator: Callable[[], Executor], slots_here: in
         TimeRemainingColumn(),
         console=console,
     )
-    check_model(store, model)  # before the model loads: a changed file is a one-line error
-    evaluator = make_evaluator()
     stop = StopSignals()
     try:
         with stop.installed():
-            if config.fitness.warm_workers:  # their imports overlap the model's load; one more for the fast checks
+            if config.fitness.warm_workers:  # one per slot, and one more for the fast checks
                 shared_pool().prestart(slots_here + 1)
-            evolution = Evolution(store, _variation(config, model), evaluator, force=force)
+            evolution = Evolution(store, variation, evaluator, force=force)
             task = display.add_task("evolve", total=evolution.total, generation="-", status="")
             evolution.on_progress = lambda progress: _show(display, task, progress)
             with display:

@@ -10,35 +10,28 @@ evaluation still running when the run stopped is started again on resume.
 from __future__ import annotations
 
 import dataclasses
-import platform
 import random
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from importlib import metadata
-from pathlib import Path
 
-import astevo
 from astevo.code.blocks import ModelFile
 from astevo.code.canonical import block_hashes, canonical_hash
 from astevo.code.imports import with_block
 from astevo.code.validity import child_problem
-from astevo.data.prepared import data_shape, prepare_data
+from astevo.data.prepared import data_shape
 from astevo.errors import AstevoError
-from astevo.evaluation.anatomy import inspect_model
 from astevo.evaluation.base import Evaluation, EvaluationRequest, EvaluationResult, Evaluator, Size
 from astevo.evaluation.checks import BlockCheck
 from astevo.evolution import selection
 from astevo.evolution.block_choice import choose_block
 from astevo.evolution.budget import exhausted, trainings_left, trainings_spent
 from astevo.evolution.data_check import check_data
-from astevo.evolution.evolvable import evolvable_blocks
-from astevo.evolution.model_check import check_model, model_record
+from astevo.evolution.model_check import check_model
 from astevo.evolution.noise import learns_nothing, run_noise
 from astevo.evolution.racing import as_it_stood, needs_another_training
-from astevo.llm.gguf import ModelInfo
-from astevo.settings import BEST_OF_N, INTENTS, EvolveConfig
+from astevo.settings import BEST_OF_N, INTENTS
 from astevo.store.records import DISCARDED, PENDING, Individual, Training
 from astevo.store.run_store import RunStore
 from astevo.variation.base import Variation
@@ -60,30 +53,6 @@ class Progress:
 
 
 OnProgress = Callable[[Progress], None]
-
-
-def start_run(folder: Path, config: EvolveConfig, seed_model: ModelFile, model: ModelInfo | None) -> RunStore:
-    """A new run: the blocks to evolve fixed from one build of the seed model, everything recorded."""
-    data = prepare_data(config.fitness)
-    anatomy = inspect_model(seed_model, config.fitness)
-    config = dataclasses.replace(config, blocks=evolvable_blocks(seed_model, anatomy, config.blocks))
-    if model is not None:  # resolved once: a resume may not pick another file from $ASTEVO_MODEL
-        chosen = model.name if model.named else str(model.path.resolve())
-        config = dataclasses.replace(config, mutation=dataclasses.replace(config.mutation, model=chosen))
-    return RunStore.create(
-        folder,
-        {
-            "config": config.to_record(),
-            "seed_file": seed_model.origin,
-            "seed_source": seed_model.source,
-            "versions": _versions(),
-            "model": model_record(model) if model else None,
-            "data": data.record(),
-            "model_parameters": anatomy.parameters,
-            "block_parameters": {name: sum(use.parameters) for name, use in anatomy.uses.items()},
-            "started": time.time(),
-        },
-    )
 
 
 class Evolution:
@@ -522,13 +491,3 @@ def _exemplar(store: RunStore, population: list[Individual]) -> Exemplar | None:
 
 def _measured(individual: Individual, metric: str) -> float:
     return float(individual.metrics[metric])
-
-
-def _versions() -> dict[str, str]:
-    versions = {"astevo": astevo.__version__, "python": platform.python_version()}
-    for package in ("torch", "llama_cpp_python", "llguidance", "libcst", "deap", "fvcore"):
-        try:
-            versions[package] = metadata.version(package.replace("_", "-"))
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import inspect
 from collections.abc import Callable
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import torch
@@ -115,8 +115,10 @@ def constructor_of(callee: str, file_source: str) -> ast.FunctionDef | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def callee_parameters(callee: str, file_source: str) -> tuple[str, ...] | None:
-    """Parameter names of the called layer or function, in order, when astevo can tell what it is."""
+    """Parameter names of the called layer or function, in order, when astevo can tell what it is (kept per file:
+    choosing a block asks again for every call in it, and each answer would parse the whole file)."""
     target = callee_object(callee)
     if target is not None:
         try:

@@ -1,0 +1,100 @@
+"""The timings a new run's slots and threads are chosen from, measured on this machine before its first training.
+
+The seed trains on a slice of the budget at one thread and at every core, and the variation makes
+one proposal of the seed as the run would, its fast checks included; the model's cores are the
+process's CPU time over that proposal's wall time, so a model offloaded to a GPU counts as what it
+really takes. Nothing here is cached or stored as a result, and the proposal is thrown away: the
+run's own draws do not change. It costs two short trainings and one proposal, less than a generation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import random
+import time
+
+from astevo.errors import AstevoError
+from astevo.evaluation.base import EvaluationRequest, Size
+from astevo.evaluation.checks import BlockCheck
+from astevo.evaluation.local import LocalEvaluator
+from astevo.evaluation.slot_plan import MachineTimings
+from astevo.evolution.block_choice import choose_block
+from astevo.evolution.run_setup import PlannedRun
+from astevo.settings import BEST_OF_N, INTENTS, EvolveConfig, FitnessSettings
+from astevo.variation.base import Variation
+
+PROBE_IMAGES = 2048  # a slice long enough that the first steps' set-up is a small part of it
+
+
+def measure_timings(planned: PlannedRun, variation: Variation, gpus: int) -> tuple[MachineTimings, float]:
+    """The timings, and the seconds measuring them took."""
+    started = time.perf_counter()
+    cores = os.cpu_count() or 1
+    evaluator = LocalEvaluator(workers=1)  # uncached: a result from an earlier run would take no time at all
+    try:
+        fitness = planned.config.fitness
+        if fitness.threads:
+            counts = [fitness.threads]
+        elif gpus:
+            counts = [max(1, cores // gpus)]
+        else:
+            counts = sorted({1, cores})
+        trained = {threads: _training_seconds(evaluator, planned, threads) for threads in counts}
+        size = next(iter(trained.values()))[1]
+        propose_seconds, model_cores = _proposal(evaluator, planned, variation, size)
+    finally:
+        evaluator.close()
+    timings = MachineTimings(
+        cores=cores,
+        gpus=gpus,
+        model_cores=model_cores,
+        propose_seconds=propose_seconds,
+        train_seconds={threads: seconds for threads, (seconds, _) in trained.items()},
+        population=planned.config.population,
+        further_trainings=_raced_per_generation(planned.config),
+    )
+    return timings, time.perf_counter() - started
+
+
+def _raced_per_generation(config: EvolveConfig) -> int:
+    """Racing's further trainings per generation: about one per child (a default run: 12 in 3 generations of 4)."""
+    racing = config.race_trainings > 1 and config.variation != BEST_OF_N
+    return config.population if racing else 0
+
+
+def _training_seconds(evaluator: LocalEvaluator, planned: PlannedRun, threads: int) -> tuple[float, Size]:
+    """One whole evaluation's seconds at this many threads, from the seed trained on a slice: the stages around
+    the training as measured, the training scaled from its images per second to the budget's images."""
+    fitness = planned.config.fitness
+    planned_images = fitness.budget.planned_images(planned.data.images["train"])
+    probe = _probe_settings(fitness, threads, min(planned_images, PROBE_IMAGES))
+    request = EvaluationRequest(f"timing:{threads}-threads", planned.seed_model.source, probe)
+    result = next(iter(evaluator.evaluate([request])))
+    evaluation = result.evaluation
+    size = Size.of(evaluation)
+    if not evaluation.valid or size is None:
+        raise AstevoError(
+            f"the seed model fails the fitness cascade ({evaluation.problem}); fix it (or the settings) and start again"
+        )
+    train = next(stage for stage in evaluation.stages if stage.name == "train")
+    return result.seconds - train.seconds + planned_images / float(evaluation.metrics["images_per_second"]), size
+
+
+def _probe_settings(fitness: FitnessSettings, threads: int, images: int) -> FitnessSettings:
+    budget = dataclasses.replace(fitness.budget, max_images=images)
+    return dataclasses.replace(fitness, threads=threads, budget=budget)
+
+
+def _proposal(evaluator: LocalEvaluator, planned: PlannedRun, variation: Variation, size: Size) -> tuple[float, float]:
+    """Seconds of one proposal of the seed, drawn as a run draws one, and the cores the model took meanwhile."""
+    config, seed = planned.config, planned.seed_model
+    rng = random.Random(f"{config.random_seed}:timing")
+    intent = config.mutation.intent or rng.choice(INTENTS)
+    block = choose_block(seed, config.blocks, intent, rng, planned.block_parameters, planned.anatomy.parameters)
+    check = BlockCheck(evaluator, config.fitness, seed, block, parent_size=size)
+    cpu, wall = time.process_time(), time.perf_counter()
+    variation.mutate(seed, block, intent, rng, None, check)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    return wall, min(float(os.cpu_count() or 1), math.floor(10 * cpu / wall) / 10) if wall > 0 else 0.0

@@ -1,0 +1,122 @@
+"""`--workers auto`: the rule on given timings, and a resumed run keeping what its start chose."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from astevo.cli.slot_choice import resumed_slots, workers_flag
+from astevo.errors import AstevoError
+from astevo.evaluation.local import default_workers
+from astevo.evaluation.slot_plan import MachineTimings, SlotPlan, individuals_per_hour, plan_slots
+from astevo.store.run_store import RunStore
+
+
+def timings(**changes: object) -> MachineTimings:
+    """This 2-core machine as measured with the 0.5B code model: one llama.cpp thread, the default budget."""
+    values: dict = dict(
+        cores=2,
+        gpus=0,
+        model_cores=0.9,
+        propose_seconds=9.0,
+        train_seconds={1: 11.0, 2: 7.0},
+        population=4,
+        further_trainings=4,
+    )
+    return MachineTimings(**{**values, **changes})
+
+
+def test_two_cores_beside_a_one_thread_model_take_two_single_thread_slots():
+    """bench_parallel measured this: 2 slots of 1 thread gave 1.28x one slot's individuals per hour."""
+    plan = plan_slots(timings())
+    assert (plan.slots, plan.threads) == (2, 1)
+    assert plan.per_hour > 1.25 * individuals_per_hour(timings(), 1, 1)
+    assert "2 slot(s) x 1 training thread(s) on 2 cores" in plan.reason and "9.0 s" in plan.reason
+
+
+def test_cpu_bound_runs_spread_the_free_cores_over_slots():
+    """A long training that scales poorly with threads: many single-thread slots on the cores the model leaves,
+    never a thread beyond them next to a multi-thread model (its threads spin)."""
+    machine = timings(cores=16, model_cores=8.0, propose_seconds=2.0, train_seconds={1: 120.0, 16: 40.0})
+    plan = plan_slots(machine, threads=None)
+    assert plan.slots * plan.threads <= 16 - 8
+    assert plan.slots >= 4
+    assert "trainings set the pace" in plan.reason
+
+
+def test_llm_bound_runs_keep_one_slot():
+    """When proposals take far longer than trainings, more slots only cost memory."""
+    plan = plan_slots(timings(cores=16, model_cores=8.0, propose_seconds=60.0, train_seconds={1: 20.0, 16: 4.0}))
+    assert plan.slots == 1
+    assert "the model's proposals set the pace" in plan.reason
+
+
+@pytest.mark.parametrize("gpus", [1, 4])
+def test_one_slot_per_gpu_with_the_cores_the_model_leaves(gpus):
+    machine = timings(cores=16, gpus=gpus, model_cores=1.0, propose_seconds=3.0, train_seconds={16 // gpus: 20.0})
+    plan = plan_slots(machine)
+    assert (plan.slots, plan.threads) == (gpus, 15 // gpus)
+    assert f"on {gpus} GPU(s)" in plan.reason
+
+
+def test_a_model_on_the_cpu_leaves_the_gpus_fewer_threads():
+    offloaded = plan_slots(timings(cores=16, gpus=1, model_cores=1.0, train_seconds={16: 5.0}))
+    on_cpu = plan_slots(timings(cores=16, gpus=1, model_cores=8.0, train_seconds={16: 5.0}))
+    assert (offloaded.threads, on_cpu.threads) == (15, 8)
+
+
+def test_given_threads_or_slots_are_kept():
+    assert plan_slots(timings(), threads=2).threads == 2
+    assert plan_slots(timings(), slots=1).slots == 1
+
+
+def test_record_round_trips():
+    plan = plan_slots(timings())
+    assert SlotPlan.from_record(plan.record()) == plan
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    cores=st.integers(1, 8),
+    model=st.sampled_from([0.0, 0.9, 2.0]),
+    propose=st.floats(0.5, 60.0),
+    single=st.floats(1.0, 120.0),
+    speedup=st.floats(1.0, 8.0),
+    population=st.integers(1, 8),
+)
+def test_no_setting_is_predicted_faster_than_the_model_proposes(cores, model, propose, single, speedup, population):
+    """Proposals are made one after another, so no setting can beat one proposal per `propose` seconds; and
+    the plan is the best of the settings it weighs, up to its tie margin."""
+    machine = timings(
+        cores=cores,
+        model_cores=min(model, cores),
+        propose_seconds=propose,
+        train_seconds={1: single, cores: single / min(speedup, cores)},
+        population=population,
+        further_trainings=0,
+    )
+    plan = plan_slots(machine)
+    assert plan.per_hour <= 3600.0 / propose * (1 + 1e-6)
+    for slots in range(1, cores + 1):
+        assert individuals_per_hour(machine, slots, 1) <= plan.per_hour * 1.03 + 1e-6 or (
+            machine.model_cores > 1 and slots + machine.model_cores > cores  # not weighed: the model's threads spin
+        )
+
+
+def test_workers_flag():
+    assert workers_flag("auto") is None and workers_flag("3") == 3
+    for bad in ("0", "-1", "two"):
+        with pytest.raises(AstevoError, match="--workers must be auto or a count of 1 or more"):
+            workers_flag(bad)
+
+
+def test_a_resumed_run_keeps_the_slots_its_start_chose(tmp_path):
+    """The choice is read from the run, not made again: 3 slots on a machine with fewer cores than that, say;
+    an explicit --workers still wins, and a run made before astevo chose gets one slot per GPU."""
+    chosen = SlotPlan(3, 1, 200.0, "3 slot(s) x 1 training thread(s) on 4 cores")
+    with RunStore.create(tmp_path / "chosen", {"config": {}, "slots": chosen.record()}) as store:
+        assert resumed_slots(store, None) == 3
+        assert resumed_slots(store, 1) == 1
+    with RunStore.create(tmp_path / "older", {"config": {}}) as store:
+        assert resumed_slots(store, None) == default_workers()
