@@ -55,6 +55,9 @@ def test_evolve_runs_to_the_end_and_records_every_individual(evolved):
         further = store.trainings()
         assert store.finished_generations() == list(range(GENERATIONS))
     assert "finished" in meta
+    chosen = meta["slots"]  # --workers auto, the default: measured, chosen, said and stored for a resume
+    assert "slots: " in result.stdout and chosen["reason"] in result.stdout.replace("\n", "")
+    assert chosen["slots"] >= 1 and meta["config"]["fitness"]["threads"] == chosen["threads"] >= 1
     assert "SE" not in meta["config"]["blocks"] and "SE_LN" in meta["config"]["blocks"]
     model = resolve_model(None).path
     assert meta["model"]["sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()

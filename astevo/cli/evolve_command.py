@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -18,11 +17,12 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
 
 from astevo.cli.data_display import prepared_data, say_data
+from astevo.cli.run_summary import print_summary
 from astevo.cli.slot_choice import AUTO, new_run_slots, resumed_slots, workers_flag
 from astevo.cli.stop_signals import StopSignals
+from astevo.cli.storage_faults import STORAGE_EXIT, storage_advice, storage_problem
 from astevo.cli.terminal import (
     DATA_HELP,
     DATASET_HELP,
@@ -31,21 +31,18 @@ from astevo.cli.terminal import (
     announce,
     console,
     errors,
-    print_whole,
     user_errors,
 )
 from astevo.code.blocks import ModelFile
 from astevo.data.prepared import choose_dataset, prepare_data
 from astevo.data.sources import FOLDER, explicit_data_dir
 from astevo.errors import AstevoError
-from astevo.evaluation.base import MAC_UNIT, Executor
+from astevo.evaluation.base import Executor
 from astevo.evaluation.cache import EvaluationCache
 from astevo.evaluation.local import LocalEvaluator
 from astevo.evaluation.warm_pool import shared_pool
-from astevo.evolution.budget import trainings_spent
 from astevo.evolution.data_check import check_data
 from astevo.evolution.model_check import check_model
-from astevo.evolution.selection import pareto_front
 from astevo.llm.gguf import ModelInfo, resolve_model
 from astevo.paths import default_seed_path
 from astevo.settings import (
@@ -57,15 +54,7 @@ from astevo.settings import (
 )
 from astevo.store.run_store import RunStore
 from astevo.variation.base import Variation
-from astevo.views.run_view import (
-    format_accuracy,
-    format_count,
-    individual_accuracy,
-    noise_line,
-    run_figures,
-    run_noise_of,
-)
-from astevo.views.size_changes import summary_line
+from astevo.views.run_view import format_accuracy
 
 if TYPE_CHECKING:
     from astevo.evolution.loop import Progress as RunProgress
@@ -323,19 +312,24 @@ def _run(store: RunStore, variation: Variation, evaluator: Executor, slots_here:
             evolution.on_progress = lambda progress: _show(display, task, progress)
             with display:
                 evolution.run()
-    except BaseException:
-        if stop.exit_code is None:
+    except BaseException as error:
+        problem = storage_problem(error, store.folder)
+        if stop.exit_code is None and problem is None:
             raise
+        resume = " --force" if force else ""
+        if stop.exit_code is None:
+            errors.print(f"error: {problem}; {storage_advice(store.folder)}{resume}", highlight=False, soft_wrap=True)
+            raise typer.Exit(STORAGE_EXIT) from None
         errors.print(
             f"{stop.said()}; nothing evaluated is lost. Continue with: astevo evolve --run {store.folder} --resume"
-            + (" --force" if force else ""),
+            + resume,
             highlight=False,
             soft_wrap=True,
         )
         raise typer.Exit(stop.exit_code) from None
     finally:
         evaluator.close()
-    _summary(store, config)
+    print_summary(store, config)
 
 
 def _show(display: Progress, task: TaskID, progress: RunProgress) -> None:
@@ -348,53 +342,4 @@ def _show(display: Progress, task: TaskID, progress: RunProgress) -> None:
         completed=progress.done,
         generation=f"{progress.generation + 1}" + (f"/{progress.generations}" if progress.generations else ""),
         status=status,
-    )
-
-
-def _summary(store: RunStore, config: EvolveConfig) -> None:
-    individuals = store.individuals(with_text=False)
-    figures = run_figures(individuals)
-    noise = run_noise_of(store)
-    table = Table(title="Pareto front (validation accuracy up, cost down)", title_justify="left")
-    for column in ("id", "gen", "operator", "blocks", "val acc", "parameters", MAC_UNIT):
-        table.add_column(
-            column, justify="right" if column in ("id", "gen", "val acc", "parameters", MAC_UNIT) else "left"
-        )
-    for member in pareto_front(individuals, config.cost):
-        table.add_row(
-            str(member.id),
-            str(member.generation),
-            member.operator,
-            escape(", ".join(member.blocks) or "-"),
-            individual_accuracy(member, noise),
-            format_count(member.parameters),
-            format_count(member.macs),
-        )
-    print_whole(table)
-    evaluations = (
-        f"{figures.seconds_per_evaluation:.1f} s per evaluation ({figures.evaluations} evaluations)"
-        if figures.seconds_per_evaluation is not None
-        else "no evaluation ran"
-    )
-    if figures.from_cache:
-        evaluations += f", {figures.from_cache} taken from the evaluation cache of earlier runs"
-    further = store.trainings()
-    seed = store.at(0, 0)
-    raced = [t for t in further if seed is None or t.individual != seed.id]
-    generation_of = {i.id: i.generation for i in individuals}
-    rounds = len({(generation_of[t.individual], t.training_seed) for t in raced})  # a round trains side by side
-    evaluations += (
-        f"; {len(further)} further trainings ({len(further) - len(raced)} of the seed for the noise, "
-        f"{len(raced)} racing in {rounds} rounds)"
-    )
-    if config.evaluations:
-        evaluations += f"; {trainings_spent(store, config)} of the budget of {config.evaluations} trainings spent"
-    console.print(
-        f"offspring: {figures.offspring}, valid {figures.valid} ({figures.valid_share or 0:.0%}); "
-        f"{figures.seconds_per_proposal or 0:.1f} s per proposal, {evaluations}\n"
-        f"{summary_line(individuals)}\n"
-        f"{noise_line(noise) if noise is not None else ''}\n"
-        f"run database: {store.folder / 'run.sqlite'}\n"
-        f"next: astevo diff {store.folder} | astevo report {store.folder} | astevo final {store.folder}",
-        highlight=False,
     )

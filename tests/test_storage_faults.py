@@ -1,0 +1,110 @@
+"""The run's disk fills up mid-run: one line, a documented exit status, the database intact, no process left,
+and `--resume` finishes the run from a copy of its folder on a larger disk.
+
+The disk is a real tmpfs of a few hundred kilobytes, mounted in a mount namespace of its own (`unshare`), so
+nothing outside the test sees it and it goes away with the process.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from astevo.cli.storage_faults import STORAGE_EXIT, storage_problem
+from astevo.store.run_store import RunStore
+from tests.cli_process import astevo
+
+pytestmark = [pytest.mark.slow, pytest.mark.needs_data]
+
+RUN = ("--variation", "random", "--population", "2", "--generations", "3", "--limit-train", "64", "--epochs", "1",
+       "--workers", "1", "--no-cache", "--force")  # fmt: skip
+DISK_KB = 300  # room for the new run and its first few individuals (SQLite's WAL takes most), not the whole run
+
+
+def _on_a_small_disk(tmp_path: Path) -> subprocess.CompletedProcess:
+    """`astevo evolve` with its run folder on a tmpfs of DISK_KB; the folder is copied out before the disk goes."""
+    if shutil.which("unshare") is None:
+        pytest.fail("this test needs util-linux's unshare")
+    namespace = ["unshare", "--mount"] if os.geteuid() == 0 else ["unshare", "--mount", "--map-root-user"]
+    script = (
+        f'mount -t tmpfs -o size={DISK_KB}k tmpfs "$1" && cd "$1" && "$3" -m astevo.cli evolve --run run '
+        f'{" ".join(RUN)}; status=$?; cp -a "$1/run" "$2/run"; exit $status'
+    )
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    return subprocess.run(
+        [*namespace, "sh", "-c", script, "sh", str(disk), str(tmp_path), sys.executable],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**{k: v for k, v in os.environ.items() if k != "ASTEVO_DATA"}, "XDG_CACHE_HOME": str(tmp_path / "cache")},
+    )
+
+
+def _stored(folder: Path) -> list[tuple]:
+    with RunStore.open(folder) as store:
+        return [(i.id, i.generation, i.slot, i.code_hash, i.status, i.metrics) for i in store.individuals()]
+
+
+def _astevo_processes() -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if entry.name.isdigit() and b"astevo" in command and b"pytest" not in command:
+            found.add(int(entry.name))
+    return found
+
+
+def test_a_full_disk_stops_the_run_with_a_word_and_a_copy_resumes_to_its_end(tmp_path):
+    before = _astevo_processes()
+    stopped = _on_a_small_disk(tmp_path)
+    assert stopped.returncode == STORAGE_EXIT, stopped.stdout[-2000:] + stopped.stderr[-2000:]
+    said = [line for line in stopped.stderr.splitlines() if line.startswith("error:")]
+    assert len(said) == 1 and "Traceback" not in stopped.stderr, stopped.stderr  # beside the data line, one line
+    assert said[0].startswith("error: the disk holding run is full (SQLite: database or disk is full)"), said[0]
+    assert "nothing stored is lost" in said[0] and said[0].endswith("astevo evolve --run run --resume --force")
+    deadline = time.monotonic() + 10  # warm workers leave when their control socket closes
+    while not _astevo_processes() <= before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _astevo_processes() <= before, "a process of the stopped run is still alive"
+    run = tmp_path / "run"
+    with sqlite3.connect(run / "run.sqlite") as connection:
+        assert connection.execute("pragma integrity_check").fetchone() == ("ok",)
+    kept = _stored(run)
+    assert kept, "the run stored nothing before the disk filled"
+
+    resumed = astevo("evolve", "--run", str(run), "--resume", "--force", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    finished = _stored(run)
+    assert len(finished) == 1 + 2 * 3
+    settled = [row for row in kept if row[4] != "pending"]
+    assert settled and finished[: len(settled)] == settled  # nothing settled before the fault changed
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (sqlite3.OperationalError("database or disk is full"), "the disk holding /runs/a is full"),
+        (sqlite3.OperationalError("attempt to write a readonly database"), "/runs/a cannot be written any more"),
+        (OSError(errno.ENOSPC, "No space left on device", "/runs/a/x"), "no space left on the disk holding /runs/a/x"),
+        (OSError(errno.EROFS, "Read-only file system", "/runs/a/x"), "/runs/a/x is on a read-only file system"),
+    ],
+)
+def test_storage_faults_are_told_apart_from_other_errors(error, said):
+    assert said in (storage_problem(error, Path("/runs/a")) or "")
+
+
+def test_other_errors_are_not_storage_faults():
+    for error in (sqlite3.OperationalError("no such table: meta"), OSError(errno.EACCES, "denied"), ValueError()):
+        assert storage_problem(error, Path("/runs/a")) is None
