@@ -1,11 +1,11 @@
 """Run (or resume) a small evolution with the scripted variation, as its own process: `kill -9` tests target it.
 
-Usage: python3 -m tests.scripted_evolution RUN_DIR [--resume] [--workers K|auto] [--ray] [--sequential] [--cold]
+Usage: python3 -m tests.scripted_evolution RUN_DIR [--resume] [--workers K|auto] [--ray] [--sequential]
 
 `--workers auto` chooses the slots as `astevo evolve` does, from this machine's measured timings (the
 settings fix the threads); `--ray` evaluates in tasks of a local Ray cluster with two logical GPUs;
-`--sequential` evaluates each offspring before proposing the next; `--cold` starts every sandbox from a
-fresh interpreter. None of them may change what the run decides.
+`--sequential` evaluates each offspring before proposing the next. None of them may change what the run
+decides.
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ def main() -> None:
     parser.add_argument("--workers", default="1")
     parser.add_argument("--ray", action="store_true")
     parser.add_argument("--sequential", action="store_true")
-    parser.add_argument("--cold", action="store_true")
     arguments = parser.parse_args()
     variation = ScriptedVariation()
     workers = workers_flag(arguments.workers)
@@ -52,8 +51,6 @@ def main() -> None:
         workers = resumed_slots(store, workers)
     else:
         settings = apply(EvolveConfig(), SETTINGS)
-        if arguments.cold:
-            settings = apply(settings, {"fitness": {"warm_workers": False}})
         planned = plan_run(settings, ModelFile.read(SEED), None)
         planned, chosen, workers = new_run_slots(planned, variation, workers)
         store = create_run(arguments.folder, planned, chosen)

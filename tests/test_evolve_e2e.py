@@ -134,6 +134,8 @@ def test_each_baseline_runs_end_to_end_on_its_evaluation_budget(tmp_path, variat
         "run",
         "--no-cache",
         "--force",
+        "--workers",
+        "1",  # the run above tests --workers auto
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -156,7 +158,7 @@ def test_the_default_code_model_evolves_end_to_end(tmp_path):
     environment = {key: value for key, value in os.environ.items() if key != MODEL_ENV}
     result = subprocess.run(
         [sys.executable, "-m", "astevo.cli", "evolve", "--population", "2", "--generations", "1"]
-        + ["--limit-train", "512", "--epochs", "1", "--run", "run", "--no-cache", "--force"],
+        + ["--limit-train", "512", "--epochs", "1", "--run", "run", "--no-cache", "--force", "--workers", "1"],
         cwd=tmp_path,
         env={**environment, "COLUMNS": "200"},  # the user's model cache: the joined file is reused
         capture_output=True,

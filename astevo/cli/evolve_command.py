@@ -178,6 +178,8 @@ def evolve(
             shared_pool().prestart(slots + 1)
         run_variation = _variation(store.config(), language_model)
     else:
+        run = run or Path("astevo-runs") / time.strftime("%Y%m%d-%H%M%S")
+        RunStore.refuse_existing(run)  # before any data is decoded, the seed built or the machine measured
         settings = EvolveConfig()
         from_file = read_config(config) if config is not None else {}
         settings = apply(apply(settings, from_file, str(config)), overrides, "flags")
@@ -190,7 +192,6 @@ def evolve(
         prepared_data(settings.fitness)
         language_model = _model_of(settings)
         seed_model = ModelFile.read(seed_file or default_seed_path())
-        run = run or Path("astevo-runs") / time.strftime("%Y%m%d-%H%M%S")
         from astevo.evolution.run_setup import create_run, plan_run  # imports torch: only once a run is starting
 
         with console.status("building the seed model once to find the blocks that can change fitness"):

@@ -97,11 +97,8 @@ class RunStore:
     @classmethod
     def create(cls, folder: Path, meta: dict[str, Any]) -> RunStore:
         """A new run in `folder`; refuses to touch a folder that already holds one."""
+        cls.refuse_existing(folder)
         path = folder / DATABASE
-        if path.exists():
-            raise AstevoError(
-                f"{folder} already holds a run; add --resume to continue it, or choose another --run folder"
-            )
         draft = path.with_name(f".{DATABASE}.creating")  # renamed when complete: a kill leaves no half-made run
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -119,6 +116,15 @@ class RunStore:
             return cls(_connect(path), folder)
         except (OSError, sqlite3.Error) as error:
             raise AstevoError(f"cannot create a run in {folder}: {error}; choose another --run folder") from None
+
+    @staticmethod
+    def refuse_existing(folder: Path) -> None:
+        """A folder that holds a run is never overwritten: checked before a new run costs any work, and again
+        when it is created."""
+        if (folder / DATABASE).exists():
+            raise AstevoError(
+                f"{folder} already holds a run; add --resume to continue it, or choose another --run folder"
+            )
 
     @classmethod
     def open(cls, folder: Path) -> RunStore:
