@@ -17,7 +17,7 @@ from astevo.code.blocks import ModelFile
 from astevo.evaluation.base import EvaluationRequest, EvaluationResult
 from astevo.evolution.budget import trainings_spent
 from astevo.evolution.loop import Evolution
-from astevo.evolution.run_setup import start_run
+from astevo.evolution.run_setup import create_run, plan_run
 from astevo.paths import default_seed_path
 from astevo.settings import EvolveConfig, SettingsError, apply
 from astevo.store.run_store import RunStore
@@ -123,7 +123,8 @@ def evolve(folder: Path, overrides: dict, evaluator: SpreadEvaluator | None = No
     evaluator = evaluator or SpreadEvaluator()
     store = RunStore.open(folder) if folder.exists() else None
     if store is None:
-        store = start_run(folder, apply(apply(EvolveConfig(), SETTINGS), overrides), ModelFile.read(SEED), None)
+        settings = apply(apply(EvolveConfig(), SETTINGS), overrides)
+        store = create_run(folder, plan_run(settings, ModelFile.read(SEED), None))
     with store:
         Evolution(store, ScriptedVariation(), evaluator, pipelined=True, force=True).run()
     return evaluator

@@ -17,7 +17,7 @@ from astevo.errors import AstevoError
 from astevo.evaluation.base import Evaluation, EvaluationRequest, EvaluationResult, StageResult, finished
 from astevo.evaluation.local import LocalEvaluator
 from astevo.evolution.loop import Evolution
-from astevo.evolution.run_setup import start_run
+from astevo.evolution.run_setup import create_run, plan_run
 from astevo.settings import EvolveConfig, apply
 from astevo.store.records import EVALUATED
 from astevo.store.run_store import RunStore
@@ -48,7 +48,7 @@ class ScriptedEvaluator:
 
 @pytest.mark.slow
 def test_evaluations_from_the_cache_are_recorded_and_counted_apart(tmp_path: Path) -> None:
-    store = start_run(tmp_path / "run", apply(EvolveConfig(), SETTINGS), ModelFile.read(SEED), None)
+    store = create_run(tmp_path / "run", plan_run(apply(EvolveConfig(), SETTINGS), ModelFile.read(SEED), None))
     with store:
         Evolution(store, ScriptedVariation(), ScriptedEvaluator(), force=True).run()
     with RunStore.open(tmp_path / "run") as store:
@@ -61,7 +61,7 @@ def test_evaluations_from_the_cache_are_recorded_and_counted_apart(tmp_path: Pat
 @pytest.mark.slow
 def test_an_accepted_mutation_is_trained_with_the_verdict_of_its_checks(tmp_path: Path) -> None:
     evaluator = ScriptedEvaluator()
-    store = start_run(tmp_path / "run", apply(EvolveConfig(), SETTINGS), ModelFile.read(SEED), None)
+    store = create_run(tmp_path / "run", plan_run(apply(EvolveConfig(), SETTINGS), ModelFile.read(SEED), None))
     with store:
         Evolution(store, ScriptedVariation(), evaluator, force=True).run()
         mutants = {i.source: i for i in store.individuals() if i.operator in ("mutate", "eot") and i.source}
@@ -90,7 +90,8 @@ def test_a_seed_that_fails_the_cascade_stops_the_run_with_the_reason(tmp_path: P
     seed = ModelFile.read(SEED)
     broken = seed.source.replace("        return self.fc(x)\n", "        return self.fc(x)[:, :1]\n", 1)
     assert broken != seed.source
-    store = start_run(tmp_path / "run", apply(EvolveConfig(), SETTINGS), ModelFile(broken, "broken.py"), None)
+    planned = plan_run(apply(EvolveConfig(), SETTINGS), ModelFile(broken, "broken.py"), None)
+    store = create_run(tmp_path / "run", planned)
     evaluator = LocalEvaluator()
     with store, pytest.raises(AstevoError, match=r"the seed model fails the fitness cascade \(probe: "):
         Evolution(store, ScriptedVariation(), evaluator, pipelined=pipelined, force=True).run()

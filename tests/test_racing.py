@@ -18,7 +18,7 @@ from astevo.evaluation.base import Evaluation, EvaluationRequest, EvaluationResu
 from astevo.evolution import racing
 from astevo.evolution.loop import Evolution
 from astevo.evolution.noise import run_noise
-from astevo.evolution.run_setup import start_run
+from astevo.evolution.run_setup import create_run, plan_run
 from astevo.settings import EvolveConfig, apply
 from astevo.store.records import EVALUATED, Individual, Training
 from astevo.store.run_store import RunStore
@@ -116,7 +116,7 @@ class TwoSlotSpreadEvaluator(SpreadEvaluator):
 
 def evolve(folder: Path, pipelined: bool, evaluator: SpreadEvaluator | None = None) -> tuple[SpreadEvaluator, RunStore]:
     evaluator = evaluator or SpreadEvaluator()
-    store = start_run(folder, apply(EvolveConfig(), SETTINGS), ModelFile.read(SEED), None)
+    store = create_run(folder, plan_run(apply(EvolveConfig(), SETTINGS), ModelFile.read(SEED), None))
     with store:
         Evolution(store, ScriptedVariation(), evaluator, pipelined=pipelined, force=True).run()
     return evaluator, RunStore.open(folder)

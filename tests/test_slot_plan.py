@@ -66,9 +66,10 @@ def test_a_model_on_the_cpu_leaves_the_gpus_fewer_threads():
     assert (offloaded.threads, on_cpu.threads) == (15, 8)
 
 
-def test_given_threads_or_slots_are_kept():
-    assert plan_slots(timings(), threads=2).threads == 2
-    assert plan_slots(timings(), slots=1).slots == 1
+def test_given_threads_are_kept_on_a_cpu_and_beside_every_gpu():
+    assert (plan_slots(timings(), threads=2).slots, plan_slots(timings(), threads=2).threads) == (1, 2)
+    beside_gpus = plan_slots(timings(cores=16, gpus=4, model_cores=1.0, train_seconds={2: 5.0}), threads=2)
+    assert (beside_gpus.slots, beside_gpus.threads) == (4, 2)  # one slot per GPU still
 
 
 def test_record_round_trips():

@@ -97,6 +97,8 @@ def test_a_full_disk_stops_the_run_with_a_word_and_a_copy_resumes_to_its_end(tmp
     [
         (sqlite3.OperationalError("database or disk is full"), "the disk holding /runs/a is full"),
         (sqlite3.OperationalError("attempt to write a readonly database"), "/runs/a cannot be written any more"),
+        (sqlite3.OperationalError("unable to open database file"), "/runs/a cannot be written any more"),
+        (sqlite3.OperationalError("disk I/O error"), "a write to the disk holding /runs/a failed"),
         (OSError(errno.ENOSPC, "No space left on device", "/runs/a/x"), "no space left on the disk holding /runs/a/x"),
         (OSError(errno.EROFS, "Read-only file system", "/runs/a/x"), "/runs/a/x is on a read-only file system"),
     ],

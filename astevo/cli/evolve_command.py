@@ -205,7 +205,7 @@ def evolve(
             planned, chosen, slots = new_run_slots(planned, run_variation, slots_wanted)
         store = create_run(run, planned, chosen)
     with store:
-        _run(store, run_variation, make_executor(slots), slots, force)
+        _run(store, run_variation, make_executor, slots, force)
 
 
 def _flag_overrides(
@@ -278,7 +278,9 @@ def _variation(config: EvolveConfig, model: ModelInfo | None) -> Variation:
     return LLMVariation(LlamaCppGenerator.from_settings(config.mutation, model), config.mutation, model)
 
 
-def _run(store: RunStore, variation: Variation, evaluator: Executor, slots_here: int, force: bool) -> None:
+def _run(
+    store: RunStore, variation: Variation, make_executor: Callable[[int], Executor], slots_here: int, force: bool
+) -> None:
     from astevo.evolution.loop import Evolution
 
     config = store.config()
@@ -304,8 +306,10 @@ def _run(store: RunStore, variation: Variation, evaluator: Executor, slots_here:
         console=console,
     )
     stop = StopSignals()
+    evaluator: Executor | None = None
     try:
         with stop.installed():
+            evaluator = make_executor(slots_here)
             if config.fitness.warm_workers:  # one per slot, and one more for the fast checks
                 shared_pool().prestart(slots_here + 1)
             evolution = Evolution(store, variation, evaluator, force=force)
@@ -329,7 +333,8 @@ def _run(store: RunStore, variation: Variation, evaluator: Executor, slots_here:
         )
         raise typer.Exit(stop.exit_code) from None
     finally:
-        evaluator.close()
+        if evaluator is not None:
+            evaluator.close()
     print_summary(store, config)
 
 

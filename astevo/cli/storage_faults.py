@@ -19,7 +19,9 @@ def storage_problem(error: BaseException, folder: Path) -> str | None:
         text = str(error)
         if "disk is full" in text:
             return f"the disk holding {folder} is full (SQLite: {text})"
-        if "readonly" in text or "read-only" in text:
+        if "disk I/O error" in text:  # also what a full disk gives while SQLite grows its write-ahead log
+            return f"a write to the disk holding {folder} failed (SQLite: {text})"
+        if "readonly" in text or "read-only" in text or "unable to open database file" in text:
             return f"{folder} cannot be written any more (SQLite: {text})"
         return None
     if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):

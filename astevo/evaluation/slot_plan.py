@@ -25,7 +25,7 @@ class MachineTimings:
 
     cores: int
     gpus: int
-    model_cores: float  # cores the model took on average while it proposed (0: no model, as for --variation random)
+    model_cores: float  # cores the variation's process took on average while it proposed
     propose_seconds: float  # one proposal, its fast checks included
     train_seconds: dict[int, float]  # one evaluation's seconds by training threads, on an idle machine
     population: int
@@ -66,11 +66,9 @@ class SlotPlan:
         return cls(int(record["slots"]), int(record["threads"]), float(record["per_hour"]), str(record["reason"]))
 
 
-def plan_slots(timings: MachineTimings, *, slots: int | None = None, threads: int | None = None) -> SlotPlan:
-    """The setting with the most individuals per hour; a given slot count or thread count is kept."""
-    settings = [
-        (k, t) for k, t in _settings(timings) if (slots is None or k == slots) and (threads is None or t == threads)
-    ] or [(slots or 1, threads or 1)]
+def plan_slots(timings: MachineTimings, *, threads: int | None = None) -> SlotPlan:
+    """The setting with the most individuals per hour; a given thread count is kept."""
+    settings = _settings(timings, threads)
     rates = {setting: individuals_per_hour(timings, *setting) for setting in settings}
     best = max(rates.values())
     chosen = min((s for s in settings if rates[s] >= best * (1 - _CLOSE)), key=lambda s: (s[0], -s[1]))
@@ -82,18 +80,20 @@ def individuals_per_hour(timings: MachineTimings, slots: int, threads: int) -> f
     return 3600.0 * timings.population / seconds if seconds > 0 else float("inf")
 
 
-def _settings(timings: MachineTimings) -> list[tuple[int, int]]:
+def _settings(timings: MachineTimings, threads: int | None) -> list[tuple[int, int]]:
     """Every (slots, threads) worth predicting: one slot per GPU with the cores shared out; on a CPU, settings
-    that keep every training within the cores, or single threads beside a single-thread model."""
+    that keep every training within the cores, or single threads beside a single-thread model. Given threads
+    are kept: with more than fit, one slot."""
     cores, model = timings.cores, timings.model_cores
     if timings.gpus:
-        return [(timings.gpus, max(1, int(cores - model) // timings.gpus))]
-    return [
-        (slots, threads)
+        return [(timings.gpus, threads or max(1, int(cores - model) // timings.gpus))]
+    weighed = [
+        (slots, count)
         for slots in range(1, cores + 1)
-        for threads in range(1, cores // slots + 1)
-        if model + slots * threads <= cores or (threads == 1 and model <= 1)
+        for count in range(1, cores // slots + 1)
+        if (model + slots * count <= cores or (count == 1 and model <= 1)) and threads in (None, count)
     ]
+    return weighed or [(1, threads or 1)]
 
 
 def _generation_seconds(timings: MachineTimings, slots: int, threads: int) -> float:

@@ -1,10 +1,12 @@
 """The timings a new run's slots and threads are chosen from, measured on this machine before its first training.
 
-The seed trains on a slice of the budget at one thread and at every core, and the variation makes
+The seed trains on a slice of the budget at one thread and at every core (once, at the given threads or
+at a GPU's share of the cores, when those decide), and the variation makes
 one proposal of the seed as the run would, its fast checks included; the model's cores are the
 process's CPU time over that proposal's wall time, so a model offloaded to a GPU counts as what it
 really takes. Nothing here is cached or stored as a result, and the proposal is thrown away: the
-run's own draws do not change. It costs two short trainings and one proposal, less than a generation.
+run's own draws do not change. It costs at most two short trainings and one proposal, less than a
+generation.
 """
 
 from __future__ import annotations
@@ -78,7 +80,9 @@ def _training_seconds(evaluator: LocalEvaluator, planned: PlannedRun, threads: i
         raise AstevoError(
             f"the seed model fails the fitness cascade ({evaluation.problem}); fix it (or the settings) and start again"
         )
-    train = next(stage for stage in evaluation.stages if stage.name == "train")
+    train = next((stage for stage in evaluation.stages if stage.name == "train"), None)
+    if train is None:
+        raise AstevoError("--workers auto measures trainings, and [fitness] train is false; pass --workers K")
     return result.seconds - train.seconds + planned_images / float(evaluation.metrics["images_per_second"]), size
 
 

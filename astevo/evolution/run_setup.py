@@ -70,11 +70,6 @@ def create_run(folder: Path, planned: PlannedRun, slots: SlotPlan | None = None)
     )
 
 
-def start_run(folder: Path, config: EvolveConfig, seed_model: ModelFile, model: ModelInfo | None) -> RunStore:
-    """A new run with the settings as given."""
-    return create_run(folder, plan_run(config, seed_model, model))
-
-
 def _versions() -> dict[str, str]:
     versions = {"astevo": astevo.__version__, "python": platform.python_version()}
     for package in ("torch", "llama_cpp_python", "llguidance", "libcst", "deap", "fvcore"):
