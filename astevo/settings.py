@@ -141,11 +141,36 @@ class FitnessSettings:
             _require(value is None or value > 0, name, f"must be positive, got {value}")
 
 
+BACKENDS = ("llama.cpp", "server")  # the model in this process, or one an OpenAI-compatible server serves
+LLAMA_CPP, SERVER = BACKENDS
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Where a served model answers (backend "server"), and how long astevo waits for it before it gives up."""
+
+    url: str | None = None  # the API's base, e.g. http://127.0.0.1:8080/v1
+    timeout: float = 300.0  # seconds for one answer; a slow big model on a busy GPU takes minutes
+    retries: int = 4  # tries after the first, with doubling waits, for a server that is down or overloaded
+    api_key: str | None = None  # sent as a Bearer token; most local servers want none
+
+    def __post_init__(self) -> None:
+        _require(
+            self.url is None or self.url.startswith(("http://", "https://")),
+            "url",
+            f"must start with http:// or https://, got {self.url!r}",
+        )
+        _require(self.timeout > 0, "timeout", f"must be positive, got {self.timeout}")
+        _require(self.retries >= 0, "retries", f"must be 0 or more, got {self.retries}")
+
+
 @dataclass(frozen=True)
 class MutationSettings:
     """How the LLM mutation operator runs: which model, which prompt, which edits, how many retries."""
 
-    model: str | None = None
+    model: str | None = None  # backend llama.cpp: a name or a GGUF file; backend server: the served model's name
+    backend: str = LLAMA_CPP
+    server: ServerSettings = field(default_factory=ServerSettings)
     intent: str | None = None
     persona: str | None = None  # None: one drawn per proposal
     scope: str = "line"
@@ -167,6 +192,12 @@ class MutationSettings:
             f"must be one of {', '.join(PERSONAS)}, got {self.persona!r}",
         )
         _require(self.scope in SCOPES, "scope", f"must be one of {', '.join(SCOPES)}, got {self.scope!r}")
+        _require(self.backend in BACKENDS, "backend", f"must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        _require(
+            self.backend != SERVER or self.server.url is not None,
+            "server.url",
+            "must be given for backend server (--model-server URL)",
+        )
         _require(self.repairs >= 0, "repairs", f"must be 0 or more, got {self.repairs}")
         _require(self.threads >= 0, "threads", f"must be 0 (the default share) or more, got {self.threads}")
         _require(self.context >= 256, "context", f"must be at least 256 tokens, got {self.context}")

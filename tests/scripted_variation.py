@@ -11,7 +11,7 @@ import random
 import re
 
 from astevo.code.blocks import ModelFile
-from astevo.llm.gguf import ModelInfo
+from astevo.llm.identity import ModelIdentity
 from astevo.variation.base import Check, Exchange, Proposal
 from astevo.variation.prompts import Exemplar
 
@@ -20,7 +20,7 @@ _CALL = re.compile(r"nn\.(" + "|".join(ACTIVATIONS) + r")\(\)")
 
 
 class ScriptedVariation:
-    model: ModelInfo | None = None
+    identity: ModelIdentity | None = None
 
     def __init__(self) -> None:
         self.calls = 0

@@ -21,9 +21,10 @@ from astevo.evolution.run_setup import create_run, plan_run
 from astevo.paths import default_seed_path
 from astevo.settings import EvolveConfig, SettingsError, apply
 from astevo.store.run_store import RunStore
+from astevo.variation.answerers import DrawnAnswers, edit_grammar
 from astevo.variation.edit_sites import sites
 from astevo.variation.keyword_values import RANGES
-from astevo.variation.rewriter import BlockRewriter, edit_grammar
+from astevo.variation.rewriter import BlockRewriter
 from astevo.variation.spot_options import spot_options
 from tests.scripted_check import ScriptedCheck
 from tests.scripted_evolution import SEED, SETTINGS
@@ -91,7 +92,7 @@ def test_every_option_the_baseline_draws_is_a_line_the_models_grammar_accepts(ll
 def test_the_random_rewriter_draws_at_spots_and_never_asks_for_a_whole_body() -> None:
     check = ScriptedCheck()
     block = SEED_FILE.block("DW")
-    proposal = BlockRewriter(None, random.Random(1), check=check, max_repairs=0).mutate(
+    proposal = BlockRewriter(DrawnAnswers(), random.Random(1), check=check, max_repairs=0).mutate(
         block, SEED_FILE.source, "hyperparameters"
     )
     assert proposal.accepted and proposal.source != block.source
@@ -99,7 +100,7 @@ def test_the_random_rewriter_draws_at_spots_and_never_asks_for_a_whole_body() ->
     assert exchange.prompt.startswith("a uniform draw from") and exchange.tokens == 0
     assert exchange.answer.rstrip("\n") in proposal.source
     no_spots = ModelFile("import torch.nn as nn\n\n\nclass Empty(nn.Module):\n    pass\n")
-    empty = BlockRewriter(None, random.Random(1), check=check).mutate(
+    empty = BlockRewriter(DrawnAnswers(), random.Random(1), check=check).mutate(
         no_spots.block("Empty"), no_spots.source, "hyperparameters"
     )
     assert not empty.accepted and not empty.exchanges

@@ -14,6 +14,7 @@ from astevo.evaluation.anatomy import inspect_model
 from astevo.evolution.evolvable import evolvable_blocks
 from astevo.evolution.loop import check_model
 from astevo.llm.gguf import checked_model
+from astevo.llm.identity import file_identity, served_identity
 from astevo.paths import default_seed_path
 from astevo.settings import EvolveConfig, FitnessSettings, apply, read_config
 from astevo.store.run_store import RunStore
@@ -158,10 +159,15 @@ def test_a_resume_refuses_another_model_file(tmp_path):
     other.write_bytes(b"GGUF two")
     meta = {"model": {"path": str(model), "sha256": hashlib.sha256(b"GGUF one").hexdigest()}}  # as 0.3 stored it
     with RunStore.create(tmp_path / "run", meta) as store:
-        check_model(store, checked_model(model, "--model"))
-        with pytest.raises(AstevoError, match="is missing or differs; restore that model to resume"):
-            check_model(store, checked_model(other, "--model"))
-        with pytest.raises(AstevoError, match="is missing or differs"):
+        check_model(store, file_identity(checked_model(model, "--model")))
+        with pytest.raises(
+            AstevoError, match=r"made with the model .*model.gguf \(sha256 .*\), and other .* differs; restore"
+        ):
+            check_model(store, file_identity(checked_model(other, "--model")))
+        with pytest.raises(AstevoError, match="and no model is given; restore"):
             check_model(store, None)
         pinned = checked_model(other, "test", "named", pinned_sha256=hashlib.sha256(b"GGUF one").hexdigest())
-        check_model(store, pinned)  # a pinned hash is trusted: the join checked it
+        check_model(store, file_identity(pinned))  # a pinned hash is trusted: the join checked it
+        served = served_identity("http://127.0.0.1:8080/v1", "named", {"id": "named"})
+        with pytest.raises(AstevoError, match="and named served at http://127.0.0.1:8080/v1 differs"):
+            check_model(store, served)

@@ -15,6 +15,7 @@ from astevo.evaluation.base import Size
 from astevo.paths import default_seed_path
 from astevo.settings import INTENTS
 from astevo.variation import prompts
+from astevo.variation.answerers import ModelAnswers
 from astevo.variation.answers import RejectedAnswer, block_from_answer
 from astevo.variation.edit_sites import argument_splits, sites
 from astevo.variation.rewriter import BlockRewriter
@@ -126,7 +127,7 @@ def test_edit_spot_operator_splices_one_line_and_moves_on_after_a_rejection() ->
     model = SpotAwareModel([])
     answers = iter(["probe: pretend failure", None])
     check = ScriptedCheck(lambda source: next(answers))
-    proposal = BlockRewriter(model, random.Random(3), check=check, max_repairs=2).mutate(
+    proposal = BlockRewriter(ModelAnswers(model), random.Random(3), check=check, max_repairs=2).mutate(
         block, SEED.source, intent="complexity"
     )
     assert proposal.accepted and len(proposal.exchanges) == 2
@@ -143,7 +144,7 @@ def test_a_copy_is_never_accepted_even_when_reformatted() -> None:
     block = SEED.blocks["DW"]
     act_line = "        self.act = nn.Hardswish()\n"
     model = ScriptedModel(["nn.Hardswish()\n"])
-    rewriter = BlockRewriter(model, random.Random(0), max_repairs=0)
+    rewriter = BlockRewriter(ModelAnswers(model), random.Random(0), max_repairs=0)
     spot = next(s for s in sites(block.source)["layers"] if s.statement.lead == "self.act = ")
     source, verdict, _ = rewriter._judge_edit(block, spot, Scripted("nn.Hardswish( )\n", ""), "hyperparameters")
     assert source is None and "copy of the version you were shown" in verdict
@@ -165,7 +166,7 @@ def smollm():
 )
 def test_real_model_proposals_parse_as_the_right_block(smollm, name: str, intent: str, seed: int) -> None:
     block = SEED.blocks[name]
-    rewriter = BlockRewriter(smollm, random.Random(seed), max_repairs=1)
+    rewriter = BlockRewriter(ModelAnswers(smollm), random.Random(seed), max_repairs=1)
     for _ in range(2):
         proposal = rewriter.mutate(block, SEED.source, intent=intent)
         assert proposal.exchanges
@@ -183,7 +184,9 @@ def test_real_model_proposals_parse_as_the_right_block(smollm, name: str, intent
 def test_every_intent_finds_a_spot_in_every_kind_of_class_block(intent: str, name: str) -> None:
     block = SEED.blocks[name]
     model = SpotAwareModel([])
-    proposal = BlockRewriter(model, random.Random(0), max_repairs=0).mutate(block, SEED.source, intent=intent)
+    proposal = BlockRewriter(ModelAnswers(model), random.Random(0), max_repairs=0).mutate(
+        block, SEED.source, intent=intent
+    )
     assert len(model.calls) == 1 and model.calls[0]["prefix"].startswith(split_header(block.source)[0])
     assert proposal.intent == intent
 
@@ -222,7 +225,7 @@ def test_a_size_intent_offers_only_smaller_edits_and_retries_an_answer_that_did_
     model = PicksSizes(["width 384 -> 96\n", "remove DFSEB5\n"])
     sizes = iter([Size(518_126, 9_000_000), Size(213_230, 8_000_000)])  # the first measures as no smaller
     check = ScriptedCheck(size=lambda source: next(sizes), parent_size=Size(518_126, 9_000_000))
-    proposal = BlockRewriter(model, random.Random(0), check=check, max_repairs=12).mutate(
+    proposal = BlockRewriter(ModelAnswers(model), random.Random(0), check=check, max_repairs=12).mutate(
         block, SEED.source, intent="fewer_parameters", sizes=_size_menu
     )
     menus = [call for call in model.calls if "-> 96" in call["grammar"] or "DFSEB" in call["grammar"]]
@@ -242,7 +245,7 @@ def test_a_size_intent_offers_only_smaller_edits_and_retries_an_answer_that_did_
 def test_other_intents_may_grow_the_model_and_never_repeat_an_accepted_answer() -> None:
     block = SEED.blocks["ExquisiteNetV2"]
     model = PicksSizes(["repeat DFSEB3\n", "repeat DFSEB3\n"])
-    rewriter = BlockRewriter(model, random.Random(0), check=ScriptedCheck(), max_repairs=0)
+    rewriter = BlockRewriter(ModelAnswers(model), random.Random(0), check=ScriptedCheck(), max_repairs=0)
     menu = _size_menu()
     depth = SizeOptions(menu.parent_parameters, tuple(o for o in menu.options if o.kind == "depth"))
     first = rewriter.mutate(block, SEED.source, intent="bold_change", sizes=lambda: depth)
@@ -260,10 +263,10 @@ def test_a_version_the_run_already_holds_is_a_copy_and_never_offered() -> None:
     check = ScriptedCheck()
     check.known = frozenset({canonical_hash(removed.source)})
     model = PicksSizes(["remove DFSEB5\n", "repeat DFSEB3\n"])
-    proposal = BlockRewriter(model, random.Random(0), check=check, max_repairs=0).mutate(
+    proposal = BlockRewriter(ModelAnswers(model), random.Random(0), check=check, max_repairs=0).mutate(
         block, SEED.source, intent="bold_change", sizes=lambda: depth
     )
     assert "remove DFSEB5" not in model.calls[0]["grammar"] and '"repeat DFSEB3"' in model.calls[0]["grammar"]
     assert proposal.accepted and proposal.source != removed.source
-    rewriter = BlockRewriter(ScriptedModel([]), random.Random(0), check=check, max_repairs=0)
+    rewriter = BlockRewriter(ModelAnswers(ScriptedModel([])), random.Random(0), check=check, max_repairs=0)
     assert "repeats an earlier proposal" in (rewriter._accept(block, removed.source, set(), "bold_change")[1] or "")

@@ -71,7 +71,7 @@ def variation_for(method: str, settings: MutationSettings) -> Variation:
 
     model = resolve_model(name, lambda line: print(line, flush=True))
     settings = dataclasses.replace(settings, model=model.name, scope=scope or "line")
-    return LLMVariation(LlamaCppGenerator.from_settings(settings, model), settings, model)
+    return LLMVariation(LlamaCppGenerator.from_settings(settings, model), settings)
 
 
 def proposal_record(proposal: Proposal, seed: ModelFile) -> dict[str, Any]:

@@ -122,7 +122,7 @@ def main() -> None:
     print(f"blocks: {', '.join(blocks)}; seed: {size.parameters:,} parameters", flush=True)
     for info in bundled_models():
         settings = MutationSettings(model=info.name, scope=args.scope, repairs=args.repairs)
-        variation = LLMVariation(LlamaCppGenerator.from_settings(settings, info), settings, info)
+        variation = LLMVariation(LlamaCppGenerator.from_settings(settings, info), settings)
         started = time.perf_counter()
         drawn = proposals(variation, seed, anatomy, args.proposals, None, size)
         smaller = proposals(variation, seed, anatomy, args.proposals, "fewer_parameters", size)

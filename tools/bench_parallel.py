@@ -49,8 +49,8 @@ from astevo.evaluation.warm_pool import shared_pool  # noqa: E402
 from astevo.evolution.loop import Evolution  # noqa: E402
 from astevo.evolution.machine_timings import measure_timings  # noqa: E402
 from astevo.evolution.run_setup import create_run, plan_run  # noqa: E402
+from astevo.llm.factory import ModelChoice  # noqa: E402
 from astevo.llm.gguf import resolve_model  # noqa: E402
-from astevo.llm.llama_cpp_backend import LlamaCppGenerator  # noqa: E402
 from astevo.paths import default_seed_path  # noqa: E402
 from astevo.settings import EvolveConfig, apply, threads_left_for_training  # noqa: E402
 from astevo.store.run_store import RunStore  # noqa: E402
@@ -110,10 +110,10 @@ def evolve(
     """Seconds and individuals of one whole run, from a fresh LLM and fresh warm workers, and what auto measured and
     chose."""
     shared_pool().close()
-    model = resolve_model(None)
+    model = ModelChoice(config.mutation)
     started = time.perf_counter()
     planned = plan_run(config, ModelFile.read(default_seed_path()), model)
-    variation = LLMVariation(LlamaCppGenerator.from_settings(planned.config.mutation, model), config.mutation, model)
+    variation = LLMVariation(model.generator(), config.mutation)
     plan, timings, measuring = None, None, 0.0
     workers = setting.workers
     if setting.auto:

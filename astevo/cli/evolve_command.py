@@ -28,9 +28,11 @@ from astevo.cli.terminal import (
     DATASET_HELP,
     IMAGE_SIZE_HELP,
     MODEL_HELP,
+    MODEL_SERVER_HELP,
     announce,
     console,
     errors,
+    server_overrides,
     user_errors,
 )
 from astevo.code.blocks import ModelFile
@@ -43,10 +45,12 @@ from astevo.evaluation.local import LocalEvaluator
 from astevo.evaluation.warm_pool import shared_pool
 from astevo.evolution.data_check import check_data
 from astevo.evolution.model_check import check_model
-from astevo.llm.gguf import ModelInfo, resolve_model
+from astevo.llm.factory import ModelChoice
+from astevo.llm.server_client import ServerUnavailable
 from astevo.paths import default_seed_path
 from astevo.settings import (
     RANDOM,
+    SERVER,
     VARIATIONS,
     EvolveConfig,
     apply,
@@ -61,6 +65,7 @@ if TYPE_CHECKING:
     from astevo.variation.base import Variation
 
 DEFAULTS = EvolveConfig()
+SERVER_EXIT = 69  # sysexits' EX_UNAVAILABLE: the model server stopped answering mid-run
 
 
 @user_errors
@@ -78,6 +83,7 @@ def evolve(
         typer.Argument(help="Model file to start from (default: the bundled ExquisiteNetV2 seed).", show_default=False),
     ] = None,
     model: Annotated[str | None, typer.Option(help=MODEL_HELP, show_default=False)] = None,
+    model_server: Annotated[str | None, typer.Option(help=MODEL_SERVER_HELP, show_default=False)] = None,
     dataset: Annotated[str | None, typer.Option(help=DATASET_HELP, show_default=False)] = None,
     data: Annotated[Path | None, typer.Option(help=DATA_HELP)] = None,
     image_size: Annotated[int | None, typer.Option(help=IMAGE_SIZE_HELP, show_default=False)] = None,
@@ -154,6 +160,8 @@ def evolve(
         if variation not in VARIATIONS:
             raise AstevoError(f"--variation must be one of {', '.join(VARIATIONS)}, got {variation!r}")
         overrides["variation"] = variation
+    if model_server is not None and not resume:
+        overrides.setdefault("mutation", {}).update(server_overrides(model_server))
     if evaluations is not None:
         overrides["evaluations"] = evaluations
         overrides.setdefault("generations", max(evaluations, 1))
@@ -171,12 +179,12 @@ def evolve(
         store = RunStore.open(run)
         check_data(store)  # before anything is decoded or loaded: a changed folder is a one-line error
         prepared_data(store.config().fitness)
-        language_model = _model_of(store.config())
-        check_model(store, language_model)  # before the model loads: a changed file is a one-line error
+        language_model = _model_of(_served_from(store.config(), model_server))
+        check_model(store, language_model.identity if language_model else None)  # before a file loads
         slots = resumed_slots(store, slots_wanted) if local else 0
         if store.config().fitness.warm_workers:  # their imports overlap the model's load
             shared_pool().prestart(slots + 1)
-        run_variation = _variation(store.config(), language_model)
+        run_variation = _variation(store.config(), language_model)  # a moved server answers at its new URL
     else:
         run = run or Path("astevo-runs") / time.strftime("%Y%m%d-%H%M%S")
         RunStore.refuse_existing(run)  # before any data is decoded, the seed built or the machine measured
@@ -262,20 +270,28 @@ def _executor(name: str, workers: int | None, ray_address: str | None, cache: bo
     return lambda slots: LocalEvaluator(evaluation_cache, slots)
 
 
-def _model_of(config: EvolveConfig) -> ModelInfo | None:
-    return None if config.variation == RANDOM else resolve_model(config.mutation.model, announce)
+def _served_from(config: EvolveConfig, model_server: str | None) -> EvolveConfig:
+    """The stored settings, with the server's new address when a resume gives one (the model must not change)."""
+    if model_server is None:
+        return config
+    if config.mutation.backend != SERVER:
+        raise AstevoError("this run's model is not served: resume it without --model-server")
+    return apply(config, {"mutation": {"server": {"url": model_server}}}, "--model-server")
 
 
-def _variation(config: EvolveConfig, model: ModelInfo | None) -> Variation:
+def _model_of(config: EvolveConfig) -> ModelChoice | None:
+    return None if config.variation == RANDOM else ModelChoice(config.mutation, announce)
+
+
+def _variation(config: EvolveConfig, model: ModelChoice | None) -> Variation:
     """The run's variation; llama.cpp is loaded only when the language model proposes."""
     if model is None:
         from astevo.variation.random_mutation import RandomVariation
 
         return RandomVariation(config.mutation)
-    from astevo.llm.llama_cpp_backend import LlamaCppGenerator
     from astevo.variation.llm_mutation import LLMVariation
 
-    return LLMVariation(LlamaCppGenerator.from_settings(config.mutation, model), config.mutation, model)
+    return LLMVariation(model.generator(), config.mutation)
 
 
 def _run(
@@ -285,7 +301,7 @@ def _run(
 
     config = store.config()
     say_data(prepare_data(config.fitness))  # prepared already: an image folder is not scanned again
-    model = variation.model
+    model = variation.identity
     size = f"{config.evaluations} trainings" if config.evaluations else f"{config.generations} generations"
     console.print(
         f"run {store.folder}: evolving {', '.join(config.blocks)} ({config.variation} variation"
@@ -318,10 +334,18 @@ def _run(
             with display:
                 evolution.run()
     except BaseException as error:
+        resume = " --force" if force else ""
+        if isinstance(error, ServerUnavailable) and stop.exit_code is None:
+            errors.print(
+                f"error: {error}; nothing evaluated is lost. Once it answers, continue with: "
+                f"astevo evolve --run {store.folder} --resume{resume}",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(SERVER_EXIT) from None
         problem = storage_problem(error, store.folder)
         if stop.exit_code is None and problem is None:
             raise
-        resume = " --force" if force else ""
         if stop.exit_code is None:
             errors.print(f"error: {problem}; {storage_advice(store.folder)}{resume}", highlight=False, soft_wrap=True)
             raise typer.Exit(STORAGE_EXIT) from None

@@ -9,7 +9,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from astevo.cli.model_files import SeedArgument, read_model
-from astevo.cli.terminal import MODEL_HELP, announce, code_view, console, print_whole, user_errors
+from astevo.cli.terminal import (
+    MODEL_HELP,
+    MODEL_SERVER_HELP,
+    announce,
+    code_view,
+    console,
+    print_whole,
+    server_overrides,
+    user_errors,
+)
 from astevo.evolution.proposals import BlockProposals
 from astevo.settings import FitnessSettings, MutationSettings, build
 from astevo.views.run_view import unified_diff
@@ -20,6 +29,7 @@ def mutate(
     block: Annotated[str, typer.Option("--block", help="Name of the block to rewrite.", show_default=False)],
     seed_file: SeedArgument = None,
     model: Annotated[str | None, typer.Option(help=MODEL_HELP, show_default=False)] = None,
+    model_server: Annotated[str | None, typer.Option(help=MODEL_SERVER_HELP, show_default=False)] = None,
     operator: Annotated[
         str | None,
         typer.Option(
@@ -57,13 +67,14 @@ def mutate(
             "threads": threads,
             "context": context,
             "gpu_layers": gpu_layers,
+            **server_overrides(model_server),
         },
         "mutation",
     )
-    from astevo.llm.gguf import resolve_model
+    from astevo.llm.factory import ModelChoice
 
-    chosen = resolve_model(settings.model, announce)
-    console.print(f"model: {chosen.name} ({chosen.source})", highlight=False)
+    chosen = ModelChoice(settings, announce)
+    console.print(f"model: {chosen.shown}", highlight=False)
     proposals = BlockProposals(model_file, block, n, settings, FitnessSettings(train=False), chosen)
     useful = 0
     for index, proposal in enumerate(proposals, start=1):

@@ -15,7 +15,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from astevo.errors import AstevoError
-from astevo.settings import SettingsError
+from astevo.settings import SERVER, SettingsError
 
 console = Console()
 errors = Console(stderr=True)
@@ -56,8 +56,18 @@ SETTING_FLAGS = {
 
 MODEL_HELP = (
     "A model name (see `astevo models`) or a GGUF file (default: $ASTEVO_MODEL, else the first named model "
-    "installed: the code model of astevo[coder])."
+    "installed: the code model of astevo[coder]); with --model-server, the served model's name."
 )
+MODEL_SERVER_HELP = (
+    "Use a model an OpenAI-compatible server serves (llama-server, llama-cpp-python, vLLM, Ollama) instead of "
+    "loading one here, e.g. http://127.0.0.1:8080/v1. With --resume: where the run's server answers now."
+)
+
+
+def server_overrides(model_server: str | None) -> dict[str, Any]:
+    """The mutation settings that `--model-server URL` stands for."""
+    return {} if model_server is None else {"backend": SERVER, "server": {"url": model_server}}
+
 
 DATA_HELP = (
     "Folder holding the data: an image folder (one folder of images per class, or train/, val/ and test/ "

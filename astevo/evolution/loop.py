@@ -76,7 +76,7 @@ class Evolution:
         force: bool = False,
     ) -> None:
         store.claim()
-        check_model(store, variation.model)
+        check_model(store, variation.identity)
         check_data(store)
         self.store, self.variation, self.evaluator = store, variation, evaluator
         self.on_progress = on_progress or (lambda progress: None)

@@ -10,7 +10,7 @@ from astevo.errors import AstevoError
 from astevo.evaluation.base import Size
 from astevo.evaluation.checks import BlockCheck
 from astevo.evaluation.local import LocalEvaluator
-from astevo.llm.gguf import ModelInfo
+from astevo.llm.factory import ModelChoice
 from astevo.settings import FitnessSettings, MutationSettings
 from astevo.variation.base import Proposal
 
@@ -25,7 +25,7 @@ class BlockProposals:
         count: int,
         settings: MutationSettings,
         fitness: FitnessSettings,
-        model: ModelInfo | None = None,
+        model: ModelChoice | None = None,
     ) -> None:
         if count < 1:
             raise AstevoError("--n must be at least 1")
@@ -40,9 +40,8 @@ class BlockProposals:
         return measured
 
     def __iter__(self) -> Iterator[Proposal]:
-        from astevo.llm.llama_cpp_backend import LlamaCppGenerator  # loads llama.cpp only when proposals are asked
         from astevo.variation.llm_mutation import LLMVariation
 
-        generator = LlamaCppGenerator.from_settings(self.settings, self.model)
-        variation = LLMVariation(generator, self.settings, generator.info)
+        model = self.model or ModelChoice(self.settings)  # a file loads only when proposals are asked
+        variation = LLMVariation(model.generator(), self.settings)
         yield from variation.proposals(self.model_file, self.name, self.count, self.check)

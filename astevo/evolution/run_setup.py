@@ -20,8 +20,7 @@ from astevo.data.prepared import PreparedData, prepare_data
 from astevo.evaluation.anatomy import Anatomy, inspect_model
 from astevo.evaluation.slot_plan import SlotPlan
 from astevo.evolution.evolvable import evolvable_blocks
-from astevo.evolution.model_check import model_record
-from astevo.llm.gguf import ModelInfo
+from astevo.llm.factory import ModelChoice
 from astevo.settings import EvolveConfig
 from astevo.store.run_store import RunStore
 
@@ -32,7 +31,7 @@ class PlannedRun:
 
     config: EvolveConfig
     seed_model: ModelFile
-    model: ModelInfo | None
+    model: ModelChoice | None
     data: PreparedData
     anatomy: Anatomy
 
@@ -41,13 +40,13 @@ class PlannedRun:
         return {name: sum(use.parameters) for name, use in self.anatomy.uses.items()}
 
 
-def plan_run(config: EvolveConfig, seed_model: ModelFile, model: ModelInfo | None) -> PlannedRun:
+def plan_run(config: EvolveConfig, seed_model: ModelFile, model: ModelChoice | None) -> PlannedRun:
     data = prepare_data(config.fitness)
     anatomy = inspect_model(seed_model, config.fitness)
     config = dataclasses.replace(config, blocks=evolvable_blocks(seed_model, anatomy, config.blocks))
     if model is not None:  # resolved once: a resume may not pick another file from $ASTEVO_MODEL
-        chosen = model.name if model.named else str(model.path.resolve())
-        config = dataclasses.replace(config, mutation=dataclasses.replace(config.mutation, model=chosen))
+        mutation = dataclasses.replace(config.mutation, model=model.recorded_name)
+        config = dataclasses.replace(config, mutation=mutation)
     return PlannedRun(config, seed_model, model, data, anatomy)
 
 
@@ -60,7 +59,7 @@ def create_run(folder: Path, planned: PlannedRun, slots: SlotPlan | None = None)
             "seed_file": planned.seed_model.origin,
             "seed_source": planned.seed_model.source,
             "versions": _versions(),
-            "model": model_record(planned.model) if planned.model else None,
+            "model": planned.model.identity.record() if planned.model else None,
             "data": planned.data.record(),
             "model_parameters": planned.anatomy.parameters,
             "block_parameters": planned.block_parameters,

@@ -1,13 +1,16 @@
 """The text-generation seam: what variation needs from a language model, whatever runs it.
 
-llama.cpp in-process is one implementation (astevo.llm.llama_cpp_backend); a local server
-would be another, without touching any variation code.
+llama.cpp in-process is one implementation (astevo.llm.llama_cpp_backend); a served model
+(astevo.llm.served) is another; `astevo.llm.factory` picks one from the settings.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from astevo.llm.identity import ModelIdentity
 
 Finish = Literal["complete", "length", "eos"]
 
@@ -28,6 +31,7 @@ class Capabilities:
     grammar: bool  # constrains output by a Lark grammar (llguidance's dialect)
     forbid_first_token: bool  # can refuse first tokens that would repeat a given text
     prefix_cache: bool  # `restart` returns to a cached system prompt instead of evaluating it again
+    body_grammar: bool = True  # also takes the whole-body grammars of block scope (llguidance's full dialect)
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,12 @@ class Generator(Protocol):
 
     @property
     def name(self) -> str:
-        """What the run record calls the model (its file name, say)."""
+        """What messages call the model (its file name, say)."""
+        ...
+
+    @property
+    def identity(self) -> ModelIdentity:
+        """What the run record stores of the model, and what a resume checks."""
         ...
 
     def restart(self, system: str) -> None:

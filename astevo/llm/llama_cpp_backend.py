@@ -10,41 +10,20 @@ import ctypes
 import time
 import warnings
 from pathlib import Path
-from typing import TypedDict, cast
+from typing import TypedDict
 
 import llama_cpp
 import llguidance
 import llguidance.llamacpp
 import numpy as np
-from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-from llama_cpp.llama_types import ChatCompletionRequestMessage
 from llguidance.numpy import allocate_token_bitmask, fill_next_token_bitmask
 
 from astevo.errors import AstevoError
 from astevo.llm.backend import KEEP_CAPTURE, Capabilities, Completion, Finish, GrammarError
+from astevo.llm.chat_templates import PLAIN_TEMPLATE, TEMPLATE_BY_TURN_TOKEN, ChatRenderer
 from astevo.llm.gguf import ModelInfo, checked_model, resolve_model
+from astevo.llm.identity import ModelIdentity, file_identity
 from astevo.settings import MutationSettings, model_threads
-
-# Chat formats for GGUF files without `tokenizer.chat_template`, chosen by the special
-# token that marks a turn in the model's vocabulary (the bundled Gemma file has none).
-GEMMA_TEMPLATE = (
-    "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{% set skip = 1 %}"
-    "{% set system = messages[0]['content'] + '\\n\\n' %}{% else %}{% set skip = 0 %}"
-    "{% set system = '' %}{% endif %}{% for message in messages[skip:] %}<start_of_turn>"
-    "{{ 'model' if message['role'] == 'assistant' else 'user' }}\n"
-    "{{ (system if loop.first else '') + message['content'] }}<end_of_turn>\n{% endfor %}"
-    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
-)
-CHATML_TEMPLATE = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
-    "{{ message['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-PLAIN_TEMPLATE = (
-    "{% for message in messages %}{{ message['role'] }}:\n{{ message['content'] }}\n\n"
-    "{% endfor %}{% if add_generation_prompt %}assistant:\n{% endif %}"
-)
-TEMPLATE_BY_TURN_TOKEN = {"<start_of_turn>": GEMMA_TEMPLATE, "<|im_start|>": CHATML_TEMPLATE}
 
 
 class Sampling(TypedDict):
@@ -163,17 +142,17 @@ class LlamaCppGenerator:
     def name(self) -> str:
         return self.info.path.name
 
-    def _chat_formatter(self) -> Jinja2ChatFormatter:
+    @property
+    def identity(self) -> ModelIdentity:
+        return file_identity(self.info)
+
+    def _chat_formatter(self) -> ChatRenderer:
         llama = self._llama
 
         def special_text(token: int) -> str:
             return llama.detokenize([token], special=True).decode("utf-8", errors="replace")
 
-        return Jinja2ChatFormatter(
-            self._chat_template(),
-            eos_token=special_text(llama.token_eos()),
-            bos_token=special_text(llama.token_bos()),
-        )
+        return ChatRenderer(self._chat_template(), special_text(llama.token_bos()), special_text(llama.token_eos()))
 
     def _chat_template(self) -> str:
         template = self._llama.metadata.get("tokenizer.chat_template")
@@ -236,12 +215,11 @@ class LlamaCppGenerator:
 
     def render(self, messages: list[dict[str, str]]) -> str:
         """The chat as the model was trained to read it, ending where the assistant speaks."""
-        # Each message is a {"role": ..., "content": ...} dict, the shape llama.cpp's chat messages have.
-        return self._chat(messages=cast(list[ChatCompletionRequestMessage], messages)).prompt
+        return self._chat.render(messages)
 
     def _tokenize(self, text: str) -> list[int]:
         # Templates that write the BOS text themselves must not get a second BOS token.
-        bos_text = self._chat.bos_token
+        bos_text = self._chat.bos
         add_bos = not (bos_text and text.startswith(bos_text))
         return self._llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
 

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from astevo.code.blocks import ModelFile
 from astevo.evaluation.base import Size, VariantsMeasured
-from astevo.llm.gguf import ModelInfo
+from astevo.llm.identity import ModelIdentity
 from astevo.variation.prompts import Exemplar
 
 
@@ -87,7 +87,7 @@ class Variation(Protocol):
     """A mutation operator: a new version of one block of a parent, judged by `check` before it is returned."""
 
     @property
-    def model(self) -> ModelInfo | None:
+    def identity(self) -> ModelIdentity | None:
         """The model proposals depend on (a resumed run must use the same one); None when none."""
         ...
 

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from astevo.code.blocks import Block, ModelFile
 from astevo.errors import AstevoError
 from astevo.llm.backend import Generator
-from astevo.llm.gguf import ModelInfo
 from astevo.llm.grammar import body_grammar
+from astevo.llm.identity import ModelIdentity
 from astevo.settings import INTENTS, PERSONAS, MutationSettings
+from astevo.variation.answerers import ModelAnswers
 from astevo.variation.base import Check, Proposal
 from astevo.variation.prompts import Exemplar, system_prompt
 from astevo.variation.rewriter import BlockRewriter
@@ -32,25 +33,23 @@ def whole_body_grammar(block: Block) -> str:
 class LLMVariation:
     """Mutation by a language model passed in; each call gets its own rng, so a resumed run repeats it."""
 
-    def __init__(self, generator: Generator, settings: MutationSettings, model: ModelInfo | None = None) -> None:
-        if settings.scope == "line" and not (
-            generator.capabilities.grammar and generator.capabilities.forbid_first_token
-        ):
+    def __init__(self, generator: Generator, settings: MutationSettings) -> None:
+        if settings.scope == "line" and not generator.capabilities.grammar:
             raise AstevoError(
                 f"the model backend for {generator.name} cannot constrain its output, which line-scope "
                 "edits need; use --scope block"
             )
-        self.generator, self.settings, self._model = generator, settings, model
+        self.generator, self.settings = generator, settings
         self._measured_sizes = MeasuredSizes()
 
     @property
-    def model(self) -> ModelInfo | None:
-        return self._model
+    def identity(self) -> ModelIdentity | None:
+        return self.generator.identity
 
     def rewriter(self, rng: random.Random, check: Check) -> BlockRewriter:
-        grammar = whole_body_grammar if self.generator.capabilities.grammar else None
+        grammar = whole_body_grammar if self.generator.capabilities.body_grammar else None
         return BlockRewriter(
-            self.generator,
+            ModelAnswers(self.generator),
             rng,
             grammar=grammar,
             check=check,

@@ -10,8 +10,9 @@ from __future__ import annotations
 import random
 
 from astevo.code.blocks import ModelFile
-from astevo.llm.gguf import ModelInfo
+from astevo.llm.identity import ModelIdentity
 from astevo.settings import MutationSettings
+from astevo.variation.answerers import DrawnAnswers
 from astevo.variation.base import Check, Proposal
 from astevo.variation.prompts import Exemplar
 from astevo.variation.rewriter import BlockRewriter
@@ -26,7 +27,7 @@ class RandomVariation:
         self._measured_sizes = MeasuredSizes()
 
     @property
-    def model(self) -> ModelInfo | None:
+    def identity(self) -> ModelIdentity | None:
         return None
 
     def mutate(
@@ -38,6 +39,6 @@ class RandomVariation:
         exemplar: Exemplar | None,
         check: Check,
     ) -> Proposal:
-        rewriter = BlockRewriter(None, rng, check=check, max_repairs=self.settings.repairs)
+        rewriter = BlockRewriter(DrawnAnswers(), rng, check=check, max_repairs=self.settings.repairs)
         sizes = self._measured_sizes.source(model_file, name, check)
         return rewriter.mutate(model_file.block(name), model_file.source, intent, sizes=sizes)

@@ -11,20 +11,18 @@ from collections.abc import Set as AbstractSet
 from astevo.code.blocks import Block, split_header
 from astevo.code.canonical import canonical_hash
 from astevo.evaluation.base import Size
-from astevo.llm.backend import Completion, Generator
-from astevo.llm.grammar import assignment_grammar, choice_grammar, continuation_grammar, layer_grammar
+from astevo.llm.backend import Completion
 from astevo.settings import SIZE_STEP, SMALLER
 from astevo.variation import prompts
+from astevo.variation.answerers import Answerer
 from astevo.variation.answers import RejectedAnswer, block_from_answer
 from astevo.variation.base import Check, Exchange, Proposal
 from astevo.variation.edit_sites import EditSite, sites
-from astevo.variation.spot_options import insert_targets, keyword_texts, spot_options
+from astevo.variation.spot_options import keyword_texts
 from astevo.variation.structural import SizeOption, SizeOptions, SizeOptionsSource
-from astevo.variation.vocabulary import edit_vocabulary
 
 TEMPERATURES = {"mutate": (0.05, 0.4), "eot": (0.05, 0.4)}
 MAX_NEW_TOKENS = (600, 1400)
-MAX_EDIT_TOKENS = 48  # one line; a longer answer is rambling and is cut
 MAX_SIZE_OPTIONS = 12  # size edits listed in one prompt
 # Which spots an intent edits first: sizes (width, depth, sizes inside blocks) when the intent is about
 # size or boldness, numbers and arguments for value changes, new or rewritten computations for added
@@ -43,15 +41,15 @@ Scope = str  # "line": continue from one spot of the block; "block": write the w
 
 
 class BlockRewriter:
-    """Asks the model for a new version of a block until one is accepted or the retries run out.
+    """Asks for a new version of a block until one is accepted or the retries run out.
 
-    Without a model (`llm` None) it is the random baseline: every spot and size edit is chosen as
-    the model's would be, and what is written there is drawn uniformly from the spot's options.
+    With `DrawnAnswers` it is the random baseline: every spot and size edit is chosen as the model's would be,
+    and what is written there is drawn uniformly from the spot's options.
     """
 
     def __init__(
         self,
-        llm: Generator | None,
+        answerer: Answerer,
         rng: random.Random,
         *,
         grammar: Callable[[Block], str | None] | None = None,
@@ -59,7 +57,8 @@ class BlockRewriter:
         max_repairs: int = 3,
         scope: Scope = "line",
     ) -> None:
-        self.llm, self.rng, self.grammar, self.check, self.max_repairs = llm, rng, grammar, check, max_repairs
+        self.answerer, self.rng, self.grammar, self.check = answerer, rng, grammar, check
+        self.max_repairs = max_repairs
         self.scope = scope
         self.proposed: set[str] = set()  # canonical hashes of accepted answers: a rewriter never repeats one
 
@@ -74,10 +73,10 @@ class BlockRewriter:
     ) -> Proposal:
         operator = "eot" if exemplar else "mutate"
         request = prompts.mutation_prompt(block.name, block.source, intent, persona, exemplar)
-        spots = _usable_sites(file_source, sites(block.source), drawn=self.llm is None)
+        spots = _usable_sites(file_source, sites(block.source), self.answerer)
         if self.scope == "line" and (any(spots.values()) or (sizes is not None and sizes().options)):
             return self._propose_edits(block, file_source, operator, intent, persona, request, spots, sizes)
-        if self.llm is None:  # a whole new body cannot be drawn
+        if not self.answerer.writes_bodies:
             return Proposal(block.name, operator, intent, persona, None)
         return self._propose(block, operator, intent, persona, request, avoid=(block.source,))
 
@@ -121,7 +120,7 @@ class BlockRewriter:
             if source is not None:
                 return Proposal(block.name, operator, intent, persona, source, tuple(exchanges))
             note = "\n" + prompts.retry_prompt(exchange.verdict or "")
-        if not exchanges and self.llm is not None:  # no spot and no size edit after all: the whole body
+        if not exchanges and self.answerer.writes_bodies:  # no spot and no size edit after all: the whole body
             return self._propose(block, operator, intent, persona, request, avoid=(block.source,))
         return Proposal(block.name, operator, intent, persona, None, tuple(exchanges))
 
@@ -134,18 +133,7 @@ class BlockRewriter:
         ]
         low, high = TEMPERATURES[operator]
         temperature, seed = self.rng.uniform(low, high), self.rng.randrange(2**31)
-        if self.llm is None:
-            completion = _drawn(spot_options(file_source, site), seed)
-        else:
-            completion = self.llm.complete(
-                messages,
-                prefix=_prefix(block, site),
-                grammar=edit_grammar(file_source, site),
-                temperature=temperature,
-                max_tokens=MAX_EDIT_TOKENS,
-                seed=seed,
-                avoid=site.avoided,
-            )
+        completion = self.answerer.at_spot(messages, file_source, site, _prefix(block, site), temperature, seed)
         started = time.perf_counter()
         source, verdict, size = self._judge_edit(block, site, completion, intent)
         return source, _exchange(purpose, completion, temperature, seed, started, verdict, size=size)
@@ -169,16 +157,7 @@ class BlockRewriter:
         ]
         low, high = TEMPERATURES[operator]
         temperature, seed = self.rng.uniform(low, high), self.rng.randrange(2**31)
-        if self.llm is None:
-            completion = _drawn([f"{label}\n" for label in options], seed)
-        else:
-            completion = self.llm.complete(
-                messages,
-                grammar=choice_grammar(list(options)),
-                temperature=temperature,
-                max_tokens=MAX_EDIT_TOKENS,
-                seed=seed,
-            )
+        completion = self.answerer.pick(messages, list(options), temperature, seed)
         started = time.perf_counter()
         chosen = options.get(completion.text.strip())
         if completion.finish != "complete" or chosen is None:
@@ -214,7 +193,6 @@ class BlockRewriter:
         request: str,
         avoid: tuple[str, ...],
     ) -> Proposal:
-        assert self.llm is not None  # callers draw only at spots
         header, _ = split_header(block.source)
         grammar = self.grammar(block) if self.grammar else None
         messages = [{"role": "system", "content": prompts.system_prompt()}, {"role": "user", "content": request}]
@@ -225,13 +203,8 @@ class BlockRewriter:
         for _ in range(1 + self.max_repairs):
             temperature = self.rng.uniform(low, high)
             seed = self.rng.randrange(2**31)
-            completion = self.llm.complete(
-                messages,
-                prefix=header,
-                grammar=grammar,
-                temperature=temperature,
-                max_tokens=self.rng.randint(*MAX_NEW_TOKENS),
-                seed=seed,
+            completion = self.answerer.body(
+                messages, header, grammar, temperature, self.rng.randint(*MAX_NEW_TOKENS), seed
             )
             started = time.perf_counter()
             source, verdict, size = self._judge(block, header, completion.text, forbidden, intent)
@@ -370,36 +343,13 @@ def _prefix(block: Block, site: EditSite) -> str:
     return before + statement.indent + statement.lead + site.kept_value
 
 
-def _drawn(options: list[str], seed: int) -> Completion:
-    """The random baseline's answer: one of the spot's options, drawn uniformly."""
-    text = random.Random(seed).choice(options)
-    return Completion(text, f"a uniform draw from {len(options)} options", 0, 0, 0.0, 0.0, "complete")
-
-
-def _usable_sites(file_source: str, spots: dict[str, list[EditSite]], drawn: bool) -> dict[str, list[EditSite]]:
-    """The spots without calls that take no further keyword; when drawn, those with something to draw."""
+def _usable_sites(file_source: str, spots: dict[str, list[EditSite]], answerer: Answerer) -> dict[str, list[EditSite]]:
+    """The spots without calls that take no further keyword, and that the answerer can answer."""
     return {
         group: [
             site
             for site in found
-            if (site.kind != "append" or keyword_texts(file_source, site))
-            and (not drawn or spot_options(file_source, site))
+            if (site.kind != "append" or keyword_texts(file_source, site)) and answerer.can_answer(file_source, site)
         ]
         for group, found in spots.items()
     }
-
-
-def edit_grammar(file_source: str, site: EditSite) -> str:
-    """The grammar the model writes under at the spot."""
-    vocabulary = edit_vocabulary(file_source, site)
-    if site.kind == "insert":
-        return assignment_grammar(insert_targets(site), vocabulary)
-    if site.kind == "append":
-        return choice_grammar(
-            keyword_texts(file_source, site),
-            before=" " if site.kept_value.endswith(",") else "",
-            after=")" * site.open_brackets,
-        )
-    if site.kind == "replace" and site.split == 0:
-        return layer_grammar(vocabulary)
-    return continuation_grammar(site.open_brackets, site.kept_value.endswith(","), vocabulary)

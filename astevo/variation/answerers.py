@@ -1,0 +1,122 @@
+"""Who writes at a spot: the language model under the spot's grammar, or the random baseline's uniform draw over
+the same options. The rewriter asks either the same way, so the baseline differs from the model in nothing else."""
+
+from __future__ import annotations
+
+import random
+from typing import Protocol
+
+from astevo.llm.backend import Completion, Generator
+from astevo.llm.grammar import assignment_grammar, choice_grammar, continuation_grammar, layer_grammar
+from astevo.variation.edit_sites import EditSite
+from astevo.variation.spot_options import insert_targets, keyword_texts, spot_options
+from astevo.variation.vocabulary import edit_vocabulary
+
+MAX_EDIT_TOKENS = 48  # one line; a longer answer is rambling and is cut
+Messages = list[dict[str, str]]
+
+
+class Answerer(Protocol):
+    @property
+    def writes_bodies(self) -> bool:
+        """Whether it can write a whole new body (block scope), not only a spot or a pick."""
+        ...
+
+    def can_answer(self, file_source: str, site: EditSite) -> bool: ...
+
+    def at_spot(
+        self, messages: Messages, file_source: str, site: EditSite, prefix: str, temperature: float, seed: int
+    ) -> Completion:
+        """The rest of the spot's line, after `prefix` (the block up to the spot)."""
+        ...
+
+    def pick(self, messages: Messages, labels: list[str], temperature: float, seed: int) -> Completion:
+        """One of `labels`, then a newline."""
+        ...
+
+    def body(
+        self, messages: Messages, prefix: str, grammar: str | None, temperature: float, max_tokens: int, seed: int
+    ) -> Completion:
+        """A whole new body after `prefix` (the block's header)."""
+        ...
+
+
+class ModelAnswers:
+    """The language model writes, constrained by the spot's grammar."""
+
+    writes_bodies = True
+
+    def __init__(self, generator: Generator) -> None:
+        self.generator = generator
+
+    def can_answer(self, file_source: str, site: EditSite) -> bool:
+        return True
+
+    def at_spot(
+        self, messages: Messages, file_source: str, site: EditSite, prefix: str, temperature: float, seed: int
+    ) -> Completion:
+        return self.generator.complete(
+            messages,
+            prefix=prefix,
+            grammar=edit_grammar(file_source, site),
+            temperature=temperature,
+            max_tokens=MAX_EDIT_TOKENS,
+            seed=seed,
+            avoid=site.avoided,
+        )
+
+    def pick(self, messages: Messages, labels: list[str], temperature: float, seed: int) -> Completion:
+        return self.generator.complete(
+            messages, grammar=choice_grammar(labels), temperature=temperature, max_tokens=MAX_EDIT_TOKENS, seed=seed
+        )
+
+    def body(
+        self, messages: Messages, prefix: str, grammar: str | None, temperature: float, max_tokens: int, seed: int
+    ) -> Completion:
+        return self.generator.complete(
+            messages, prefix=prefix, grammar=grammar, temperature=temperature, max_tokens=max_tokens, seed=seed
+        )
+
+
+class DrawnAnswers:
+    """The random baseline: what the grammar would let the model write at the spot, drawn uniformly. A whole new
+    body cannot be drawn, so block scope and spots with nothing to draw are left to the model."""
+
+    writes_bodies = False
+
+    def can_answer(self, file_source: str, site: EditSite) -> bool:
+        return bool(spot_options(file_source, site))
+
+    def at_spot(
+        self, messages: Messages, file_source: str, site: EditSite, prefix: str, temperature: float, seed: int
+    ) -> Completion:
+        return _drawn(spot_options(file_source, site), seed)
+
+    def pick(self, messages: Messages, labels: list[str], temperature: float, seed: int) -> Completion:
+        return _drawn([f"{label}\n" for label in labels], seed)
+
+    def body(
+        self, messages: Messages, prefix: str, grammar: str | None, temperature: float, max_tokens: int, seed: int
+    ) -> Completion:
+        raise ValueError("the random baseline draws at spots only; it cannot write a whole body")
+
+
+def _drawn(options: list[str], seed: int) -> Completion:
+    text = random.Random(seed).choice(options)
+    return Completion(text, f"a uniform draw from {len(options)} options", 0, 0, 0.0, 0.0, "complete")
+
+
+def edit_grammar(file_source: str, site: EditSite) -> str:
+    """The grammar the model writes under at the spot."""
+    vocabulary = edit_vocabulary(file_source, site)
+    if site.kind == "insert":
+        return assignment_grammar(insert_targets(site), vocabulary)
+    if site.kind == "append":
+        return choice_grammar(
+            keyword_texts(file_source, site),
+            before=" " if site.kept_value.endswith(",") else "",
+            after=")" * site.open_brackets,
+        )
+    if site.kind == "replace" and site.split == 0:
+        return layer_grammar(vocabulary)
+    return continuation_grammar(site.open_brackets, site.kept_value.endswith(","), vocabulary)
