@@ -44,6 +44,9 @@ _MIGRATIONS: dict[tuple[str, ...], tuple[str, ...] | None] = {
     ("mutation", "seed"): ("mutation", "random_seed"),
     ("fitness", "budget", "seed"): ("fitness", "budget", "training_seed"),
     ("mutation", "dataset"): None,  # the fast checks now use the run's own fitness settings
+    ("mutation", "threads"): ("mutation", "llama_cpp", "threads"),  # llama.cpp's own knobs got their own table
+    ("mutation", "context"): ("mutation", "llama_cpp", "context"),
+    ("mutation", "gpu_layers"): ("mutation", "llama_cpp", "gpu_layers"),
 }
 
 
@@ -165,20 +168,31 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class LlamaCppSettings:
+    """How a GGUF file runs in this process (backend "llama.cpp")."""
+
+    threads: int = 0  # 0: llama.cpp's default share of the cores
+    context: int = 4096
+    gpu_layers: int | None = None  # None: all layers when llama.cpp was built with GPU support
+
+    def __post_init__(self) -> None:
+        _require(self.threads >= 0, "threads", f"must be 0 (the default share) or more, got {self.threads}")
+        _require(self.context >= 256, "context", f"must be at least 256 tokens, got {self.context}")
+
+
+@dataclass(frozen=True)
 class MutationSettings:
     """How the LLM mutation operator runs: which model, which prompt, which edits, how many retries."""
 
     model: str | None = None  # backend llama.cpp: a name or a GGUF file; backend server: the served model's name
     backend: str = LLAMA_CPP
+    llama_cpp: LlamaCppSettings = field(default_factory=LlamaCppSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     intent: str | None = None
     persona: str | None = None  # None: one drawn per proposal
     scope: str = "line"
     repairs: int = 3
     random_seed: int = 0
-    threads: int = 0  # 0: llama.cpp's default share of the cores
-    context: int = 4096
-    gpu_layers: int | None = None  # None: all layers when llama.cpp was built with GPU support
 
     def __post_init__(self) -> None:
         _require(
@@ -199,14 +213,12 @@ class MutationSettings:
             "must be given for backend server (--model-server URL)",
         )
         _require(self.repairs >= 0, "repairs", f"must be 0 or more, got {self.repairs}")
-        _require(self.threads >= 0, "threads", f"must be 0 (the default share) or more, got {self.threads}")
-        _require(self.context >= 256, "context", f"must be at least 256 tokens, got {self.context}")
 
 
 def model_threads(settings: MutationSettings) -> int:
     """The LLM's threads: half the cores by default, since llama.cpp's threads spin while they wait for each
     other, and taking every core collapses throughput (4x slower measured) when anything else runs."""
-    return settings.threads or max(1, (os.cpu_count() or 1) // 2)
+    return settings.llama_cpp.threads or max(1, (os.cpu_count() or 1) // 2)
 
 
 def threads_left_for_training(settings: MutationSettings, slots: int) -> int:
@@ -299,9 +311,10 @@ def migrate_record(record: dict[str, Any]) -> dict[str, Any]:
             continue
         value = table.pop(old[-1])
         if new is not None:
-            target = _table(migrated, new[:-1])
-            if target is not None:
-                target.setdefault(new[-1], value)
+            target = migrated
+            for key in new[:-1]:  # a table the new name lives in is made if need be
+                target = target.setdefault(key, {})
+            target.setdefault(new[-1], value)
     return migrated
 
 
@@ -316,7 +329,7 @@ def _table(record: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any] | No
 def read_config(path: Path) -> dict[str, Any]:
     """A TOML file's settings as nested tables; unknown keys are caught when they are applied."""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return migrate_record(tomllib.loads(path.read_text(encoding="utf-8")))  # a file written for an older astevo
     except OSError as error:
         raise AstevoError(f"cannot read config file {path}: {error.strerror}") from None
     except tomllib.TOMLDecodeError as error:

@@ -11,6 +11,7 @@ tests that need more than a model that follows the grammar ask for the code mode
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -34,3 +35,13 @@ def pytest_configure(config: pytest.Config) -> None:
 def llm() -> LlamaCppGenerator:
     """The bundled SmolLM2, with a small context: loaded once for every test that reads its tokenizer."""
     return LlamaCppGenerator(resolve_model(TINY_MODEL), n_ctx=512)
+
+
+@pytest.fixture(scope="module")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a real llama-cpp-python server with the tiny model, one per test module that asks."""
+    from tests.model_servers import free_port, served
+
+    port = free_port()
+    with served(port, tmp_path_factory.mktemp("server") / "server.log"):
+        yield f"http://127.0.0.1:{port}/v1"

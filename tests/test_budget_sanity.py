@@ -9,7 +9,7 @@ import pytest
 
 from astevo.evolution.noise import Noise, learns_nothing
 from astevo.views.run_view import noise_line
-from tests.cli_process import astevo
+from tests.cli_process import astevo, small_validation
 
 
 @pytest.mark.parametrize(
@@ -41,7 +41,7 @@ def test_a_run_whose_seed_learns_nothing_stops_at_once_and_goes_on_with_force(tm
     run = tmp_path / "run"
     result = astevo(
         "evolve", "--run", str(run), "--variation", "random", "--population", "2", "--generations", "1",
-        "--limit-train", "20", "--epochs", "1", "--workers", "1", cwd=tmp_path,
+        "--limit-train", "20", "--epochs", "1", "--workers", "1", *small_validation(tmp_path), cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
     assert "Traceback" not in result.stderr

@@ -1,24 +1,21 @@
 """The main job end to end, as a user runs it: `astevo evolve` with the bundled tiny GGUF on a slice of
-Fashion-MNIST, then `show`, `diff`, `export`, `report` and `final` on the run it leaves; and once with the
-default code model."""
+Fashion-MNIST, then `show`, `diff`, `export`, `report` and `final` on the run it leaves. (The default code
+model's end-to-end run is README's main command: tests/test_readme_commands.py.)"""
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from astevo.code.blocks import ModelFile
-from astevo.llm.catalogue import named_model
-from astevo.llm.gguf import MODEL_ENV, resolve_model
+from astevo.llm.gguf import resolve_model
 from astevo.store.run_store import RunStore
-from tests.cli_process import astevo
-from tests.conftest import CODE_MODEL, TINY_MODEL
+from tests.cli_process import astevo, small_validation
+from tests.conftest import TINY_MODEL
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_model, pytest.mark.needs_data]
 
@@ -40,6 +37,7 @@ def evolved(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
         "run",
         "--no-cache",
         "--force",  # 512 images teach the seed little; the pipeline is under test, not the budget
+        *small_validation(home),
         cwd=home,
     )
     return home, result
@@ -136,6 +134,7 @@ def test_each_baseline_runs_end_to_end_on_its_evaluation_budget(tmp_path, variat
         "--force",
         "--workers",
         "1",  # the run above tests --workers auto
+        *small_validation(tmp_path),
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -150,29 +149,6 @@ def test_each_baseline_runs_end_to_end_on_its_evaluation_budget(tmp_path, variat
     for child in offspring:
         asked = child.exchanges[0]["prompt"]
         assert asked.startswith("a uniform draw from") == (variation == "random")
-
-
-@pytest.mark.needs_coder
-def test_the_default_code_model_evolves_end_to_end(tmp_path):
-    """No --model and no $ASTEVO_MODEL: the run uses the code model, and records its name and pinned hash."""
-    environment = {key: value for key, value in os.environ.items() if key != MODEL_ENV}
-    result = subprocess.run(
-        [sys.executable, "-m", "astevo.cli", "evolve", "--population", "2", "--generations", "1"]
-        + ["--limit-train", "512", "--epochs", "1", "--run", "run", "--no-cache", "--force", "--workers", "1"],
-        cwd=tmp_path,
-        env={**environment, "COLUMNS": "200"},  # the user's model cache: the joined file is reused
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert f"(llm variation by {CODE_MODEL})" in result.stdout
-    with RunStore.open(tmp_path / "run") as store:
-        meta, config, individuals = store.meta(), store.config(), store.individuals()
-    pinned = named_model(CODE_MODEL)
-    assert pinned is not None and pinned.origin.pinned_sha256 is not None
-    assert meta["model"]["name"] == CODE_MODEL and meta["model"]["sha256"] == pinned.origin.pinned_sha256
-    assert config.mutation.model == CODE_MODEL  # a resume finds the model by name on any machine
     offspring = individuals[1:]
     assert len(offspring) == 2 and any(child.valid for child in offspring), [c.reason for c in offspring]
     for child in offspring:  # Qwen's own chat template framed every prompt

@@ -100,13 +100,13 @@ def test_uninterrupted_run_is_complete(reference):
     assert any(individual != 1 for individual, _, _ in further), "no child was raced: the kill tests need one"
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_kill_9_at_random_moments_then_resume_gives_the_genealogy_of_an_uninterrupted_run(tmp_path, reference, workers):
+def test_kill_9_at_random_moments_then_resume_gives_the_genealogy_of_an_uninterrupted_run(tmp_path, reference):
     """Same seed and settings, same genealogy: also when the run was killed three times on the way, with
-    evaluations in flight in every slot (they are redone on resume, and nothing is recorded twice)."""
+    evaluations in flight in both slots (they are redone on resume, and nothing is recorded twice). One slot
+    is the same loop with fewer evaluations in flight, so it is not run apart."""
     folder = tmp_path / "run"
-    options = ("--workers", str(workers))
-    delays = random.Random(2026 + workers).sample(range(3, 12), 3)  # a whole run takes about 25 s on 2 cores
+    options = ("--workers", "2")
+    delays = random.Random(2026 + 2).sample(range(3, 12), 3)  # a whole run takes about 25 s on 2 cores
     process = _start(folder, options=options)
     for delay in delays:
         time.sleep(delay)

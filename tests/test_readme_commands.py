@@ -16,9 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from astevo.llm.catalogue import named_model
+from astevo.store.run_store import RunStore
+from tests.conftest import CODE_MODEL
+
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = [pytest.mark.slow, pytest.mark.needs_model, pytest.mark.needs_data]
+pytestmark = [pytest.mark.slow, pytest.mark.needs_coder, pytest.mark.needs_data]
 
 
 def readme_command(marker: str) -> str:
@@ -52,3 +56,12 @@ def test_the_main_command_works_as_root_without_sudo(tmp_path: Path) -> None:
     assert (runs[0] / "report" / "report.html").is_file()
     assert "Pareto front" in result.stdout and "report:" in result.stdout
     assert "Traceback" not in output
+    # No --model and no $ASTEVO_MODEL: the run used the default code model, and recorded its name and pinned
+    # hash, so that a resume finds it by name on any machine.
+    assert f"(llm variation by {CODE_MODEL})" in result.stdout
+    with RunStore.open(runs[0]) as store:
+        meta, config = store.meta(), store.config()
+    pinned = named_model(CODE_MODEL)
+    assert pinned is not None and pinned.origin.pinned_sha256 is not None
+    assert meta["model"]["name"] == CODE_MODEL and meta["model"]["sha256"] == pinned.origin.pinned_sha256
+    assert config.mutation.model == CODE_MODEL

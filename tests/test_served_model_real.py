@@ -5,55 +5,24 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from astevo.llm.gguf import resolve_model
-from tests.cli_process import astevo
-from tests.conftest import TINY_MODEL
+from tests.cli_process import astevo, user_environment
 from tests.fake_model_server import Answer, Route, fake_server
+from tests.model_servers import free_port, served
+from tests.test_evolve_resume import genealogy
+from tests.test_stop_signals import stored_individuals
 
 pytestmark = [pytest.mark.needs_model, pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"  # a file: llama.cpp's log would fill a pipe and block it
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(resolve_model(TINY_MODEL).path)]
-    command += ["--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096"]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log.open("w"))
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/models", timeout=2).close()
-                break
-            except OSError:
-                assert server.poll() is None, log.read_text()[-2000:]
-                assert time.monotonic() < deadline, "the model server did not start in 120 s"
-                time.sleep(0.5)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def forwarded(url: str, method: str, path: str) -> Route:
@@ -103,52 +72,58 @@ def test_mutate_proposes_in_line_scope_through_the_server_under_its_grammar(serv
     assert all(body["prompt"].startswith("<|im_start|>system\n") for body in asked)
 
 
-def test_a_server_that_stops_answering_mid_run_stops_evolve_with_a_word_and_resume_ends_it(
-    server_url: str, tmp_path: Path
+def test_a_server_killed_mid_run_stops_evolve_with_a_word_and_the_resume_ends_as_an_uninterrupted_run(
+    tmp_path: Path,
 ) -> None:
-    """One answer, then the proxy plays a server that is down (503 for good); the run is resumed against the real
-    server at its own address, which is also how a run follows a server that moved."""
     config = tmp_path / "server.toml"
-    config.write_text("[mutation.server]\nretries = 1\ntimeout = 120\n")
-    routes = proxy_routes(server_url)
-    answers = {"left": 1}
-    real_completion = routes["POST /v1/completions"]
-
-    def until_down(body: dict[str, Any]) -> Answer:
-        answers["left"] -= 1
-        return real_completion(body) if answers["left"] >= 0 else (503, {"error": {"message": "Loading model"}})
-
-    routes["POST /v1/completions"] = until_down
-    run = tmp_path / "run"
-    budget = ["--population", "2", "--generations", "1", "--limit-train", "256", "--epochs", "1"]
-    with fake_server(routes) as proxy:
-        stopped = astevo(
-            "evolve", "--run", str(run), "--model-server", proxy.url, "--config", str(config), *budget,
-            "--workers", "1", "--force", cwd=tmp_path,
+    config.write_text("[mutation.server]\nretries = 1\ntimeout = 120\n[fitness]\nval_fraction = 0.02\n")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v1"
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    arguments = ["--model-server", url, "--config", str(config), "--population", "2", "--generations", "1"]
+    arguments += ["--limit-train", "256", "--epochs", "1", "--workers", "1", "--force"]
+    with served(port, tmp_path / "first.log") as server:
+        uninterrupted = astevo("evolve", "--run", str(whole), *arguments, cwd=tmp_path)
+        assert uninterrupted.returncode == 0, uninterrupted.stderr[-2000:]
+        running = subprocess.Popen(
+            [sys.executable, "-m", "astevo.cli", "evolve", "--run", str(killed), *arguments],
+            cwd=tmp_path, env=user_environment(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-    assert stopped.returncode == 69, stopped.stderr[-2000:]
-    assert "Traceback" not in stopped.stderr
-    last = stopped.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"error: the model server at {proxy.url} did not answer POST")
-    assert last.endswith(
-        f"nothing evaluated is lost. Once it answers, continue with: astevo evolve --run {run} --resume --force"
-    )
+        deadline = time.monotonic() + 300
+        while stored_individuals(killed) < 1 and running.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert running.poll() is None, "the run ended before its server could be killed"
+        server.kill()  # what the host's OOM killer or a crash does: no goodbye
+        _, stderr = running.communicate(timeout=300)
+    assert running.returncode == 69, stderr[-2000:]
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: the model server at {url} did not answer POST {url}/completions: ")
+    advice = f"nothing evaluated is lost. Once it answers, continue with: astevo evolve --run {killed} --resume --force"
+    assert last.endswith(advice)
     assert processes_of(tmp_path / "cache") == []
-    with sqlite3.connect(run / "run.sqlite") as db:
+    with sqlite3.connect(killed / "run.sqlite") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        kept = db.execute("SELECT count(*) FROM individuals").fetchone()[0]
-    assert kept >= 1  # at least the seed, measured before the server went down
+    assert stored_individuals(killed) < stored_individuals(whole)
 
-    resumed = astevo("evolve", "--run", str(run), "--resume", "--force", "--model-server", server_url, cwd=tmp_path)
+    with served(port, tmp_path / "restarted.log"):  # the server is back, at the same address
+        resumed = astevo("evolve", "--run", str(killed), "--resume", "--force", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    with sqlite3.connect(run / "run.sqlite") as db:
-        assert db.execute("SELECT count(*) FROM individuals").fetchone()[0] == 1 + 2
-        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-    recorded = json.loads(meta["model"])
-    assert (recorded["name"], recorded["server"]) == ("smollm2", proxy.url)  # where it was when the run started
-    assert json.loads(recorded["report"]) == {"id": "smollm2", "owned_by": "me"}
+    assert genealogy(killed) == genealogy(whole)
+    recorded = json.loads(dict(sqlite_meta(killed))["model"])
+    assert (recorded["name"], recorded["server"], json.loads(recorded["report"])) == (
+        "smollm2",
+        url,
+        {"id": "smollm2", "owned_by": "me"},
+    )
 
-    moved_to_nothing = astevo("evolve", "--run", str(run), "--resume", "--model-server", "http://127.0.0.1:9/v1",
-                              "--force", cwd=tmp_path)  # fmt: skip
-    assert moved_to_nothing.returncode == 2 and "Traceback" not in moved_to_nothing.stderr
-    assert "did not answer GET http://127.0.0.1:9/v1/models" in moved_to_nothing.stderr
+    elsewhere = astevo(
+        "evolve", "--run", str(killed), "--resume", "--model-server", "http://127.0.0.1:9/v1", cwd=tmp_path
+    )  # a server that moved is followed with --model-server; one that is not there is one line
+    assert elsewhere.returncode == 2 and "Traceback" not in elsewhere.stderr
+    assert "did not answer GET http://127.0.0.1:9/v1/models" in elsewhere.stderr.strip().splitlines()[-1]
+
+
+def sqlite_meta(run: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(run / "run.sqlite") as db:
+        return list(db.execute("SELECT key, value FROM meta").fetchall())

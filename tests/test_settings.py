@@ -13,7 +13,9 @@ from astevo.settings import (
     EvolveConfig,
     FinalSettings,
     FitnessSettings,
+    LlamaCppSettings,
     MutationSettings,
+    ServerSettings,
     SettingsError,
     TrainBudget,
     apply,
@@ -35,6 +37,11 @@ from astevo.settings import (
         (lambda: FitnessSettings(memory_mb=0), "memory_mb"),
         (lambda: MutationSettings(intent="faster"), "intent"),
         (lambda: MutationSettings(scope="file"), "scope"),
+        (lambda: MutationSettings(backend="openai"), "backend"),
+        (lambda: MutationSettings(backend="server"), "server.url"),
+        (lambda: ServerSettings(url="127.0.0.1:8080"), "url"),
+        (lambda: ServerSettings(retries=-1), "retries"),
+        (lambda: LlamaCppSettings(context=16), "context"),
         (lambda: EvolveConfig(population=0), "population"),
         (lambda: EvolveConfig(cost="latency"), "cost"),
         (lambda: EvolveConfig(fitness=FitnessSettings(train=False)), "fitness.train"),
@@ -80,6 +87,22 @@ def test_a_record_of_an_older_astevo_is_migrated_before_it_is_read() -> None:
     old["fitness"]["budget"]["seed"] = old["fitness"]["budget"].pop("training_seed")
     assert EvolveConfig.from_record(old) == EvolveConfig(random_seed=7)
     assert migrate_record(EvolveConfig().to_record()) == EvolveConfig().to_record()
+
+
+def test_llama_cpp_knobs_stored_before_backends_had_tables_move_into_theirs() -> None:
+    old = EvolveConfig().to_record()
+    del old["mutation"]["llama_cpp"], old["mutation"]["server"], old["mutation"]["backend"]
+    old["mutation"].update({"threads": 3, "context": 2048, "gpu_layers": 0})
+    mutation = EvolveConfig.from_record(old).mutation
+    assert mutation.llama_cpp == LlamaCppSettings(threads=3, context=2048, gpu_layers=0)
+    assert (mutation.backend, mutation.server) == ("llama.cpp", ServerSettings())
+
+
+def test_a_config_file_written_for_an_older_astevo_still_applies(tmp_path: Path) -> None:
+    path = tmp_path / "old.toml"
+    path.write_text('[mutation]\nthreads = 8\nscope = "block"\n')
+    applied = apply(EvolveConfig(), read_config(path), str(path)).mutation
+    assert (applied.llama_cpp.threads, applied.scope) == (8, "block")
 
 
 def test_values_of_the_wrong_type_are_refused_and_ints_pass_for_floats() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from astevo.cli.stop_signals import Stopped, StopSignals
-from tests.cli_process import astevo
+from tests.cli_process import astevo, small_validation
 
 
 @pytest.mark.parametrize(
@@ -48,7 +48,8 @@ def test_sigterm_stops_a_run_with_a_word_and_it_resumes_to_its_end(tmp_path: Pat
     environment.update({"XDG_CACHE_HOME": str(tmp_path / "cache"), "COLUMNS": "200"})
     process = subprocess.Popen(
         [sys.executable, "-m", "astevo.cli", "evolve", "--run", str(run), "--variation", "random", "--population",
-         "2", "--generations", "2", "--limit-train", "256", "--epochs", "1", "--workers", "1", "--force"],
+         "2", "--generations", "2", "--limit-train", "256", "--epochs", "1", "--workers", "1", "--force",
+         *small_validation(tmp_path)],
         cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 300

@@ -20,7 +20,7 @@ import pytest
 
 from astevo.cli.storage_faults import STORAGE_EXIT, storage_problem
 from astevo.store.run_store import RunStore
-from tests.cli_process import astevo
+from tests.cli_process import astevo, small_validation
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_data]
 
@@ -36,7 +36,7 @@ def _on_a_small_disk(tmp_path: Path) -> subprocess.CompletedProcess:
     namespace = ["unshare", "--mount"] if os.geteuid() == 0 else ["unshare", "--mount", "--map-root-user"]
     script = (
         f'mount -t tmpfs -o size={DISK_KB}k tmpfs "$1" && cd "$1" && "$3" -m astevo.cli evolve --run run '
-        f'{" ".join(RUN)}; status=$?; cp -a "$1/run" "$2/run"; exit $status'
+        f'{" ".join([*RUN, *small_validation(tmp_path)])}; status=$?; cp -a "$1/run" "$2/run"; exit $status'
     )
     disk = tmp_path / "disk"
     disk.mkdir()

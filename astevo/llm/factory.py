@@ -15,20 +15,20 @@ class ModelChoice:
     def __init__(self, settings: MutationSettings, announce: Announce | None = None) -> None:
         self.settings = settings
         self._file: ModelInfo | None = None
-        self._served: Generator | None = None
+        self._generator: Generator | None = None  # a served model's connection, or the file once loaded
         if settings.backend == SERVER:
             from astevo.llm.served import ServedGenerator
 
-            self._served = ServedGenerator(settings.server, settings.model)
+            self._generator = ServedGenerator(settings.server, settings.model)
         else:
             self._file = resolve_model(settings.model, announce)
 
     @property
     def identity(self) -> ModelIdentity:
-        if self._served is not None:
-            return self._served.identity
-        assert self._file is not None
-        return file_identity(self._file)
+        if self._file is not None:
+            return file_identity(self._file)
+        assert self._generator is not None
+        return self._generator.identity
 
     @property
     def recorded_name(self) -> str:
@@ -45,11 +45,12 @@ class ModelChoice:
         return f"{self._file.name} ({self._file.source})"
 
     def generator(self) -> Generator:
-        if self._served is not None:
-            return self._served
-        from astevo.llm.llama_cpp_backend import LlamaCppGenerator  # loads llama.cpp only when a file is used
+        """The model ready to complete; a file is loaded on the first call only."""
+        if self._generator is None:
+            from astevo.llm.llama_cpp_backend import LlamaCppGenerator  # loads llama.cpp only when a file is used
 
-        return LlamaCppGenerator.from_settings(self.settings, self._file)
+            self._generator = LlamaCppGenerator.from_settings(self.settings, self._file)
+        return self._generator
 
 
 def make_generator(settings: MutationSettings, announce: Announce | None = None) -> Generator:

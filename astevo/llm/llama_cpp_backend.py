@@ -132,10 +132,10 @@ class LlamaCppGenerator:
         """`model`, else the one the settings name (else $ASTEVO_MODEL, else the default), loaded as they say."""
         return cls(
             model or resolve_model(settings.model),
-            n_ctx=settings.context,
-            n_threads=settings.threads or None,
+            n_ctx=settings.llama_cpp.context,
+            n_threads=settings.llama_cpp.threads or None,
             seed=settings.random_seed,
-            n_gpu_layers=settings.gpu_layers,
+            n_gpu_layers=settings.llama_cpp.gpu_layers,
         )
 
     @property
