@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import os
 import sys
 import types
 import typing
@@ -215,18 +214,6 @@ class MutationSettings:
         _require(self.repairs >= 0, "repairs", f"must be 0 or more, got {self.repairs}")
 
 
-def model_threads(settings: MutationSettings) -> int:
-    """The LLM's threads: half the cores by default, since llama.cpp's threads spin while they wait for each
-    other, and taking every core collapses throughput (4x slower measured) when anything else runs."""
-    return settings.llama_cpp.threads or max(1, (os.cpu_count() or 1) // 2)
-
-
-def threads_left_for_training(settings: MutationSettings, slots: int) -> int:
-    """Training threads per slot that keep the LLM's threads plus every slot's within the cores, as the model
-    proposes while slots train."""
-    return max(1, ((os.cpu_count() or 1) - model_threads(settings)) // slots)
-
-
 def default_fitness() -> FitnessSettings:
     """Minutes on a CPU laptop: 3 epochs of a 6,000-image slice (the seed: about 74% on Fashion-MNIST). Of the
     budgets tools/bench_budget.py measured, it tells candidates apart at the lowest cost (README, "Noise")."""
@@ -273,6 +260,15 @@ class EvolveConfig:
         for name in ("crossover_rate", "eot_rate"):
             _require(0.0 <= getattr(self, name) <= 1.0, name, f"must lie between 0 and 1, got {getattr(self, name)}")
         _require(self.fitness.train, "fitness.train", "must be true: evolution selects on trained accuracy")
+
+    @property
+    def selects(self) -> bool:
+        """Whether offspring are bred from selected parents and raced; best-of-n only samples the seed's mutations."""
+        return self.variation != BEST_OF_N
+
+    @property
+    def races(self) -> bool:
+        return self.selects and self.race_trainings > 1
 
     def to_record(self) -> dict[str, Any]:
         return asdict(self)

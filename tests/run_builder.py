@@ -8,6 +8,7 @@ from pathlib import Path
 from astevo.code.canonical import canonical_hash
 from astevo.evaluation.base import FAST_STAGES, TRAIN_STAGES
 from astevo.settings import EvolveConfig
+from astevo.store.records import NewIndividual
 from astevo.store.run_store import RunStore
 
 SEED = (Path(__file__).parents[1] / "seeds" / "exquisitenetv2.py").read_text(encoding="utf-8")
@@ -62,18 +63,20 @@ def add(
         "parameters": first_answer_parameters,
     }
     individual = store.add(
-        generation=generation,
-        slot=slot,
-        parents=parents,
-        operator=operator,
-        blocks=blocks,
-        intent=intent,
-        source=source,
-        code_hash=canonical_hash(source) if source else None,
-        exchanges=[answer] if parents else [],
-        rng_seed=f"0-{generation}-{slot}",
-        propose_seconds=1.5,
-        discarded=discarded,
+        NewIndividual(
+            generation=generation,
+            slot=slot,
+            parents=parents,
+            operator=operator,
+            blocks=blocks,
+            intent=intent,
+            source=source,
+            code_hash=canonical_hash(source) if source else None,
+            exchanges=[answer] if parents else [],
+            rng_seed=f"0-{generation}-{slot}",
+            propose_seconds=1.5,
+            discarded=discarded,
+        )
     )
     if discarded or pending:
         return individual

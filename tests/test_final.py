@@ -23,6 +23,7 @@ from astevo.evaluation.worker import entry_points as tasks
 from astevo.evolution.final import FinalSummary, final_evaluation
 from astevo.paths import default_seed_path
 from astevo.settings import EvolveConfig, FinalSettings, FitnessSettings, TrainBudget
+from astevo.store.records import NewIndividual
 from astevo.store.run_store import RunStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_data]
@@ -63,17 +64,19 @@ def make_run(folder: Path) -> dict[str, int]:
         for slot, (name, (source, val_accuracy, parameters)) in enumerate(members.items()):
             is_seed = name == "seed"
             ids[name] = store.add(
-                generation=0 if is_seed else 1,
-                slot=0 if is_seed else slot,
-                parents=() if is_seed else (1,),
-                operator="seed" if is_seed else "mutate",
-                blocks=() if is_seed else ("ExquisiteNetV2",),
-                intent=None,
-                source=source,
-                code_hash=canonical_hash(source),
-                exchanges=[],
-                rng_seed=name,
-                propose_seconds=0.0,
+                NewIndividual(
+                    generation=0 if is_seed else 1,
+                    slot=0 if is_seed else slot,
+                    parents=() if is_seed else (1,),
+                    operator="seed" if is_seed else "mutate",
+                    blocks=() if is_seed else ("ExquisiteNetV2",),
+                    intent=None,
+                    source=source,
+                    code_hash=canonical_hash(source),
+                    exchanges=[],
+                    rng_seed=name,
+                    propose_seconds=0.0,
+                )
             )
             store.record_evaluation(
                 ids[name],

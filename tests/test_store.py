@@ -10,7 +10,7 @@ import pytest
 
 from astevo.errors import AstevoError
 from astevo.settings import EvolveConfig
-from astevo.store.records import DISCARDED, EVALUATED, PENDING, FinalResult
+from astevo.store.records import DISCARDED, EVALUATED, PENDING, FinalResult, NewIndividual
 from astevo.store.run_store import SCHEMA_VERSION, RunStore
 
 PASSED = [{"name": "train", "ok": True, "reason": None, "seconds": 1.0}]
@@ -30,18 +30,20 @@ def add(
     discarded: str | None = None,
 ) -> int:
     return store.add(
-        generation=generation,
-        slot=slot,
-        parents=parents,
-        operator="mutate" if parents else "seed",
-        blocks=("SE",) if parents else (),
-        intent=None,
-        source=source,
-        code_hash=f"hash-{source}" if source else None,
-        exchanges=[{"purpose": "propose"}],
-        rng_seed=f"0:{generation}:{slot}",
-        propose_seconds=0.5,
-        discarded=discarded,
+        NewIndividual(
+            generation=generation,
+            slot=slot,
+            parents=parents,
+            operator="mutate" if parents else "seed",
+            blocks=("SE",) if parents else (),
+            intent=None,
+            source=source,
+            code_hash=f"hash-{source}" if source else None,
+            exchanges=[{"purpose": "propose"}],
+            rng_seed=f"0:{generation}:{slot}",
+            propose_seconds=0.5,
+            discarded=discarded,
+        )
     )
 
 

@@ -51,8 +51,9 @@ from astevo.evolution.machine_timings import measure_timings  # noqa: E402
 from astevo.evolution.run_setup import create_run, plan_run  # noqa: E402
 from astevo.llm.factory import ModelChoice  # noqa: E402
 from astevo.llm.gguf import resolve_model  # noqa: E402
+from astevo.llm.threads import threads_left_for_training  # noqa: E402
 from astevo.paths import default_seed_path  # noqa: E402
-from astevo.settings import EvolveConfig, apply, threads_left_for_training  # noqa: E402
+from astevo.settings import EvolveConfig, apply  # noqa: E402
 from astevo.store.run_store import RunStore  # noqa: E402
 from astevo.variation.llm_mutation import LLMVariation  # noqa: E402
 

@@ -27,8 +27,9 @@ from astevo.llm.backend import Generator
 from astevo.llm.factory import ModelChoice
 from astevo.llm.gguf import resolve_model
 from astevo.llm.grammar import Vocabulary, continuation_grammar
+from astevo.llm.threads import model_threads
 from astevo.paths import default_seed_path
-from astevo.settings import FitnessSettings, MutationSettings, ServerSettings, model_threads
+from astevo.settings import FitnessSettings, MutationSettings, ServerSettings
 from astevo.variation.base import Proposal
 
 PREFIX = "class Stem(nn.Module):\n    def __init__(self, cin, cout):\n        super().__init__()\n"

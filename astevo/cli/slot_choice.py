@@ -15,7 +15,7 @@ from astevo.errors import AstevoError
 from astevo.evaluation.gpus import visible_gpus
 from astevo.evaluation.local import default_workers
 from astevo.evaluation.slot_plan import SlotPlan, plan_slots
-from astevo.settings import threads_left_for_training
+from astevo.llm.threads import threads_left_for_training
 from astevo.store.run_store import RunStore
 from astevo.variation.base import Variation
 

@@ -24,7 +24,7 @@ from astevo.evaluation.local import LocalEvaluator
 from astevo.evaluation.slot_plan import MachineTimings
 from astevo.evolution.block_choice import choose_block
 from astevo.evolution.run_setup import PlannedRun
-from astevo.settings import BEST_OF_N, INTENTS, EvolveConfig, FitnessSettings
+from astevo.settings import INTENTS, EvolveConfig, FitnessSettings
 from astevo.variation.base import Variation
 
 PROBE_IMAGES = 2048  # a slice long enough that the first steps' set-up is a small part of it
@@ -62,7 +62,7 @@ def measure_timings(planned: PlannedRun, variation: Variation, gpus: int) -> tup
 
 def _raced_per_generation(config: EvolveConfig) -> int:
     """Racing's further trainings per generation: about one per child (a default run: 12 in 3 generations of 4)."""
-    racing = config.race_trainings > 1 and config.variation != BEST_OF_N
+    racing = config.races
     return config.population if racing else 0
 
 

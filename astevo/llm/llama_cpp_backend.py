@@ -23,7 +23,8 @@ from astevo.llm.backend import KEEP_CAPTURE, Capabilities, Completion, Finish, G
 from astevo.llm.chat_templates import PLAIN_TEMPLATE, TEMPLATE_BY_TURN_TOKEN, ChatRenderer
 from astevo.llm.gguf import ModelInfo, checked_model, resolve_model
 from astevo.llm.identity import ModelIdentity, file_identity
-from astevo.settings import MutationSettings, model_threads
+from astevo.llm.threads import model_threads
+from astevo.settings import MutationSettings
 
 
 class Sampling(TypedDict):

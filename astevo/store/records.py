@@ -10,6 +10,24 @@ PENDING, EVALUATED, DISCARDED = "pending", "evaluated", "discarded"
 
 
 @dataclass(frozen=True)
+class NewIndividual:
+    """An individual as it is born: how it was made, pending evaluation, or discarded with the reason."""
+
+    generation: int
+    slot: int
+    parents: tuple[int, ...]
+    operator: str
+    blocks: tuple[str, ...]
+    intent: str | None
+    source: str | None
+    code_hash: str | None
+    exchanges: list[dict[str, Any]]
+    rng_seed: str
+    propose_seconds: float
+    discarded: str | None = None
+
+
+@dataclass(frozen=True)
 class Individual:
     id: int
     generation: int

@@ -25,6 +25,7 @@ from astevo.store.records import (
     SELECT_RESULTS,
     FinalResult,
     Individual,
+    NewIndividual,
     Training,
     individual_from_row,
     measured_accuracies,
@@ -206,22 +207,7 @@ class RunStore:
         with self._db:
             self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
-    def add(
-        self,
-        *,
-        generation: int,
-        slot: int,
-        parents: tuple[int, ...],
-        operator: str,
-        blocks: tuple[str, ...],
-        intent: str | None,
-        source: str | None,
-        code_hash: str | None,
-        exchanges: list[dict],
-        rng_seed: str,
-        propose_seconds: float,
-        discarded: str | None = None,
-    ) -> int:
+    def add(self, new: NewIndividual) -> int:
         """Record a new individual, pending evaluation (or discarded, with the reason)."""
         with self._db:
             cursor = self._db.execute(
@@ -229,19 +215,19 @@ class RunStore:
                 " exchanges, rng_seed, status, reason, propose_seconds, created)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    generation,
-                    slot,
-                    json.dumps(list(parents)),
-                    operator,
-                    json.dumps(list(blocks)),
-                    intent,
-                    source,
-                    code_hash,
-                    json.dumps(exchanges),
-                    rng_seed,
-                    DISCARDED if discarded else PENDING,
-                    discarded,
-                    propose_seconds,
+                    new.generation,
+                    new.slot,
+                    json.dumps(list(new.parents)),
+                    new.operator,
+                    json.dumps(list(new.blocks)),
+                    new.intent,
+                    new.source,
+                    new.code_hash,
+                    json.dumps(new.exchanges),
+                    new.rng_seed,
+                    DISCARDED if new.discarded else PENDING,
+                    new.discarded,
+                    new.propose_seconds,
                     time.time(),
                 ),
             )
@@ -379,6 +365,16 @@ class RunStore:
             (individual,) if individual is not None else (),
         )
         return [Training(who, seed, json.loads(metrics), seconds) for who, seed, metrics, seconds in rows]
+
+    def ancestors(self, individual: int) -> set[int]:
+        """The individual and everyone it descends from, through every parent."""
+        found, frontier = set(), [individual]
+        while frontier:
+            current = frontier.pop()
+            if current not in found:
+                found.add(current)
+                frontier.extend(self.individual(current).parents)
+        return found
 
     def lineage(self, individual: int) -> Iterator[Individual]:
         """The individual, then its first parent, and so on back to the seed."""
