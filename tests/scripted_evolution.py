@@ -1,11 +1,10 @@
 """Run (or resume) a small evolution with the scripted variation, as its own process: `kill -9` tests target it.
 
-Usage: python3 -m tests.scripted_evolution RUN_DIR [--resume] [--workers K|auto] [--ray] [--sequential]
+Usage: python3 -m tests.scripted_evolution RUN_DIR [--resume] [--workers K|auto] [--ray]
 
 `--workers auto` chooses the slots as `astevo evolve` does, from this machine's measured timings (the
-settings fix the threads); `--ray` evaluates in tasks of a local Ray cluster with two logical GPUs;
-`--sequential` evaluates each offspring before proposing the next. None of them may change what the run
-decides.
+settings fix the threads); `--ray` evaluates in tasks of a local Ray cluster with two logical GPUs. Neither may
+change what the run decides.
 """
 
 from __future__ import annotations
@@ -42,7 +41,6 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--workers", default="1")
     parser.add_argument("--ray", action="store_true")
-    parser.add_argument("--sequential", action="store_true")
     arguments = parser.parse_args()
     variation = ScriptedVariation()
     workers = workers_flag(arguments.workers)
@@ -57,7 +55,7 @@ def main() -> None:
     evaluator: Executor = RayEvaluator(num_cpus=2, num_gpus=2) if arguments.ray else LocalEvaluator(workers=workers)
     with store:
         # force: a budget this small teaches the seed little; the loop is under test here, not the budget
-        Evolution(store, variation, evaluator, pipelined=not arguments.sequential, force=True).run()
+        Evolution(store, variation, evaluator, force=True).run()
     evaluator.close()
 
 

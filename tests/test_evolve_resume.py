@@ -124,14 +124,15 @@ def test_kill_9_at_random_moments_then_resume_gives_the_genealogy_of_an_uninterr
 
 @pytest.mark.parametrize(
     "options",
-    [("--workers", "auto"), ("--ray",), ("--sequential",)],
-    ids=["auto-slots", "ray-cluster", "sequential"],
+    [("--workers", "auto"), ("--ray",)],
+    ids=["auto-slots", "ray-cluster"],
 )
 def test_slots_executors_pipelining_and_warm_workers_change_nothing_a_run_decides(tmp_path, reference, options):
     """Slots chosen from this machine's timings (the kill test above runs two) lose no validity and change no
-    result; nor do Ray tasks on a local cluster, nor evaluating each child before the next is proposed, as
-    astevo 0.3 did (cold sandboxes give the same results as warm ones: tests/test_sandbox.py runs its corpus
-    both ways, and tests/test_executors.py checks the evaluation cache does not tell them apart)."""
+    result; nor do Ray tasks on a local cluster. (Evaluating each child before the next is proposed, as astevo 0.3
+    did, decides the same too: tests/test_racing.py. Cold sandboxes give the same results as warm ones:
+    tests/test_sandbox.py runs its corpus both ways, and tests/test_executors.py checks the evaluation cache does
+    not tell them apart.)"""
     folder = tmp_path / "run"
     _finish(_start(folder, options=options))
     assert genealogy(folder) == reference

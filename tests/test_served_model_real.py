@@ -99,7 +99,7 @@ def test_a_server_killed_mid_run_stops_evolve_with_a_word_and_the_resume_ends_as
     assert "Traceback" not in stderr
     last = stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: the model server at {url} did not answer POST {url}/completions: ")
-    advice = f"nothing evaluated is lost. Once it answers, continue with: astevo evolve --run {killed} --resume --force"
+    advice = f"nothing evaluated is lost. Once it is back, continue with: astevo evolve --run {killed} --resume --force"
     assert last.endswith(advice)
     assert processes_of(tmp_path / "cache") == []
     with sqlite3.connect(killed / "run.sqlite") as db:

@@ -4,6 +4,7 @@ says how to go on, an exit status that names the signal, and a run that resumes 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -14,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from astevo.cli.stop_signals import Stopped, StopSignals
-from tests.cli_process import astevo, small_validation
+from astevo.data.sources import FASHION_MNIST_FILES, FASHION_MNIST_SYSTEM_DIR
+from tests.cli_process import astevo, small_validation, user_environment
 
 
 @pytest.mark.parametrize(
@@ -68,3 +70,121 @@ def test_sigterm_stops_a_run_with_a_word_and_it_resumes_to_its_end(tmp_path: Pat
     resumed = astevo("evolve", "--run", str(run), "--resume", "--force", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert stored_individuals(run) == 1 + 2 * 2
+
+
+def _parents() -> dict[int, int]:
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                found[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+def _descendants(root: int) -> dict[int, int]:
+    """Every process below `root`, with its depth: 1 for astevo's warm workers, 3 for a training's inner process."""
+    parents = _parents()
+    depth = {root: 0}
+    grew = True
+    while grew:
+        grew = False
+        for pid, parent in parents.items():
+            if parent in depth and pid not in depth:
+                depth[pid] = depth[parent] + 1
+                grew = True
+    del depth[root]
+    return depth
+
+
+@pytest.mark.slow
+@pytest.mark.needs_data
+def test_a_killed_training_trains_again_a_stopped_warm_worker_is_replaced_and_a_second_evolve_refused(
+    tmp_path: Path,
+) -> None:
+    """What the kernel's out-of-memory killer does to a training (SIGKILL), and a warm worker sent SIGTERM: the
+    run goes on to its end with every evaluation valid, and leaves no process behind. A second `astevo evolve` on
+    the run meanwhile is refused in one line."""
+    run = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "astevo.cli", "evolve", "--run", str(run), "--variation", "random", "--population",
+         "2", "--generations", "1", "--limit-train", "2000", "--epochs", "1", "--workers", "1", "--force",
+         "--no-cache", *small_validation(tmp_path)],
+        cwd=tmp_path, env=user_environment(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while stored_individuals(run) < 1 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    second = astevo("evolve", "--run", str(run), "--resume", "--force", cwd=tmp_path)
+    assert second.returncode == 2 and "Traceback" not in second.stderr
+    assert second.stderr.strip().splitlines()[-1] == (
+        f"error: run {run} is in use by another astevo process; wait for it to end"
+    )
+    seen: set[int] = set()
+    first_seen: dict[int, float] = {}
+    killed = stopped = None
+    while process.poll() is None and time.monotonic() < deadline and stopped is None:
+        below = _descendants(process.pid)
+        seen |= set(below)
+        for pid, depth in below.items():
+            first_seen.setdefault(pid, time.monotonic())
+            if killed is None and depth >= 3 and time.monotonic() - first_seen[pid] > 1.0:  # a training under way
+                os.kill(pid, signal.SIGKILL)
+                killed = pid
+        workers = [pid for pid, depth in below.items() if depth == 1]
+        if killed is not None and workers:
+            os.kill(workers[0], signal.SIGTERM)
+            stopped = workers[0]
+        time.sleep(0.05)
+    assert killed is not None and stopped is not None, "no training was seen to kill"
+    while process.poll() is None and time.monotonic() < deadline:
+        seen |= set(_descendants(process.pid))
+        time.sleep(0.2)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr[-2000:]
+    with sqlite3.connect(run / "run.sqlite") as db:
+        rows = db.execute("SELECT status, reason FROM individuals ORDER BY id").fetchall()
+    assert len(rows) == 1 + 2 and rows[0] == ("evaluated", None)  # the seed trained again after its kill
+    assert all(status in ("evaluated", "discarded") for status, _ in rows)
+    assert not any("signal 9" in (reason or "") for _, reason in rows)
+    deadline = time.monotonic() + 10  # warm workers leave when their control socket closes
+    while any(Path(f"/proc/{pid}").exists() for pid in seen) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in seen if Path(f"/proc/{pid}").exists()], "a process of the run outlived it"
+
+
+@pytest.mark.slow
+@pytest.mark.needs_data
+def test_data_files_changed_mid_run_stop_it_before_any_failure_is_blamed_on_a_candidate(tmp_path: Path) -> None:
+    data = tmp_path / "data" / "fashion-mnist"
+    shutil.copytree(FASHION_MNIST_SYSTEM_DIR, data)
+    images = data / FASHION_MNIST_FILES["train_images"]
+    run = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "astevo.cli", "evolve", "--data", str(data.parent), "--run", str(run), "--variation",
+         "random", "--population", "2", "--generations", "1", "--limit-train", "256", "--epochs", "1", "--workers",
+         "1", "--force", "--no-cache", *small_validation(tmp_path)],
+        cwd=tmp_path, env=user_environment(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while stored_individuals(run) < 1 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert process.poll() is None, "the run ended before its data could be changed"
+    images.write_bytes(images.read_bytes()[:100])  # truncated, as a full disk or a careless copy leaves it
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 66, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        f"error: the data in {data} changed while the run was going: {images.name} (changed); restore it; nothing "
+        f"evaluated is lost. Once it is back, continue with: astevo evolve --run {run} --resume --force"
+    )
+    with sqlite3.connect(run / "run.sqlite") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        failed = db.execute("SELECT count(*) FROM individuals WHERE reason IS NOT NULL").fetchone()[0]
+    assert failed == 0  # no candidate was blamed for the missing data
+
+    shutil.copy2(FASHION_MNIST_SYSTEM_DIR / images.name, images)
+    resumed = astevo("evolve", "--run", str(run), "--resume", "--force", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert stored_individuals(run) == 1 + 2

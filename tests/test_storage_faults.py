@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from astevo.cli.disk_space import run_need, space_warnings
 from astevo.cli.storage_faults import STORAGE_EXIT, storage_problem
+from astevo.paths import default_seed_path
 from astevo.store.run_store import RunStore
 from tests.cli_process import astevo, small_validation
 
@@ -29,11 +31,16 @@ RUN = ("--variation", "random", "--population", "2", "--generations", "3", "--li
 DISK_KB = 300  # room for the new run and its first few individuals (SQLite's WAL takes most), not the whole run
 
 
-def _on_a_small_disk(tmp_path: Path) -> subprocess.CompletedProcess:
-    """`astevo evolve` with its run folder on a tmpfs of DISK_KB; the folder is copied out before the disk goes."""
+def _private_mounts() -> list[str]:
+    """A command prefix that runs its command in a mount namespace of its own, where it may mount a tmpfs."""
     if shutil.which("unshare") is None:
         pytest.fail("this test needs util-linux's unshare")
-    namespace = ["unshare", "--mount"] if os.geteuid() == 0 else ["unshare", "--mount", "--map-root-user"]
+    return ["unshare", "--mount"] if os.geteuid() == 0 else ["unshare", "--mount", "--map-root-user"]
+
+
+def _on_a_small_disk(tmp_path: Path) -> subprocess.CompletedProcess:
+    """`astevo evolve` with its run folder on a tmpfs of DISK_KB; the folder is copied out before the disk goes."""
+    namespace = _private_mounts()
     script = (
         f'mount -t tmpfs -o size={DISK_KB}k tmpfs "$1" && cd "$1" && "$3" -m astevo.cli evolve --run run '
         f'{" ".join([*RUN, *small_validation(tmp_path)])}; status=$?; cp -a "$1/run" "$2/run"; exit $status'
@@ -70,6 +77,9 @@ def test_a_full_disk_stops_the_run_with_a_word_and_a_copy_resumes_to_its_end(tmp
     before = _astevo_processes()
     stopped = _on_a_small_disk(tmp_path)
     assert stopped.returncode == STORAGE_EXIT, stopped.stdout[-2000:] + stopped.stderr[-2000:]
+    warned = [line for line in stopped.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 1 and warned[0].startswith("warning: the disk holding the run (run) has ")  # said up front
+    assert "this run needs about" in warned[0] and "(7 individuals)" in warned[0]
     said = [line for line in stopped.stderr.splitlines() if line.startswith("error:")]
     assert len(said) == 1 and "Traceback" not in stopped.stderr, stopped.stderr  # beside the data line, one line
     assert said[0].startswith("error: the disk holding run is full (SQLite: database or disk is full)"), said[0]
@@ -90,6 +100,46 @@ def test_a_full_disk_stops_the_run_with_a_word_and_a_copy_resumes_to_its_end(tmp
     assert len(finished) == 1 + 2 * 3
     settled = [row for row in kept if row[4] != "pending"]
     assert settled and finished[: len(settled)] == settled  # nothing settled before the fault changed
+
+
+def test_free_space_is_weighed_against_what_the_run_will_need(tmp_path):
+    seed = default_seed_path().read_text()
+    free = shutil.disk_usage(tmp_path).free
+    assert space_warnings(tmp_path / "new-run", tmp_path / "cache", seed, 13, 40) == []  # a default run fits
+    needed = free // (run_need(seed, 2) - run_need(seed, 1)) + 1  # individuals enough to need more than there is
+    warned = space_warnings(tmp_path / "new-run", None, seed, needed, needed)
+    assert len(warned) == 1 and warned[0].startswith(f"warning: the disk holding the run ({tmp_path / 'new-run'}) has ")
+    assert run_need(seed, needed) > free
+
+
+FILL_THE_CACHE = """
+import sys
+from pathlib import Path
+from astevo.evaluation.cache import EvaluationCache
+folder = Path(sys.argv[1])
+cache = EvaluationCache(folder)
+record = {"metrics": {"val_accuracy": 0.5}, "padding": "x" * 20_000}
+for number in range(40):
+    cache.put(f"{number:064x}", record)
+print(cache.unwritable)
+print(len(list(folder.rglob("*.tmp"))), cache.get(f"{0:064x}") == record, cache.get(f"{39:064x}"))
+"""
+
+
+def test_a_full_cache_disk_costs_only_the_caching_and_leaves_no_half_written_record(tmp_path):
+    disk = tmp_path / "cache"
+    disk.mkdir()
+    script = 'mount -t tmpfs -o size=200k tmpfs "$1" && "$2" -c "$3" "$1"'
+    filled = subprocess.run(
+        [*_private_mounts(), "sh", "-c", script, "sh", str(disk), sys.executable, FILL_THE_CACHE],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert filled.returncode == 0, filled.stderr[-2000:]  # no error escaped put()
+    unwritable, leftovers = filled.stdout.strip().splitlines()
+    assert unwritable == f"{disk}: No space left on device"  # what evolve warns about once the run ends
+    assert leftovers == "0 True None"  # no .tmp file; the first records kept; the last one absent, not damaged
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from rich.progress import (
 )
 
 from astevo.cli.data_display import prepared_data, say_data
+from astevo.cli.disk_space import space_warnings
 from astevo.cli.run_summary import print_summary
 from astevo.cli.slot_choice import AUTO, new_run_slots, resumed_slots, workers_flag
 from astevo.cli.stop_signals import StopSignals
@@ -43,7 +44,7 @@ from astevo.evaluation.base import Executor
 from astevo.evaluation.cache import EvaluationCache
 from astevo.evaluation.local import LocalEvaluator
 from astevo.evaluation.warm_pool import shared_pool
-from astevo.evolution.data_check import check_data
+from astevo.evolution.data_check import DataChanged, check_data
 from astevo.evolution.model_check import check_model
 from astevo.llm.factory import ModelChoice
 from astevo.llm.server_client import ServerUnavailable
@@ -65,7 +66,9 @@ if TYPE_CHECKING:
     from astevo.variation.base import Variation
 
 DEFAULTS = EvolveConfig()
-SERVER_EXIT = 69  # sysexits' EX_UNAVAILABLE: the model server stopped answering mid-run
+# Faults of what the run depends on, each with its sysexits code: the model server stopped answering
+# (EX_UNAVAILABLE), the data's files changed (EX_NOINPUT). Nothing is lost, and --resume goes on once they are back.
+OUTSIDE_FAULTS: dict[type[AstevoError], int] = {ServerUnavailable: 69, DataChanged: 66}
 
 
 @user_errors
@@ -166,7 +169,8 @@ def evolve(
         overrides["evaluations"] = evaluations
         overrides.setdefault("generations", max(evaluations, 1))
     slots_wanted = workers_flag(workers)
-    make_executor = _executor(executor, slots_wanted, ray_address, cache)
+    evaluation_cache = EvaluationCache() if cache else None
+    make_executor = _executor(executor, slots_wanted, ray_address, evaluation_cache)
     local = executor == "local"
     if resume:
         if run is None:
@@ -200,6 +204,12 @@ def evolve(
         prepared_data(settings.fitness)
         language_model = _model_of(settings)
         seed_model = ModelFile.read(seed_file or default_seed_path())
+        individuals = settings.evaluations or 1 + settings.population * settings.generations
+        cache_folder = evaluation_cache.directory if evaluation_cache is not None else None
+        for warning in space_warnings(
+            run, cache_folder, seed_model.source, individuals, individuals * settings.race_trainings
+        ):
+            errors.print(warning, highlight=False, soft_wrap=True)
         from astevo.evolution.run_setup import create_run, plan_run  # imports torch: only once a run is starting
 
         with console.status("building the seed model once to find the blocks that can change fitness"):
@@ -214,6 +224,13 @@ def evolve(
         store = create_run(run, planned, chosen)
     with store:
         _run(store, run_variation, make_executor, slots, force)
+    if evaluation_cache is not None and evaluation_cache.unwritable:
+        errors.print(
+            f"warning: the evaluation cache could not be written ({evaluation_cache.unwritable}); the run went on "
+            "without it, so later runs will train this run's models again: free space there",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _flag_overrides(
@@ -252,7 +269,9 @@ def _flag_overrides(
     return overrides
 
 
-def _executor(name: str, workers: int | None, ray_address: str | None, cache: bool) -> Callable[[int], Executor]:
+def _executor(
+    name: str, workers: int | None, ray_address: str | None, evaluation_cache: EvaluationCache | None
+) -> Callable[[int], Executor]:
     """The chosen executor, checked now and made once the run starts (a bad flag costs no model load), given the
     local slots."""
     if name not in ("local", "ray"):
@@ -261,7 +280,6 @@ def _executor(name: str, workers: int | None, ray_address: str | None, cache: bo
         raise AstevoError("--ray-address needs --executor ray")
     if name == "ray" and workers is not None:
         raise AstevoError("--workers sets the local executor's slots; a Ray cluster schedules by its own resources")
-    evaluation_cache = EvaluationCache() if cache else None
     if name == "ray":
         from astevo.evaluation.ray_executor import RayEvaluator, require_ray
 
@@ -335,14 +353,15 @@ def _run(
                 evolution.run()
     except BaseException as error:
         resume = " --force" if force else ""
-        if isinstance(error, ServerUnavailable) and stop.exit_code is None:
+        outside = next((code for kind, code in OUTSIDE_FAULTS.items() if isinstance(error, kind)), None)
+        if outside is not None and stop.exit_code is None:
             errors.print(
-                f"error: {error}; nothing evaluated is lost. Once it answers, continue with: "
+                f"error: {error}; nothing evaluated is lost. Once it is back, continue with: "
                 f"astevo evolve --run {store.folder} --resume{resume}",
                 highlight=False,
                 soft_wrap=True,
             )
-            raise typer.Exit(SERVER_EXIT) from None
+            raise typer.Exit(outside) from None
         problem = storage_problem(error, store.folder)
         if stop.exit_code is None and problem is None:
             raise

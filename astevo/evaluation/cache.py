@@ -24,6 +24,7 @@ class EvaluationCache:
 
     def __init__(self, directory: Path | None = None) -> None:
         self.directory = directory or evaluation_cache_dir()
+        self.unwritable: str | None = None  # why the first write failed (a full disk, say), for the user to hear
 
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.json"
@@ -37,12 +38,16 @@ class EvaluationCache:
     def put(self, key: str, record: dict) -> None:
         """Store a record; a cache folder that cannot be written only costs a later re-evaluation."""
         path = self._path(key)
+        written: str | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(
                 "w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8"
             ) as tmp:
+                written = tmp.name
                 json.dump(record, tmp)
             os.replace(tmp.name, path)
-        except OSError:
-            return
+        except OSError as error:
+            if written is not None:  # a half-written record is never left behind
+                Path(written).unlink(missing_ok=True)
+            self.unwritable = self.unwritable or f"{self.directory}: {error.strerror or error}"

@@ -44,13 +44,23 @@ def evaluate(
         key = _key(source, settings, reference, rewritten)
         if key and (record := cache.get(key)):
             return Evaluation.from_record(record, cached=True)
-    if checked is not None and _complete_checks(checked) and settings.train:
-        evaluation = _train_checked(source, settings, checked, slot)
-    else:
-        evaluation = _run_cascade(source, settings, reference, rewritten, slot)
+    for _ in range(1 + RETRIES_AFTER_A_KILL):
+        if checked is not None and _complete_checks(checked) and settings.train:
+            evaluation = _train_checked(source, settings, checked, slot)
+        else:
+            evaluation = _run_cascade(source, settings, reference, rewritten, slot)
+        if not _killed(evaluation):
+            break
     if cache is not None and key and not _depends_on_load(evaluation):
         cache.put(key, evaluation.to_record())
     return evaluation
+
+
+# A child killed with SIGKILL was stopped from outside: by the kernel's out-of-memory killer when the machine ran
+# short (the sandbox's own memory cap raises MemoryError instead), or by a user. The candidate is not to blame,
+# and its evaluation is deterministic, so it is run again; a candidate killed every time keeps that verdict.
+RETRIES_AFTER_A_KILL = 2
+_KILLED = "killed by signal 9 "
 
 
 # Failures the machine may cause rather than the candidate: the clock, the memory cap, the kernel's
@@ -58,10 +68,15 @@ def evaluate(
 _LOAD_FAILURES = (
     "timed out",
     "exceeded the memory limit",
-    "killed by signal 9 ",
+    _KILLED,
     "could not start the sandbox",
     "abandoned",
 )
+
+
+def _killed(evaluation: Evaluation) -> bool:
+    failure = evaluation.failure
+    return failure is not None and (failure.reason or "").startswith(_KILLED)
 
 
 def _complete_checks(checked: Evaluation) -> bool:

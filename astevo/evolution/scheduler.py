@@ -12,6 +12,7 @@ from concurrent.futures import Future
 
 from astevo.code.canonical import canonical_hash
 from astevo.evaluation.base import Evaluation, EvaluationRequest, EvaluationResult, Evaluator
+from astevo.evolution.data_check import DataGuard
 from astevo.settings import EvolveConfig
 from astevo.store.records import PENDING, Individual, Training
 from astevo.store.run_store import RunStore
@@ -20,6 +21,7 @@ from astevo.store.run_store import RunStore
 class Scheduler:
     def __init__(self, store: RunStore, config: EvolveConfig, evaluator: Evaluator) -> None:
         self.store, self.config, self.evaluator = store, config, evaluator
+        self._data = DataGuard(store)
         self._verdicts: dict[int, Evaluation] = {}  # fast-check verdicts of this process's proposals, by individual
         self._running: dict[int, Future[EvaluationResult]] = {}  # first evaluations started, by individual
         self._trainings: dict[tuple[int, int], Future[EvaluationResult]] = {}  # further trainings, by (id, seed)
@@ -47,6 +49,7 @@ class Scheduler:
                 return
             running = self.evaluator.submit(self._request(individual))
         result = running.result()
+        self._blameless(result.evaluation)
         record = result.evaluation.to_record()
         self.store.record_evaluation(
             individual.id, record["stages"], record["metrics"], result.seconds, cached=result.evaluation.cached
@@ -62,8 +65,14 @@ class Scheduler:
         running = self._trainings.pop((individual.id, training_seed), None)
         result = (running or self.evaluator.submit(self._seeded_request(individual, training_seed))).result()
         evaluation = result.evaluation
+        self._blameless(evaluation)
         metrics = evaluation.metrics if evaluation.valid else {"error": evaluation.problem}
         self.store.record_training(Training(individual.id, training_seed, metrics, result.seconds))
+
+    def _blameless(self, evaluation: Evaluation) -> None:
+        """A failure is stored as the candidate's only while the data it trains on is as the run found it."""
+        if not evaluation.valid:
+            self._data.check()
 
     def _seeded_request(self, individual: Individual, training_seed: int) -> EvaluationRequest:
         fitness = self.config.fitness
