@@ -32,6 +32,20 @@ def completion(text: str, reason: str = "stop") -> Route:
     return lambda _: (200, {"choices": [{"text": text, "index": 0, "finish_reason": reason}], "usage": usage})
 
 
+class CutOff:
+    """An answer that stops half-way, as a server that crashes or a dropped connection leaves it."""
+
+
+def cut_off_once(then: Route) -> Route:
+    calls = {"count": 0}
+
+    def answer(body: dict[str, Any]) -> Answer:
+        calls["count"] += 1
+        return (200, CutOff()) if calls["count"] == 1 else then(body)
+
+    return answer
+
+
 def slow(seconds: float, then: Route) -> Route:
     def answer(body: dict[str, Any]) -> Answer:
         time.sleep(seconds)
@@ -51,6 +65,13 @@ def fake_server(routes: dict[str, Route]) -> Iterator[FakeServer]:
             server.requests.append((method, self.path, body))
             route = server.routes.get(f"{method} {self.path}")
             status, payload = route(body) if route else (404, {"error": {"message": f"no route {self.path}"}})
+            if isinstance(payload, CutOff):
+                self.send_response(status)
+                self.send_header("Content-Length", "1000")
+                self.end_headers()
+                self.wfile.write(b'{"choices": [{"text": "nn.Re')
+                self.close_connection = True
+                return
             raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
             try:
                 self.send_response(status)

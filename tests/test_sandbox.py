@@ -26,6 +26,7 @@ from astevo.errors import AstevoError
 from astevo.evaluation.sandbox import ANYWHERE, OUTPUT_TAIL_BYTES, Limits, Outcome, Slot, run
 from astevo.evaluation.warm_pool import PRELOAD, WarmPool, WarmStartError, WarmWorker
 from tests import sandbox_tasks
+from tests.process_tree import alive, descendants
 
 LIMITS = Limits(seconds=20.0, memory_mb=1500)
 ISOLATION = pytest.mark.parametrize("isolate", [True, False], ids=["namespaces", "fallback"])
@@ -319,17 +320,6 @@ def test_a_warm_worker_that_runs_threads_refuses_to_fork() -> None:
         worker.close()
 
 
-def _children_of(pid: int) -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        try:
-            if name.isdigit() and int(Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(name))
-        except OSError:
-            continue
-    return found
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
 def test_a_sandbox_dies_with_astevo_even_when_astevo_is_killed_with_sigkill(warm: bool) -> None:
@@ -349,7 +339,7 @@ def test_a_sandbox_dies_with_astevo_even_when_astevo_is_killed_with_sigkill(warm
     depth = 3 if warm else 2  # (warm worker,) supervisor, worker
     try:
         for _ in range(300):  # the sandbox appears, and its worker at the bottom
-            sandbox = _descendants(caller.pid)
+            sandbox = list(descendants(caller.pid))
             if len(sandbox) >= depth:
                 break
             time.sleep(0.1)
@@ -359,21 +349,8 @@ def test_a_sandbox_dies_with_astevo_even_when_astevo_is_killed_with_sigkill(warm
         caller.kill()
         caller.wait()
     for _ in range(100):
-        alive = [
-            pid
-            for pid in sandbox
-            if Path(f"/proc/{pid}").exists()
-            and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-        ]
-        if not alive:
+        left = alive(sandbox)
+        if not left:
             break
         time.sleep(0.1)
-    assert not alive
-
-
-def _descendants(pid: int) -> list[int]:
-    found, pending = [], _children_of(pid)
-    while pending:
-        found.append(pending.pop())
-        pending.extend(_children_of(found[-1]))
-    return found
+    assert not left

@@ -26,7 +26,7 @@ from astevo.llm.server_client import ServerAnswerError, ServerClient, ServerUnav
 from astevo.settings import MutationSettings, ServerSettings
 from astevo.variation.llm_mutation import LLMVariation
 from tests.conftest import TINY_MODEL
-from tests.fake_model_server import completion, fake_server, listing, slow
+from tests.fake_model_server import completion, cut_off_once, fake_server, listing, slow
 
 VOCABULARY = Vocabulary(
     names=frozenset({"x", "self", "cin"}),
@@ -158,6 +158,15 @@ def test_a_busy_server_is_asked_again_and_its_answer_used() -> None:
         busy, waits = client(server.url, retries=2)
         assert busy.get("/models") == {"object": "list", "data": []}
     assert waits == [1.0, 2.0]
+
+
+def test_an_answer_cut_off_half_way_is_asked_again_and_never_used() -> None:
+    routes = {"GET /v1/models": listing("me"), "POST /v1/completions": cut_off_once(completion("nn.GELU()\n"))}
+    with fake_server(routes) as server:
+        served = ServedGenerator(ServerSettings(url=server.url), None, client(server.url, retries=2)[0])
+        answer = served.complete(MESSAGES, grammar=layer_grammar(VOCABULARY))
+    assert answer.text == "nn.GELU()\n" and answer.finish == "complete"
+    assert sum(route == "/v1/completions" for _, route, _ in server.requests) == 2
 
 
 def test_a_slow_server_ends_in_an_error_after_its_timeout_not_a_hang() -> None:

@@ -4,7 +4,6 @@ on 127.0.0.1 and a free port, reached through a recording proxy that can also pl
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import pytest
 from tests.cli_process import astevo, user_environment
 from tests.fake_model_server import Answer, Route, fake_server
 from tests.model_servers import free_port, served
+from tests.process_tree import alive, descendants
 from tests.test_evolve_resume import genealogy
 from tests.test_stop_signals import stored_individuals
 
@@ -44,20 +44,6 @@ def proxy_routes(url: str) -> dict[str, Route]:
         "GET /v1/models": forwarded(url, "GET", "/models"),
         "POST /v1/completions": forwarded(url, "POST", "/completions"),
     }
-
-
-def processes_of(cache: Path) -> list[int]:
-    """Processes still alive that inherited this test's cache folder: astevo, its workers and their children."""
-    marker = f"XDG_CACHE_HOME={cache}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                if marker in (entry / "environ").read_bytes().split(b"\0"):
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
 
 
 def test_mutate_proposes_in_line_scope_through_the_server_under_its_grammar(server_url: str, tmp_path: Path) -> None:
@@ -90,10 +76,15 @@ def test_a_server_killed_mid_run_stops_evolve_with_a_word_and_the_resume_ends_as
             cwd=tmp_path, env=user_environment(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         deadline = time.monotonic() + 300
+        seen: set[int] = set()
         while stored_individuals(killed) < 1 and running.poll() is None and time.monotonic() < deadline:
+            seen |= set(descendants(running.pid))
             time.sleep(0.2)
         assert running.poll() is None, "the run ended before its server could be killed"
         server.kill()  # what the host's OOM killer or a crash does: no goodbye
+        while running.poll() is None and time.monotonic() < deadline:
+            seen |= set(descendants(running.pid))
+            time.sleep(0.2)
         _, stderr = running.communicate(timeout=300)
     assert running.returncode == 69, stderr[-2000:]
     assert "Traceback" not in stderr
@@ -101,7 +92,10 @@ def test_a_server_killed_mid_run_stops_evolve_with_a_word_and_the_resume_ends_as
     assert last.startswith(f"error: the model server at {url} did not answer POST {url}/completions: ")
     advice = f"nothing evaluated is lost. Once it is back, continue with: astevo evolve --run {killed} --resume --force"
     assert last.endswith(advice)
-    assert processes_of(tmp_path / "cache") == []
+    settle = time.monotonic() + 10  # warm workers leave when their control socket closes
+    while alive(seen) and time.monotonic() < settle:
+        time.sleep(0.2)
+    assert seen and not alive(seen), "a process of the stopped run outlived it"
     with sqlite3.connect(killed / "run.sqlite") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert stored_individuals(killed) < stored_individuals(whole)

@@ -17,6 +17,7 @@ import pytest
 from astevo.cli.stop_signals import Stopped, StopSignals
 from astevo.data.sources import FASHION_MNIST_FILES, FASHION_MNIST_SYSTEM_DIR
 from tests.cli_process import astevo, small_validation, user_environment
+from tests.process_tree import alive, descendants
 
 
 @pytest.mark.parametrize(
@@ -72,32 +73,6 @@ def test_sigterm_stops_a_run_with_a_word_and_it_resumes_to_its_end(tmp_path: Pat
     assert stored_individuals(run) == 1 + 2 * 2
 
 
-def _parents() -> dict[int, int]:
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                found[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    return found
-
-
-def _descendants(root: int) -> dict[int, int]:
-    """Every process below `root`, with its depth: 1 for astevo's warm workers, 3 for a training's inner process."""
-    parents = _parents()
-    depth = {root: 0}
-    grew = True
-    while grew:
-        grew = False
-        for pid, parent in parents.items():
-            if parent in depth and pid not in depth:
-                depth[pid] = depth[parent] + 1
-                grew = True
-    del depth[root]
-    return depth
-
-
 @pytest.mark.slow
 @pytest.mark.needs_data
 def test_a_killed_training_trains_again_a_stopped_warm_worker_is_replaced_and_a_second_evolve_refused(
@@ -125,7 +100,7 @@ def test_a_killed_training_trains_again_a_stopped_warm_worker_is_replaced_and_a_
     first_seen: dict[int, float] = {}
     killed = stopped = None
     while process.poll() is None and time.monotonic() < deadline and stopped is None:
-        below = _descendants(process.pid)
+        below = descendants(process.pid)
         seen |= set(below)
         for pid, depth in below.items():
             first_seen.setdefault(pid, time.monotonic())
@@ -139,7 +114,7 @@ def test_a_killed_training_trains_again_a_stopped_warm_worker_is_replaced_and_a_
         time.sleep(0.05)
     assert killed is not None and stopped is not None, "no training was seen to kill"
     while process.poll() is None and time.monotonic() < deadline:
-        seen |= set(_descendants(process.pid))
+        seen |= set(descendants(process.pid))
         time.sleep(0.2)
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, stderr[-2000:]
@@ -149,9 +124,9 @@ def test_a_killed_training_trains_again_a_stopped_warm_worker_is_replaced_and_a_
     assert all(status in ("evaluated", "discarded") for status, _ in rows)
     assert not any("signal 9" in (reason or "") for _, reason in rows)
     deadline = time.monotonic() + 10  # warm workers leave when their control socket closes
-    while any(Path(f"/proc/{pid}").exists() for pid in seen) and time.monotonic() < deadline:
+    while alive(seen) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not [pid for pid in seen if Path(f"/proc/{pid}").exists()], "a process of the run outlived it"
+    assert not alive(seen), "a process of the run outlived it"
 
 
 @pytest.mark.slow
