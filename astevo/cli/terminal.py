@@ -57,7 +57,7 @@ SETTING_FLAGS = {
 
 MODEL_HELP = (
     "A model name (see `astevo models`) or a GGUF file (default: $ASTEVO_MODEL, else the first named model "
-    "installed: the code model of astevo[coder]); with --model-server, the served model's name."
+    "installed: the code model of astevo\\[coder]); with --model-server, the served model's name."
 )
 MODEL_SERVER_HELP = (
     "Use a model an OpenAI-compatible server serves (llama-server, llama-cpp-python, vLLM, Ollama) instead of "
