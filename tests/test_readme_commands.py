@@ -58,7 +58,7 @@ def test_the_main_command_works_as_root_without_sudo(tmp_path: Path) -> None:
     assert "Traceback" not in output
     # No --model and no $ASTEVO_MODEL: the run used the default code model, and recorded its name and pinned
     # hash, so that a resume finds it by name on any machine.
-    assert f"(llm variation by {CODE_MODEL})" in result.stdout
+    assert f"(llm variation by {CODE_MODEL})" in " ".join(result.stdout.split())  # the console wraps at 80 columns
     with RunStore.open(runs[0]) as store:
         meta, config = store.meta(), store.config()
     pinned = named_model(CODE_MODEL)
