@@ -60,7 +60,9 @@ def test_the_main_command_works_as_root_without_sudo(tmp_path: Path) -> None:
     # hash, so that a resume finds it by name on any machine.
     assert f"(llm variation by {CODE_MODEL})" in " ".join(result.stdout.split())  # the console wraps at 80 columns
     with RunStore.open(runs[0]) as store:
-        meta, config = store.meta(), store.config()
+        meta, config, individuals = store.meta(), store.config(), store.individuals()
+    asked = [child for child in individuals[1:] if child.exchanges]
+    assert asked and all(child.exchanges[0]["prompt"].startswith("<|im_start|>system\n") for child in asked)  # Qwen's
     pinned = named_model(CODE_MODEL)
     assert pinned is not None and pinned.origin.pinned_sha256 is not None
     assert meta["model"]["name"] == CODE_MODEL and meta["model"]["sha256"] == pinned.origin.pinned_sha256
