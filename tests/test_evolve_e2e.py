@@ -128,6 +128,8 @@ def test_each_baseline_runs_end_to_end_on_its_evaluation_budget(tmp_path, variat
         "2",
         "--limit-train",
         "256",
+        "--epochs",
+        "1",
         "--run",
         "run",
         "--no-cache",
