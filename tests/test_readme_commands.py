@@ -67,3 +67,6 @@ def test_the_main_command_works_as_root_without_sudo(tmp_path: Path) -> None:
     assert pinned is not None and pinned.origin.pinned_sha256 is not None
     assert meta["model"]["name"] == CODE_MODEL and meta["model"]["sha256"] == pinned.origin.pinned_sha256
     assert config.mutation.model == CODE_MODEL
+    chosen = meta["slots"]  # --workers auto, the default: measured, chosen, said and stored for a resume
+    assert "slots: " in result.stdout and chosen["reason"] in " ".join(result.stdout.split())
+    assert chosen["slots"] >= 1 and config.fitness.threads == chosen["threads"] >= 1
