@@ -11,11 +11,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import sys
-import types
-import typing
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -23,6 +21,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from astevo.errors import AstevoError
+from astevo.typed_records import SettingsError, build, require
 
 DATASET_NAMES = ("cifar10", "fashion-mnist", "folder")  # folder: the user's own images, in --data
 COSTS = ("parameters", "macs")
@@ -49,22 +48,6 @@ _MIGRATIONS: dict[tuple[str, ...], tuple[str, ...] | None] = {
 }
 
 
-class SettingsError(AstevoError):
-    """A setting with a bad value, named by its path in the tree (`fitness.budget.epochs`)."""
-
-    def __init__(self, setting: str, problem: str, origin: str | None = None) -> None:
-        self.setting, self.problem, self.origin = setting, problem, origin
-        super().__init__(f"{origin + ': ' if origin else ''}{setting} {problem}")
-
-    def under(self, prefix: str) -> SettingsError:
-        return SettingsError(f"{prefix}.{self.setting}" if prefix else self.setting, self.problem, self.origin)
-
-
-def _require(condition: bool, setting: str, problem: str) -> None:
-    if not condition:
-        raise SettingsError(setting, problem)
-
-
 @dataclass(frozen=True)
 class TrainBudget:
     """How much training one candidate gets: stops at `epochs` or `max_images`, or early at `max_seconds`."""
@@ -81,18 +64,18 @@ class TrainBudget:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "max_seconds", "lr"):
-            _require(getattr(self, name) > 0, name, f"must be positive, got {getattr(self, name)}")
-        _require(
+            require(getattr(self, name) > 0, name, f"must be positive, got {getattr(self, name)}")
+        require(
             self.batch_size >= 2, "batch_size", f"must be at least 2 (BatchNorm needs 2 images), got {self.batch_size}"
         )
-        _require(
+        require(
             self.max_images is None or self.max_images >= 2,
             "max_images",
             f"must be at least 2 (BatchNorm needs 2 images), got {self.max_images}",
         )
-        _require(self.weight_decay >= 0, "weight_decay", f"must be 0 or more, got {self.weight_decay}")
+        require(self.weight_decay >= 0, "weight_decay", f"must be 0 or more, got {self.weight_decay}")
         for name in ("warmup_fraction", "label_smoothing"):
-            _require(0.0 <= getattr(self, name) < 1.0, name, f"must lie in [0, 1), got {getattr(self, name)}")
+            require(0.0 <= getattr(self, name) < 1.0, name, f"must lie in [0, 1), got {getattr(self, name)}")
 
     def planned_images(self, train_size: int) -> int:
         """Images the budget allows on a training split of this size (before any time cap)."""
@@ -123,24 +106,24 @@ class FitnessSettings:
     warm_workers: bool = True  # fork each sandbox from a worker that imported torch once; results are the same
 
     def __post_init__(self) -> None:
-        _require(
+        require(
             self.dataset in DATASET_NAMES, "dataset", f"must be one of {', '.join(DATASET_NAMES)}, got {self.dataset!r}"
         )
-        _require(
+        require(
             self.image_size is None or self.image_size >= 4, "image_size", f"must be 4 or more, got {self.image_size}"
         )
-        _require(0.0 < self.val_fraction < 1.0, "val_fraction", f"must lie between 0 and 1, got {self.val_fraction}")
-        _require(
+        require(0.0 < self.val_fraction < 1.0, "val_fraction", f"must lie between 0 and 1, got {self.val_fraction}")
+        require(
             self.limit_train is None or self.limit_train >= 2,
             "limit_train",
             f"must be at least 2 images, got {self.limit_train}",
         )
-        _require(self.check_seconds > 0, "check_seconds", f"must be positive, got {self.check_seconds}")
-        _require(self.memory_mb > 0, "memory_mb", f"must be positive, got {self.memory_mb}")
-        _require(self.threads >= 0, "threads", f"must be 0 (all cores) or more, got {self.threads}")
+        require(self.check_seconds > 0, "check_seconds", f"must be positive, got {self.check_seconds}")
+        require(self.memory_mb > 0, "memory_mb", f"must be positive, got {self.memory_mb}")
+        require(self.threads >= 0, "threads", f"must be 0 (all cores) or more, got {self.threads}")
         for name in ("max_parameters", "max_macs"):
             value = getattr(self, name)
-            _require(value is None or value > 0, name, f"must be positive, got {value}")
+            require(value is None or value > 0, name, f"must be positive, got {value}")
 
 
 BACKENDS = ("llama.cpp", "server")  # the model in this process, or one an OpenAI-compatible server serves
@@ -157,13 +140,13 @@ class ServerSettings:
     api_key: str | None = None  # sent as a Bearer token; most local servers want none
 
     def __post_init__(self) -> None:
-        _require(
+        require(
             self.url is None or self.url.startswith(("http://", "https://")),
             "url",
             f"must start with http:// or https://, got {self.url!r}",
         )
-        _require(self.timeout > 0, "timeout", f"must be positive, got {self.timeout}")
-        _require(self.retries >= 0, "retries", f"must be 0 or more, got {self.retries}")
+        require(self.timeout > 0, "timeout", f"must be positive, got {self.timeout}")
+        require(self.retries >= 0, "retries", f"must be 0 or more, got {self.retries}")
 
 
 @dataclass(frozen=True)
@@ -175,8 +158,8 @@ class LlamaCppSettings:
     gpu_layers: int | None = None  # None: all layers when llama.cpp was built with GPU support
 
     def __post_init__(self) -> None:
-        _require(self.threads >= 0, "threads", f"must be 0 (the default share) or more, got {self.threads}")
-        _require(self.context >= 256, "context", f"must be at least 256 tokens, got {self.context}")
+        require(self.threads >= 0, "threads", f"must be 0 (the default share) or more, got {self.threads}")
+        require(self.context >= 256, "context", f"must be at least 256 tokens, got {self.context}")
 
 
 @dataclass(frozen=True)
@@ -194,24 +177,24 @@ class MutationSettings:
     random_seed: int = 0
 
     def __post_init__(self) -> None:
-        _require(
+        require(
             self.intent is None or self.intent in INTENTS,
             "intent",
             f"must be one of {', '.join(INTENTS)}, got {self.intent!r}",
         )
-        _require(
+        require(
             self.persona is None or self.persona in PERSONAS,
             "persona",
             f"must be one of {', '.join(PERSONAS)}, got {self.persona!r}",
         )
-        _require(self.scope in SCOPES, "scope", f"must be one of {', '.join(SCOPES)}, got {self.scope!r}")
-        _require(self.backend in BACKENDS, "backend", f"must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
-        _require(
+        require(self.scope in SCOPES, "scope", f"must be one of {', '.join(SCOPES)}, got {self.scope!r}")
+        require(self.backend in BACKENDS, "backend", f"must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        require(
             self.backend != SERVER or self.server.url is not None,
             "server.url",
             "must be given for backend server (--model-server URL)",
         )
-        _require(self.repairs >= 0, "repairs", f"must be 0 or more, got {self.repairs}")
+        require(self.repairs >= 0, "repairs", f"must be 0 or more, got {self.repairs}")
 
 
 def default_fitness() -> FitnessSettings:
@@ -239,27 +222,27 @@ class EvolveConfig:
     fitness: FitnessSettings = field(default_factory=default_fitness)
 
     def __post_init__(self) -> None:
-        _require(self.population >= 1, "population", f"must be at least 1, got {self.population}")
-        _require(self.generations >= 1, "generations", f"must be at least 1, got {self.generations}")
-        _require(self.cost in COSTS, "cost", f"must be one of {', '.join(COSTS)}, got {self.cost!r}")
-        _require(
+        require(self.population >= 1, "population", f"must be at least 1, got {self.population}")
+        require(self.generations >= 1, "generations", f"must be at least 1, got {self.generations}")
+        require(self.cost in COSTS, "cost", f"must be one of {', '.join(COSTS)}, got {self.cost!r}")
+        require(
             self.evaluations >= 0, "evaluations", f"must be 0 (sized by generations) or more, got {self.evaluations}"
         )
-        _require(
+        require(
             self.evaluations == 0 or self.evaluations > self.noise_seeds,
             "evaluations",
             f"must exceed noise_seeds ({self.noise_seeds}), the seed's own trainings, got {self.evaluations}",
         )
-        _require(
+        require(
             self.variation in VARIATIONS,
             "variation",
             f"must be one of {', '.join(VARIATIONS)}, got {self.variation!r}",
         )
-        _require(self.noise_seeds >= 1, "noise_seeds", f"must be at least 1, got {self.noise_seeds}")
-        _require(self.race_trainings >= 1, "race_trainings", f"must be at least 1, got {self.race_trainings}")
+        require(self.noise_seeds >= 1, "noise_seeds", f"must be at least 1, got {self.noise_seeds}")
+        require(self.race_trainings >= 1, "race_trainings", f"must be at least 1, got {self.race_trainings}")
         for name in ("crossover_rate", "eot_rate"):
-            _require(0.0 <= getattr(self, name) <= 1.0, name, f"must lie between 0 and 1, got {getattr(self, name)}")
-        _require(self.fitness.train, "fitness.train", "must be true: evolution selects on trained accuracy")
+            require(0.0 <= getattr(self, name) <= 1.0, name, f"must lie between 0 and 1, got {getattr(self, name)}")
+        require(self.fitness.train, "fitness.train", "must be true: evolution selects on trained accuracy")
 
     @property
     def selects(self) -> bool:
@@ -288,8 +271,8 @@ class FinalSettings:
     max_seconds: float = 12 * 3600.0  # a safety net only: the search's cap was meant for short trainings
 
     def __post_init__(self) -> None:
-        _require(self.seeds >= 1, "seeds", f"must be at least 1, got {self.seeds}")
-        _require(self.epochs is None or self.epochs > 0, "epochs", f"must be positive, got {self.epochs}")
+        require(self.seeds >= 1, "seeds", f"must be at least 1, got {self.seeds}")
+        require(self.epochs is None or self.epochs > 0, "epochs", f"must be positive, got {self.epochs}")
 
     def budget(self, run_budget: TrainBudget) -> TrainBudget:
         """The run's training budget with these overrides (TrainBudget rejects bad values)."""
@@ -353,59 +336,3 @@ def _merge(record: dict[str, Any], overrides: dict[str, Any], prefix: str) -> No
             _merge(record[key], value, f"{path}.")
         else:
             record[key] = value
-
-
-Settings = TypeVar("Settings")
-
-
-def build(kind: type[Settings], record: dict[str, Any], prefix: str = "") -> Settings:
-    """A settings object from a record: unknown keys, wrong types and bad values are SettingsErrors."""
-    if not isinstance(record, dict):
-        raise SettingsError(prefix or "settings", f"must be a table of settings, got {record!r}")
-    specs = {spec.name: spec for spec in fields(kind)}  # type: ignore[arg-type]
-    unknown = sorted(set(record) - set(specs))
-    if unknown:
-        where = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
-        raise SettingsError(where, f"is not a setting; known here: {', '.join(sorted(specs))}")
-    hints = typing.get_type_hints(kind)
-    values = {}
-    for name, value in record.items():
-        path = f"{prefix}.{name}" if prefix else name
-        default = _default(specs[name])
-        values[name] = (
-            build(type(default), value, path) if is_dataclass(default) else _checked(value, hints[name], path)
-        )
-    try:
-        return kind(**values)
-    except SettingsError as error:
-        raise error.under(prefix) from None
-
-
-def _checked(value: Any, hint: Any, where: str) -> Any:
-    """`value` if it fits the field's annotation (an int passes for a float; a list for a tuple of items)."""
-    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
-    if value is None and type(None) in options:
-        return None
-    for option in options:
-        if typing.get_origin(option) is tuple and isinstance(value, (list, tuple)):
-            item = typing.get_args(option)[0]
-            if all(isinstance(entry, item) for entry in value):
-                return tuple(value)
-        elif option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)  # `epochs = 2` and `--epochs 2` are the same setting
-        elif option in (int, str, bool) and isinstance(value, option) and (option is bool) == isinstance(value, bool):
-            return value
-    shown = " or ".join(_type_name(option) for option in options)
-    raise SettingsError(where, f"must be {shown}, got {value!r}")
-
-
-def _type_name(hint: Any) -> str:
-    if typing.get_origin(hint) is tuple:
-        return f"a list of {typing.get_args(hint)[0].__name__}"
-    return "nothing" if hint is type(None) else str(hint.__name__)
-
-
-def _default(spec: dataclasses.Field[Any]) -> Any:
-    if spec.default_factory is not dataclasses.MISSING:
-        return spec.default_factory()
-    return spec.default

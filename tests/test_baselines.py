@@ -19,8 +19,9 @@ from astevo.evolution.budget import trainings_spent
 from astevo.evolution.loop import Evolution
 from astevo.evolution.run_setup import create_run, plan_run
 from astevo.paths import default_seed_path
-from astevo.settings import EvolveConfig, SettingsError, apply
+from astevo.settings import EvolveConfig, apply
 from astevo.store.run_store import RunStore
+from astevo.typed_records import SettingsError
 from astevo.variation.answerers import DrawnAnswers, edit_grammar
 from astevo.variation.edit_sites import sites
 from astevo.variation.keyword_values import RANGES

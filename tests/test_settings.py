@@ -16,13 +16,12 @@ from astevo.settings import (
     LlamaCppSettings,
     MutationSettings,
     ServerSettings,
-    SettingsError,
     TrainBudget,
     apply,
-    build,
     migrate_record,
     read_config,
 )
+from astevo.typed_records import SettingsError, build
 
 
 @pytest.mark.parametrize(

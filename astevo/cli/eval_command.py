@@ -29,7 +29,8 @@ from astevo.data.sources import FOLDER
 from astevo.evaluation.base import MAC_UNIT, Evaluation
 from astevo.evaluation.cache import EvaluationCache
 from astevo.evaluation.cascade import evaluate
-from astevo.settings import FitnessSettings, build
+from astevo.settings import FitnessSettings
+from astevo.typed_records import build
 from astevo.views.records import evaluation_record
 
 

@@ -20,7 +20,8 @@ from astevo.cli.terminal import (
     user_errors,
 )
 from astevo.evolution.proposals import BlockProposals
-from astevo.settings import FitnessSettings, MutationSettings, build
+from astevo.settings import FitnessSettings, MutationSettings
+from astevo.typed_records import build
 from astevo.views.run_view import unified_diff
 
 

@@ -15,7 +15,8 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from astevo.errors import AstevoError
-from astevo.settings import SERVER, SettingsError
+from astevo.settings import SERVER
+from astevo.typed_records import SettingsError
 
 console = Console()
 errors = Console(stderr=True)

@@ -32,18 +32,18 @@ class ModelIdentity:
         key = "report" if self.served else "sha256"
         return recorded.get(key) == self.fingerprint
 
+    @classmethod
+    def from_record(cls, recorded: dict[str, Any]) -> ModelIdentity:
+        """The identity a run recorded (runs before served models recorded files only, some without a name)."""
+        if "server" in recorded:
+            return cls(recorded["name"], recorded["server"], recorded["report"], served=True)
+        return cls(recorded.get("name") or recorded["path"], recorded["path"], recorded["sha256"], served=False)
+
     def describe(self) -> str:
         """One phrase for messages: which model, and where it was found."""
         if self.served:
             return f"{self.name} served at {self.where}"
         return f"{self.name} (sha256 {self.fingerprint[:12]}...)"
-
-
-def recorded_description(recorded: dict[str, Any]) -> str:
-    """The same phrase for a model a run recorded (runs before served models recorded files only)."""
-    if "server" in recorded:
-        return f"{recorded['name']} served at {recorded['server']}"
-    return f"{recorded.get('name') or recorded['path']} (sha256 {recorded['sha256'][:12]}...)"
 
 
 def file_identity(model: ModelInfo) -> ModelIdentity:

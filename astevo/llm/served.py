@@ -154,7 +154,8 @@ class ServedGenerator:
             body["cache_prompt"] = True
         if grammar is not None:
             gbnf = lark_to_gbnf(grammar)
-            body.update({"grammar": gbnf} if self.kind is not VLLM else {"structured_outputs": {"grammar": gbnf}})
+            field = self.kind.grammar_field or "grammar"
+            body[field] = gbnf if field == "grammar" else {"grammar": gbnf}
         return body
 
 
