@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import random
+from collections import Counter
 from dataclasses import dataclass
 
 import pytest
@@ -15,8 +16,9 @@ from astevo.evaluation.base import Size
 from astevo.paths import default_seed_path
 from astevo.settings import INTENTS
 from astevo.variation import prompts
-from astevo.variation.answerers import ModelAnswers
+from astevo.variation.answerers import DrawnAnswers, ModelAnswers
 from astevo.variation.answers import RejectedAnswer, block_from_answer
+from astevo.variation.base import Proposal
 from astevo.variation.edit_sites import argument_splits, sites
 from astevo.variation.rewriter import BlockRewriter
 from astevo.variation.structural import SizeOption, SizeOptions
@@ -101,11 +103,15 @@ def test_argument_spots_are_the_hyper_parameters_of_a_call() -> None:
 
 
 class SpotAwareModel(ScriptedModel):
-    """Writes what fits the spot it is handed: a layer, a new line or an extra argument."""
+    """Chooses the last line it is offered; writes what fits the spot it is handed: a layer, a new line or an
+    extra argument."""
 
     def complete(self, messages, *, prefix="", grammar, temperature, max_tokens, seed, avoid=""):
+        offered = [line[2:] for line in messages[-1]["content"].splitlines() if line.startswith("- ")]
         self.answers = [
-            "nn.GELU()\n"
+            f"{offered[-1]}\n"
+            if not prefix and offered
+            else "nn.GELU()\n"
             if prefix.endswith("self.act = ")
             else "x = F.silu(x)\n"
             if prefix.endswith("\n        ")
@@ -187,8 +193,53 @@ def test_every_intent_finds_a_spot_in_every_kind_of_class_block(intent: str, nam
     proposal = BlockRewriter(ModelAnswers(model), random.Random(0), max_repairs=0).mutate(
         block, SEED.source, intent=intent
     )
-    assert len(model.calls) == 1 and model.calls[0]["prefix"].startswith(split_header(block.source)[0])
+    spot_calls = [call for call in model.calls if call["prefix"]]
+    assert len(spot_calls) == 1 and spot_calls[0]["prefix"].startswith(split_header(block.source)[0])
     assert proposal.intent == intent
+
+
+def test_the_model_chooses_the_line_it_changes_among_those_where_the_edit_fits() -> None:
+    block = SEED.blocks["SE_LN"]
+    model = ScriptedModel(["self.ln = nn.LayerNorm(cin)\n", " eps=0.001)\n"])
+    proposal = BlockRewriter(ModelAnswers(model), random.Random(0), max_repairs=0).mutate(
+        block, SEED.source, intent="hyperparameters"
+    )
+    choice, spot = model.calls
+    offered = [line[2:] for line in choice["messages"][-1]["content"].splitlines() if line.startswith("- ")]
+    assert offered == ["self.gavg = nn.AdaptiveAvgPool2d(1)", "self.ln = nn.LayerNorm(cin)"]
+    assert all(json.dumps(line) in choice["grammar"] for line in offered)  # the answer can only be one of them
+    assert spot["messages"][-1]["content"].endswith("this line:\nself.ln = nn.LayerNorm(cin)\n")
+    assert spot["prefix"].endswith("self.ln = nn.LayerNorm(cin,")
+    assert proposal.accepted and "nn.LayerNorm(cin, eps=0.001)" in (proposal.source or "")
+
+
+def test_an_answer_that_names_no_listed_line_leaves_the_line_to_a_draw() -> None:
+    block = SEED.blocks["SE_LN"]
+    model = ScriptedModel(["self.fc = nn.Linear(3, 4)\n", "2)\n"])
+    proposal = BlockRewriter(ModelAnswers(model), random.Random(0), max_repairs=0).mutate(
+        block, SEED.source, intent="hyperparameters"
+    )
+    assert len(model.calls) == 2 and model.calls[1]["prefix"].endswith(("nn.AdaptiveAvgPool2d(", "LayerNorm(cin,"))
+    assert [exchange.answer for exchange in proposal.exchanges] == ["2)\n"]
+
+
+def test_the_random_baseline_draws_the_line_uniformly() -> None:
+    block = SEED.blocks["SE_LN"]
+    chosen = Counter(
+        _line_of(
+            BlockRewriter(DrawnAnswers(), random.Random(seed), max_repairs=0).mutate(
+                block, SEED.source, "hyperparameters"
+            )
+        )
+        for seed in range(200)
+    )
+    assert set(chosen) == {"gavg", "ln"} and min(chosen.values()) > 70, chosen
+
+
+def _line_of(proposal: Proposal) -> str:
+    """Which of SE_LN's constructor lines the proposal changed."""
+    assert proposal.source is not None
+    return "gavg" if "self.ln = nn.LayerNorm(cin)\n" in proposal.source else "ln"
 
 
 def _size_menu() -> SizeOptions:

@@ -67,6 +67,12 @@ def spot_prompt(kind: str, line: str) -> str:
     return template(f"{kind}_spot").substitute(line=line.strip())
 
 
+def line_choice_prompt(group: str, lines: list[str]) -> str:
+    """The lines where an edit of the group fits, for the model to choose the one it would change."""
+    options = "\n".join(f"- {line}" for line in lines)
+    return template("line_choice").substitute(question=text(f"line_choice/{group}"), options=options)
+
+
 def retry_prompt(error: str) -> str:
     return template("retry").substitute(error=error)
 

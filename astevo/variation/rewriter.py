@@ -110,9 +110,10 @@ class BlockRewriter:
                 source, exchange = self._ask_size(block, request + note, offered, operator, intent, purpose)
             else:
                 fresh = [spot for spot in spots[group] if spot not in tried] or spots[group]
-                site = self.rng.choice(fresh)
+                site, choosing = self._choose_site(block, group, fresh, request + note, operator)
                 tried.add(site)
                 source, exchange = self._ask_spot(block, file_source, site, request + note, operator, intent, purpose)
+                exchange = dataclasses.replace(exchange, seconds=exchange.seconds + choosing)
             measuring = offered.take_seconds()  # the size edits' measurement is part of proposing
             exchanges.append(
                 dataclasses.replace(exchange, edit=exchange.edit or group, seconds=exchange.seconds + measuring)
@@ -123,6 +124,27 @@ class BlockRewriter:
         if not exchanges and self.answerer.writes_bodies:  # no spot and no size edit after all: the whole body
             return self._propose(block, operator, intent, persona, request, avoid=(block.source,))
         return Proposal(block.name, operator, intent, persona, None, tuple(exchanges))
+
+    def _choose_site(
+        self, block: Block, group: str, candidates: list[EditSite], request: str, operator: str
+    ) -> tuple[EditSite, float]:
+        """Where the edit goes, with the seconds it took to choose. The answerer picks the line among those where
+        the group's edits fit, so the model's knowledge of the block decides where as well as what; astevo then
+        draws one of that line's spots. An answer that is not a listed line leaves the choice to the draw."""
+        lines: dict[str, list[EditSite]] = {}
+        for site in candidates:
+            lines.setdefault(_line(block, site).strip(), []).append(site)
+        if len(lines) < 2:
+            return self.rng.choice(candidates), 0.0
+        messages = [
+            {"role": "system", "content": prompts.system_prompt()},
+            {"role": "user", "content": request + prompts.line_choice_prompt(group, list(lines))},
+        ]
+        low, high = TEMPERATURES[operator]
+        temperature, seed = self.rng.uniform(low, high), self.rng.randrange(2**31)
+        completion = self.answerer.pick(messages, list(lines), temperature, seed)
+        chosen = lines.get(completion.text.strip()) if completion.finish == "complete" else None
+        return self.rng.choice(chosen or candidates), completion.seconds
 
     def _ask_spot(
         self, block: Block, file_source: str, site: EditSite, request: str, operator: str, intent: str, purpose: str
