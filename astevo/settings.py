@@ -22,14 +22,11 @@ else:  # pragma: no cover - Python 3.10
 
 from astevo.errors import AstevoError
 from astevo.typed_records import SettingsError, build, require
+from astevo.variation.intents import INTENTS, PERSONAS
 
 DATASET_NAMES = ("cifar10", "fashion-mnist", "folder")  # folder: the user's own images, in --data
 COSTS = ("parameters", "macs")
 SCOPES = ("line", "block")
-INTENTS = ("hyperparameters", "unusual_values", "complexity", "fewer_parameters", "rare_enhancement", "bold_change")
-SMALLER = "fewer_parameters"  # the intent whose answers must measurably shrink the model
-SIZE_STEP = 0.05  # the least change of the parameter count that counts as a change of size
-PERSONAS = ("expert", "innovator", "researcher")
 # What proposes offspring: evolution with the language model, evolution with uniformly drawn edits (the
 # baseline that asks whether the model's choices beat chance), or the model's mutations of the seed alone
 # with no selection (best-of-n sampling, the baseline that asks whether evolving helps).

@@ -14,12 +14,12 @@ from astevo.code.blocks import ModelFile, parse_definition, split_header
 from astevo.code.canonical import canonical_hash
 from astevo.evaluation.base import Size
 from astevo.paths import default_seed_path
-from astevo.settings import INTENTS
 from astevo.variation import prompts
 from astevo.variation.answerers import DrawnAnswers, ModelAnswers
 from astevo.variation.answers import RejectedAnswer, block_from_answer
 from astevo.variation.base import Proposal
 from astevo.variation.edit_sites import argument_splits, sites
+from astevo.variation.intents import INTENTS
 from astevo.variation.rewriter import BlockRewriter
 from astevo.variation.structural import SizeOption, SizeOptions
 from tests.conftest import TINY_MODEL

@@ -49,8 +49,9 @@ from astevo.evaluation.checks import BlockCheck  # noqa: E402
 from astevo.evaluation.local import LocalEvaluator  # noqa: E402
 from astevo.evolution.evolvable import evolvable_blocks  # noqa: E402
 from astevo.paths import default_seed_path  # noqa: E402
-from astevo.settings import SIZE_STEP, FitnessSettings, MutationSettings, default_fitness  # noqa: E402
+from astevo.settings import FitnessSettings, MutationSettings, default_fitness  # noqa: E402
 from astevo.variation.base import Proposal, Variation  # noqa: E402
+from astevo.variation.intents import SIZE_STEP  # noqa: E402
 
 IMPROVED_SE = 2.0  # a child improves when its mean beats the seed's by more than this many standard errors
 LOSS_ALLOWED = 0.01  # "as good": at most one point of accuracy lost

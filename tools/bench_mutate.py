@@ -35,8 +35,9 @@ from astevo.evolution.evolvable import evolvable_blocks
 from astevo.llm.gguf import bundled_models
 from astevo.llm.llama_cpp_backend import LlamaCppGenerator
 from astevo.paths import default_seed_path
-from astevo.settings import INTENTS, FitnessSettings, MutationSettings
+from astevo.settings import FitnessSettings, MutationSettings
 from astevo.variation.base import Exchange, Proposal, Variation
+from astevo.variation.intents import INTENTS
 from astevo.variation.llm_mutation import LLMVariation
 from astevo.views.size_changes import direction
 

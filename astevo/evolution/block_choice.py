@@ -13,8 +13,7 @@ import random
 from collections.abc import Mapping, Sequence
 
 from astevo.code.blocks import ModelFile
-from astevo.settings import SIZE_STEP, SMALLER
-from astevo.variation.rewriter import SIZE_FIRST
+from astevo.variation.intents import SIZE_FIRST, SIZE_STEP, SMALLER
 from astevo.variation.structural import size_levers
 
 

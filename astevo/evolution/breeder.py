@@ -19,11 +19,12 @@ from astevo.errors import AstevoError
 from astevo.evaluation.base import Evaluation, Evaluator, Size
 from astevo.evaluation.checks import BlockCheck
 from astevo.evolution.block_choice import choose_block
-from astevo.settings import INTENTS, EvolveConfig
+from astevo.settings import EvolveConfig
 from astevo.store.records import DISCARDED, Individual, NewIndividual
 from astevo.store.run_store import RunStore
 from astevo.variation.base import Variation
 from astevo.variation.crossover import crossover
+from astevo.variation.intents import INTENTS
 from astevo.variation.prompts import Exemplar
 
 Pair = tuple[Individual, Individual]

@@ -24,8 +24,9 @@ from astevo.evaluation.local import LocalEvaluator
 from astevo.evaluation.slot_plan import MachineTimings
 from astevo.evolution.block_choice import choose_block
 from astevo.evolution.run_setup import PlannedRun
-from astevo.settings import INTENTS, EvolveConfig, FitnessSettings
+from astevo.settings import EvolveConfig, FitnessSettings
 from astevo.variation.base import Variation
+from astevo.variation.intents import INTENTS
 
 PROBE_IMAGES = 2048  # a slice long enough that the first steps' set-up is a small part of it
 

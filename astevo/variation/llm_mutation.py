@@ -10,9 +10,10 @@ from astevo.errors import AstevoError
 from astevo.llm.backend import Generator
 from astevo.llm.grammar import body_grammar
 from astevo.llm.identity import ModelIdentity
-from astevo.settings import INTENTS, PERSONAS, MutationSettings
+from astevo.settings import MutationSettings
 from astevo.variation.answerers import ModelAnswers
 from astevo.variation.base import Check, Proposal
+from astevo.variation.intents import INTENTS, PERSONAS
 from astevo.variation.prompts import Exemplar, system_prompt
 from astevo.variation.rewriter import BlockRewriter
 from astevo.variation.structural import MeasuredSizes, SizeOptionsSource

@@ -12,31 +12,18 @@ from astevo.code.blocks import Block, split_header
 from astevo.code.canonical import canonical_hash
 from astevo.evaluation.base import Size
 from astevo.llm.backend import Completion
-from astevo.settings import SIZE_STEP, SMALLER
 from astevo.variation import prompts
 from astevo.variation.answerers import Answerer
 from astevo.variation.answers import RejectedAnswer, block_from_answer
 from astevo.variation.base import Check, Exchange, Proposal
 from astevo.variation.edit_sites import EditSite, sites
+from astevo.variation.intents import INTENT_SPOTS, SIZE_STEP, SIZES, SMALLER
 from astevo.variation.spot_options import keyword_texts
 from astevo.variation.structural import SizeOption, SizeOptions, SizeOptionsSource
 
 TEMPERATURES = {"mutate": (0.05, 0.4), "eot": (0.05, 0.4)}
 MAX_NEW_TOKENS = (600, 1400)
 MAX_SIZE_OPTIONS = 12  # size edits listed in one prompt
-# Which spots an intent edits first: sizes (width, depth, sizes inside blocks) when the intent is about
-# size or boldness, numbers and arguments for value changes, new or rewritten computations for added
-# functionality.
-INTENT_SPOTS = {
-    "hyperparameters": ("arguments", "sizes", "layers"),
-    "unusual_values": ("sizes", "arguments", "layers"),
-    "fewer_parameters": ("sizes", "arguments", "layers"),
-    "complexity": ("layers", "computations", "sizes", "arguments"),
-    "rare_enhancement": ("layers", "computations", "arguments"),
-    "bold_change": ("sizes", "computations", "layers", "arguments"),
-}
-SIZES = "sizes"
-SIZE_FIRST = tuple(intent for intent, spots in INTENT_SPOTS.items() if spots[0] == SIZES)
 Scope = str  # "line": continue from one spot of the block; "block": write the whole body
 
 

@@ -10,8 +10,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from astevo.settings import SIZE_STEP, SMALLER
 from astevo.store.records import Individual
+from astevo.variation.intents import SIZE_STEP, SMALLER
 
 DIRECTIONS = ("smaller", "same", "larger")
 INTENDED = {SMALLER: "smaller"}  # the intents that ask for a direction
