@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from astevo.cli.final_command import final
 from astevo.code.canonical import canonical_hash
 from astevo.evaluation import sandbox
+from astevo.evaluation.local import LocalEvaluator
 from astevo.evaluation.worker import entry_points as tasks
 from astevo.evolution.final import FinalSummary, final_evaluation
 from astevo.paths import default_seed_path
@@ -94,32 +95,51 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Finished:
     done = Finished(folder, make_run(folder), [], [])
     real_run = sandbox.run
 
-    def counted(function: str, payload: dict, limits: sandbox.Limits) -> sandbox.Outcome:
+    def counted(function: str, payload: dict, limits: sandbox.Limits, slot: sandbox.Slot) -> sandbox.Outcome:
         assert function == "astevo.evaluation.worker.entry_points:final_candidate"
         done.calls[-1].append(payload)
-        return real_run(function, payload, limits)
+        return real_run(function, payload, limits, slot=slot)
 
     with pytest.MonkeyPatch.context() as patch, RunStore.open(folder) as store:
         patch.setattr(sandbox, "run", counted)
+        executor = LocalEvaluator(workers=2)  # the trainings of one call run side by side
         for seeds in (1, 2, 2):
             done.calls.append([])
-            done.summaries.append(final_evaluation(store, FinalSettings(seeds=seeds)))
+            done.summaries.append(final_evaluation(store, FinalSettings(seeds=seeds), executor))
+        executor.close()
     return done
+
+
+def test_a_ray_cluster_trains_the_finalists_as_the_local_slots_do(tmp_path: Path, finished: Finished) -> None:
+    """The same trainings as tasks of a real local Ray cluster: the same test accuracies, seed by seed."""
+    from astevo.evaluation.ray_executor import RayEvaluator
+
+    make_run(tmp_path)
+    cluster = RayEvaluator(num_cpus=2)
+    try:
+        with RunStore.open(tmp_path) as store:
+            on_ray = final_evaluation(store, FinalSettings(seeds=1), cluster)
+    finally:
+        cluster.close()
+    local = finished.summaries[0]
+    assert [(s.label, s.test_accuracy, s.val_accuracy) for s in on_ray] == [
+        (s.label, s.test_accuracy, s.val_accuracy) for s in local
+    ]
 
 
 def trained(payloads: list[dict]) -> list[tuple[str, int]]:
     """Which member (by its source) and which training seed each sandbox call trained."""
     names = {SEED_SOURCE: "seed", SEED_SOURCE.replace(DROPOUT, "nn.Dropout(0.2)"): "front"}
-    return [(names.get(p["source"], "other"), p["budget"]["training_seed"]) for p in payloads]
+    return sorted((names.get(p["source"], "other"), p["budget"]["training_seed"]) for p in payloads)
 
 
 def test_seed_and_front_are_trained_the_dominated_never(finished: Finished) -> None:
-    assert trained(finished.calls[0]) == [("seed", 0), ("front", 0)]
+    assert trained(finished.calls[0]) == [("front", 0), ("seed", 0)]
     assert [s.label for s in finished.summaries[-1]] == ["seed", f"#{finished.ids['front']}"]
 
 
 def test_an_interrupted_evaluation_resumes_and_a_finished_one_trains_nothing(finished: Finished) -> None:
-    assert trained(finished.calls[1]) == [("seed", 1), ("front", 1)]
+    assert trained(finished.calls[1]) == [("front", 1), ("seed", 1)]
     assert finished.calls[2] == []
     assert finished.summaries[2] == finished.summaries[1]
 
@@ -163,11 +183,11 @@ def test_summaries_give_mean_sample_std_and_delta_against_the_seed(finished: Fin
 def test_a_failed_training_is_reported_recorded_and_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ids = make_run(tmp_path)
     outcomes = iter([sandbox.Outcome(False, None, "timed out after 9.0 s", 9.0, "")] * 2 + [_fake_success()] * 2)
-    monkeypatch.setattr(sandbox, "run", lambda function, payload, limits: next(outcomes))
+    monkeypatch.setattr(sandbox, "run", lambda function, payload, limits, slot: next(outcomes))
     with RunStore.open(tmp_path) as store:
-        failed = final_evaluation(store, FinalSettings(seeds=1))
+        failed = final_evaluation(store, FinalSettings(seeds=1), LocalEvaluator())
         assert [r.metrics for r in store.finals()] == [{"error": "timed out after 9.0 s"}] * 2
-        retried = final_evaluation(store, FinalSettings(seeds=1))
+        retried = final_evaluation(store, FinalSettings(seeds=1), LocalEvaluator())
     assert [(s.label, s.test_accuracy, s.delta_vs_seed, s.failures) for s in failed] == [
         ("seed", None, None, ("seed 0: timed out after 9.0 s",)),
         (f"#{ids['front']}", None, None, ("seed 0: timed out after 9.0 s",)),

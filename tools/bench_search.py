@@ -45,7 +45,7 @@ sys.path.insert(0, str(REPO))
 from astevo.code.blocks import ModelFile  # noqa: E402
 from astevo.evaluation.base import EvaluationRequest  # noqa: E402
 from astevo.evaluation.local import LocalEvaluator  # noqa: E402
-from astevo.evolution.final import trained_and_tested  # noqa: E402
+from astevo.evolution.final import final_metrics, tested_training  # noqa: E402
 from astevo.evolution.noise import run_noise  # noqa: E402
 from astevo.evolution.selection import best_within_seed_cost  # noqa: E402
 from astevo.settings import VARIATIONS, FitnessSettings  # noqa: E402
@@ -106,14 +106,14 @@ class TestScores:
 
     def __init__(self, seeds: int) -> None:
         self.seeds, self._scores = seeds, dict[str, list[float]]()
+        self._trainings = LocalEvaluator()
 
     def __call__(self, individual: Individual, fitness: FitnessSettings) -> list[float]:
         key = individual.code_hash or str(individual.id)
         if key not in self._scores:
-            found = []
-            for seed in range(self.seeds):
-                metrics, _ = trained_and_tested(ModelFile(individual.code, f"#{individual.id}"), fitness, seed)
-                found.append(metrics.get("test_accuracy", math.nan))
+            model = ModelFile(individual.code, f"#{individual.id}")
+            running = [self._trainings.run(tested_training(model, fitness, seed)) for seed in range(self.seeds)]
+            found = [final_metrics(training.result()).get("test_accuracy", math.nan) for training in running]
             self._scores[key] = found
         return self._scores[key]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -27,9 +26,11 @@ from astevo.cli.storage_faults import STORAGE_EXIT, storage_advice, storage_prob
 from astevo.cli.terminal import (
     DATA_HELP,
     DATASET_HELP,
+    EXECUTOR_HELP,
     IMAGE_SIZE_HELP,
     MODEL_HELP,
     MODEL_SERVER_HELP,
+    RAY_ADDRESS_HELP,
     announce,
     console,
     errors,
@@ -37,28 +38,22 @@ from astevo.cli.terminal import (
     user_errors,
 )
 from astevo.code.blocks import ModelFile
-from astevo.data.prepared import choose_dataset, prepare_data
-from astevo.data.sources import FOLDER, explicit_data_dir
+from astevo.data.prepared import prepare_data
 from astevo.errors import AstevoError
 from astevo.evaluation.base import Executor
 from astevo.evaluation.cache import EvaluationCache
-from astevo.evaluation.local import LocalEvaluator
 from astevo.evaluation.warm_pool import shared_pool
+from astevo.evolution.budget import planned_individuals
 from astevo.evolution.data_check import DataChanged, check_data
 from astevo.evolution.model_check import check_model
-from astevo.llm.factory import ModelChoice
 from astevo.llm.server_client import ServerUnavailable
 from astevo.paths import default_seed_path
+from astevo.runs import ExecutorChoice, budget_overrides, language_model, make_variation, new_run_settings, served_at
 from astevo.settings import (
-    RANDOM,
-    SERVER,
     VARIATIONS,
     EvolveConfig,
-    apply,
-    read_config,
 )
 from astevo.store.run_store import RunStore
-from astevo.variation.base import Variation
 from astevo.views.run_view import format_accuracy
 
 if TYPE_CHECKING:
@@ -147,13 +142,8 @@ def evolve(
             "the slots.",
         ),
     ] = AUTO,
-    executor: Annotated[
-        str, typer.Option(help="Where trainings run: local (slots here) or ray (tasks of a Ray cluster).")
-    ] = "local",
-    ray_address: Annotated[
-        str | None,
-        typer.Option(help="Ray cluster to join (e.g. auto); default: start a local one. Needs --executor ray."),
-    ] = None,
+    executor: Annotated[str, typer.Option(help=EXECUTOR_HELP)] = "local",
+    ray_address: Annotated[str | None, typer.Option(help=RAY_ADDRESS_HELP, show_default=False)] = None,
 ) -> None:
     """Evolve blocks of a model with the local LLM: NSGA-II parents, SPEA2 elites, EoT, AST crossover."""
     overrides = _flag_overrides(
@@ -166,12 +156,8 @@ def evolve(
     if model_server is not None and not resume:
         overrides.setdefault("mutation", {}).update(server_overrides(model_server))
     if evaluations is not None:
-        overrides["evaluations"] = evaluations
-        overrides.setdefault("generations", max(evaluations, 1))
-    slots_wanted = workers_flag(workers)
-    evaluation_cache = EvaluationCache() if cache else None
-    make_executor = _executor(executor, slots_wanted, ray_address, evaluation_cache)
-    local = executor == "local"
+        overrides = {**budget_overrides(evaluations), **overrides}
+    where = ExecutorChoice(executor, workers_flag(workers), ray_address, EvaluationCache() if cache else None)
     if resume:
         if run is None:
             raise AstevoError("--resume needs --run FOLDER: the run to continue")
@@ -183,29 +169,21 @@ def evolve(
         store = RunStore.open(run)
         check_data(store)  # before anything is decoded or loaded: a changed folder is a one-line error
         prepared_data(store.config().fitness)
-        language_model = _model_of(_served_from(store.config(), model_server))
-        check_model(store, language_model.identity if language_model else None)  # before a file loads
-        slots = resumed_slots(store, slots_wanted) if local else 0
+        language = language_model(served_at(store.config(), model_server), announce)
+        check_model(store, language.identity if language else None)  # before a file loads
+        slots = resumed_slots(store, where.slots) if where.local else 0
         if store.config().fitness.warm_workers:  # their imports overlap the model's load
             shared_pool().prestart(slots + 1)
-        run_variation = _variation(store.config(), language_model)  # a moved server answers at its new URL
+        run_variation = make_variation(store.config(), language)  # a moved server answers at its new URL
     else:
         run = run or Path("astevo-runs") / time.strftime("%Y%m%d-%H%M%S")
         RunStore.refuse_existing(run)  # before any data is decoded, the seed built or the machine measured
-        settings = EvolveConfig()
-        from_file = read_config(config) if config is not None else {}
-        settings = apply(apply(settings, from_file, str(config)), overrides, "flags")
-        if dataset is None and "dataset" not in from_file.get("fitness", {}):
-            settings = apply(settings, {"fitness": {"dataset": choose_dataset(settings.fitness.data_dir)}})
-        given = explicit_data_dir(settings.fitness.data_dir)  # $ASTEVO_DATA too: a resume may not have it set
-        if given is not None and (settings.fitness.data_dir or settings.fitness.dataset == FOLDER):
-            # resolved: the run may be resumed from another folder, and the sandbox runs in a temporary one
-            settings = apply(settings, {"fitness": {"data_dir": str(given.resolve())}})
+        settings = new_run_settings(config, overrides)
         prepared_data(settings.fitness)
-        language_model = _model_of(settings)
+        language = language_model(settings, announce)
         seed_model = ModelFile.read(seed_file or default_seed_path())
-        individuals = settings.evaluations or 1 + settings.population * settings.generations
-        cache_folder = evaluation_cache.directory if evaluation_cache is not None else None
+        individuals = planned_individuals(settings)
+        cache_folder = where.cache.directory if where.cache is not None else None
         for warning in space_warnings(
             run, cache_folder, seed_model.source, individuals, individuals * settings.race_trainings
         ):
@@ -213,20 +191,20 @@ def evolve(
         from astevo.evolution.run_setup import create_run, plan_run  # imports torch: only once a run is starting
 
         with console.status("building the seed model once to find the blocks that can change fitness"):
-            planned = plan_run(settings, seed_model, language_model)
+            planned = plan_run(settings, seed_model, language)
         if settings.fitness.warm_workers:  # their imports overlap the model's load
             shared_pool().prestart(2)
-        run_variation = _variation(planned.config, language_model)
+        run_variation = make_variation(planned.config, language)
         slots = 0
         chosen = None
-        if local:
-            planned, chosen, slots = new_run_slots(planned, run_variation, slots_wanted)
+        if where.local:
+            planned, chosen, slots = new_run_slots(planned, run_variation, where.slots)
         store = create_run(run, planned, chosen)
     with store:
-        _run(store, run_variation, make_executor, slots, force)
-    if evaluation_cache is not None and evaluation_cache.unwritable:
+        _run(store, run_variation, where, slots, force)
+    if where.cache is not None and where.cache.unwritable:
         errors.print(
-            f"warning: the evaluation cache could not be written ({evaluation_cache.unwritable}); the run went on "
+            f"warning: the evaluation cache could not be written ({where.cache.unwritable}); the run went on "
             "without it, so later runs will train this run's models again: free space there",
             highlight=False,
             soft_wrap=True,
@@ -269,52 +247,7 @@ def _flag_overrides(
     return overrides
 
 
-def _executor(
-    name: str, workers: int | None, ray_address: str | None, evaluation_cache: EvaluationCache | None
-) -> Callable[[int], Executor]:
-    """The chosen executor, checked now and made once the run starts (a bad flag costs no model load), given the
-    local slots."""
-    if name not in ("local", "ray"):
-        raise AstevoError(f"--executor must be local or ray, got {name!r}")
-    if name == "local" and ray_address is not None:
-        raise AstevoError("--ray-address needs --executor ray")
-    if name == "ray" and workers is not None:
-        raise AstevoError("--workers sets the local executor's slots; a Ray cluster schedules by its own resources")
-    if name == "ray":
-        from astevo.evaluation.ray_executor import RayEvaluator, require_ray
-
-        require_ray()
-        return lambda _: RayEvaluator(evaluation_cache, ray_address)
-    return lambda slots: LocalEvaluator(evaluation_cache, slots)
-
-
-def _served_from(config: EvolveConfig, model_server: str | None) -> EvolveConfig:
-    """The stored settings, with the server's new address when a resume gives one (the model must not change)."""
-    if model_server is None:
-        return config
-    if config.mutation.backend != SERVER:
-        raise AstevoError("this run's model is not served: resume it without --model-server")
-    return apply(config, {"mutation": {"server": {"url": model_server}}}, "--model-server")
-
-
-def _model_of(config: EvolveConfig) -> ModelChoice | None:
-    return None if config.variation == RANDOM else ModelChoice(config.mutation, announce)
-
-
-def _variation(config: EvolveConfig, model: ModelChoice | None) -> Variation:
-    """The run's variation; llama.cpp is loaded only when the language model proposes."""
-    if model is None:
-        from astevo.variation.random_mutation import RandomVariation
-
-        return RandomVariation(config.mutation)
-    from astevo.variation.llm_mutation import LLMVariation
-
-    return LLMVariation(model.generator(), config.mutation)
-
-
-def _run(
-    store: RunStore, variation: Variation, make_executor: Callable[[int], Executor], slots_here: int, force: bool
-) -> None:
+def _run(store: RunStore, variation: Variation, where: ExecutorChoice, slots_here: int, force: bool) -> None:
     from astevo.evolution.loop import Evolution
 
     config = store.config()
@@ -343,7 +276,7 @@ def _run(
     evaluator: Executor | None = None
     try:
         with stop.installed():
-            evaluator = make_executor(slots_here)
+            evaluator = where.make(slots_here)
             if config.fitness.warm_workers:  # one per slot, and one more for the fast checks
                 shared_pool().prestart(slots_here + 1)
             evolution = Evolution(store, variation, evaluator, force=force)

@@ -10,10 +10,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from astevo.cli.data_display import prepared_data, say_data
-from astevo.cli.terminal import console, print_whole, user_errors
+from astevo.cli.slot_choice import AUTO, resumed_slots, workers_flag
+from astevo.cli.terminal import EXECUTOR_HELP, RAY_ADDRESS_HELP, console, print_whole, user_errors
 from astevo.evaluation.base import MAC_UNIT
 from astevo.evolution.data_check import check_data
 from astevo.evolution.final import FinalSummary, final_evaluation, label
+from astevo.runs import ExecutorChoice
 from astevo.settings import FinalSettings
 from astevo.store.records import FinalResult
 from astevo.store.run_store import RunStore
@@ -27,13 +29,27 @@ def final(
     max_seconds: Annotated[
         float, typer.Option(help="Time cap per training, a safety net (trainings it cuts short are flagged).")
     ] = FinalSettings.max_seconds,
+    workers: Annotated[
+        str,
+        typer.Option(
+            help="Trainings side by side in local slots: auto (the run's own choice) or a count. Results do not "
+            "depend on it."
+        ),
+    ] = AUTO,
+    executor: Annotated[str, typer.Option(help=EXECUTOR_HELP)] = "local",
+    ray_address: Annotated[str | None, typer.Option(help=RAY_ADDRESS_HELP, show_default=False)] = None,
 ) -> None:
     """Retrain the seed and the Pareto front with several seeds and report test accuracy: the unbiased comparison."""
     settings = FinalSettings(seeds=seeds, epochs=epochs, max_seconds=max_seconds)
+    where = ExecutorChoice(executor, workers_flag(workers), ray_address)
     with RunStore.open(run) as store:
         check_data(store)
         say_data(prepared_data(store.config().fitness))
-        summaries = final_evaluation(store, settings, on_result=lambda result: _progress(store, result))
+        trainings = where.make(resumed_slots(store, where.slots) if where.local else 0)
+        try:
+            summaries = final_evaluation(store, settings, trainings, on_result=lambda result: _progress(store, result))
+        finally:
+            trainings.close()
     print_whole(_table(summaries, settings.seeds))
     for summary in summaries:
         for failure in summary.failures:

@@ -78,6 +78,8 @@ DATA_HELP = (
 DATASET_HELP = (
     "Data set: cifar10, fashion-mnist or folder (default: folder when --data holds class folders, else fashion-mnist)."
 )
+EXECUTOR_HELP = "Where trainings run: local (slots here) or ray (tasks of a Ray cluster)."
+RAY_ADDRESS_HELP = "Ray cluster to join (e.g. auto); default: start a local one. Needs --executor ray."
 IMAGE_SIZE_HELP = "Side images of a folder are resized to (default: their most common size)."
 
 

@@ -12,6 +12,7 @@ from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from astevo.evaluation.sandbox import Limits, Outcome
 from astevo.settings import FitnessSettings
 
 MAC_UNIT = "multiply-adds"  # what the cost stage counts (fvcore's convention)
@@ -129,8 +130,22 @@ def finished(result: EvaluationResult) -> Future[EvaluationResult]:
     return future
 
 
+@dataclass(frozen=True)
+class SandboxTask:
+    """One sandboxed call of a worker entry point that is not an evaluation (a final test training): executors run
+    it where they run evaluations, so every training can use the slots or the cluster."""
+
+    entry_point: str  # "package.module:function"
+    payload: dict[str, Any]
+    limits: Limits
+
+
 class Executor(Evaluator, Protocol):
     """An evaluator that holds slots, processes or a cluster: closing it gives them back."""
+
+    def run(self, task: SandboxTask) -> Future[Outcome]:
+        """Start one sandboxed task in a slot (or as a cluster's task) and return at once."""
+        ...
 
     def close(self) -> None:
         """Release everything; evaluations still running are abandoned."""

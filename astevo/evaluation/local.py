@@ -11,16 +11,20 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
-from astevo.evaluation.base import EvaluationRequest, EvaluationResult
+from astevo.evaluation import sandbox
+from astevo.evaluation.base import EvaluationRequest, EvaluationResult, SandboxTask
 from astevo.evaluation.cache import EvaluationCache
 from astevo.evaluation.cascade import evaluate
 from astevo.evaluation.gpus import slot_devices, visible_gpus
-from astevo.evaluation.sandbox import ANYWHERE, Slot
+from astevo.evaluation.sandbox import ANYWHERE, Outcome, Slot
+
+Done = TypeVar("Done")
 
 
 def default_workers() -> int:
@@ -47,17 +51,22 @@ class LocalEvaluator:
             yield run_request(request, self.cache, ANYWHERE)
 
     def submit(self, request: EvaluationRequest) -> Future[EvaluationResult]:
-        return self._slots.submit(self._in_slot, request)
+        return self._slots.submit(self._in_slot, lambda slot: run_request(request, self.cache, slot))
+
+    def run(self, task: SandboxTask) -> Future[Outcome]:
+        return self._slots.submit(
+            self._in_slot, lambda slot: sandbox.run(task.entry_point, task.payload, task.limits, slot=slot)
+        )
 
     def close(self) -> None:
         """Stop: evaluations still running are abandoned (the loop records none after it stops)."""
         self._stop.set()
         self._slots.shutdown(wait=True, cancel_futures=True)
 
-    def _in_slot(self, request: EvaluationRequest) -> EvaluationResult:
+    def _in_slot(self, work: Callable[[Slot], Done]) -> Done:
         slot = self._free_slots.get()  # never waits: the pool runs at most one evaluation per slot
         try:
-            return run_request(request, self.cache, slot)
+            return work(slot)
         finally:
             self._free_slots.put(slot)
 

@@ -17,11 +17,12 @@ from types import ModuleType
 from typing import Any
 
 from astevo.errors import AstevoError
-from astevo.evaluation.base import EvaluationRequest, EvaluationResult
+from astevo.evaluation import sandbox
+from astevo.evaluation.base import EvaluationRequest, EvaluationResult, SandboxTask
 from astevo.evaluation.cache import EvaluationCache
 from astevo.evaluation.local import run_request
 from astevo.evaluation.payloads import training_threads
-from astevo.evaluation.sandbox import ANYWHERE, Slot
+from astevo.evaluation.sandbox import ANYWHERE, Outcome, Slot
 
 
 def require_ray() -> ModuleType:
@@ -38,7 +39,17 @@ def require_ray() -> ModuleType:
 def _evaluate_in_task(request: EvaluationRequest, cache_directory: str | None) -> EvaluationResult:
     """Runs in a Ray worker: the GPU Ray assigned is in this process's CUDA_VISIBLE_DEVICES."""
     cache = EvaluationCache(Path(cache_directory)) if cache_directory is not None else None
-    return run_request(request, cache, Slot(os.environ.get("CUDA_VISIBLE_DEVICES") or None))
+    return run_request(request, cache, _assigned())
+
+
+def _run_in_task(task: SandboxTask) -> Outcome:
+    """Runs in a Ray worker, like an evaluation."""
+    return sandbox.run(task.entry_point, task.payload, task.limits, slot=_assigned())
+
+
+def _assigned() -> Slot:
+    """The slot of this Ray worker: the GPU Ray assigned, if any."""
+    return Slot(os.environ.get("CUDA_VISIBLE_DEVICES") or None)
 
 
 class RayEvaluator:
@@ -68,6 +79,7 @@ class RayEvaluator:
                 ) from None
         self._gpus_per_task = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
         self._task = ray.remote(_evaluate_in_task)
+        self._sandboxed = ray.remote(_run_in_task)
 
     def evaluate(self, requests: Sequence[EvaluationRequest]) -> Iterator[EvaluationResult]:
         for request in requests:
@@ -78,6 +90,11 @@ class RayEvaluator:
         future: Future[EvaluationResult] = task.remote(
             request, str(self.cache.directory) if self.cache is not None else None
         ).future()
+        return future
+
+    def run(self, task: SandboxTask) -> Future[Outcome]:
+        remote = self._sandboxed.options(num_cpus=task.limits.threads, num_gpus=self._gpus_per_task)
+        future: Future[Outcome] = remote.remote(task).future()
         return future
 
     def close(self) -> None:

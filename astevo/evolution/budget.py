@@ -30,3 +30,9 @@ def trainings_left(store: RunStore, config: EvolveConfig, stored_since: int = 0)
 
 def exhausted(store: RunStore, config: EvolveConfig) -> bool:
     return trainings_left(store, config) == 0
+
+
+def planned_individuals(config: EvolveConfig) -> int:
+    """How many individuals the run will hold at most: one per training of the budget, else the seed and every
+    generation's offspring."""
+    return config.evaluations or 1 + config.population * config.generations

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
+from concurrent.futures import Future, as_completed
 from dataclasses import asdict, dataclass, replace
 
 from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
 from astevo.evaluation import sandbox
+from astevo.evaluation.base import Executor, SandboxTask
 from astevo.evaluation.payloads import data_payload, model_payload, sandbox_limits, worker_task
 from astevo.evolution.selection import pareto_front
 from astevo.settings import FinalSettings, FitnessSettings
@@ -42,11 +44,16 @@ class FinalSummary:
 
 
 def final_evaluation(
-    store: RunStore, settings: FinalSettings, on_result: Callable[[FinalResult], None] | None = None
+    store: RunStore,
+    settings: FinalSettings,
+    executor: Executor,
+    on_result: Callable[[FinalResult], None] | None = None,
 ) -> list[FinalSummary]:
-    """Train every finalist with each training seed not yet recorded for these settings; summarise all of them.
+    """Train every finalist with each training seed not yet recorded for these settings, side by side in the
+    executor's slots (or a cluster's tasks); summarise all of them.
 
-    A failed training is recorded with its reason (so it is reported) and retried by the next call.
+    Each training is recorded as it ends. A failed training is recorded with its reason (so it is reported) and
+    retried by the next call.
     """
     store.claim()
     config = store.config()
@@ -54,17 +61,19 @@ def final_evaluation(
     record = {key: value for key, value in asdict(fitness.budget).items() if key != "training_seed"}
     finalists = _finalists(store, config.cost)
     done = {(r.individual, r.training_seed): r for r in store.finals() if r.settings == record}
+    running: dict[Future[sandbox.Outcome], tuple[int, int]] = {}
     for individual in finalists:
         model = ModelFile(individual.source or "", label(individual))
         for seed in range(settings.seeds):
-            if (individual.id, seed) in done and "error" not in done[individual.id, seed].metrics:
-                continue
-            metrics, seconds = trained_and_tested(model, fitness, seed)
-            result = FinalResult(individual.id, seed, record, metrics, seconds)
-            store.record_final(result)
-            done[individual.id, seed] = result
-            if on_result is not None:
-                on_result(result)
+            if (individual.id, seed) not in done or "error" in done[individual.id, seed].metrics:
+                running[executor.run(tested_training(model, fitness, seed))] = (individual.id, seed)
+    for finished in as_completed(running):
+        outcome = finished.result()
+        result = FinalResult(*running[finished], record, final_metrics(outcome), outcome.seconds)
+        store.record_final(result)
+        done[result.individual, result.training_seed] = result
+        if on_result is not None:
+            on_result(result)
     summaries = [_summary(i, [done[i.id, seed] for seed in range(settings.seeds)]) for i in finalists]
     baseline = summaries[0].test_accuracy
     return [
@@ -73,13 +82,11 @@ def final_evaluation(
     ]
 
 
-def trained_and_tested(model: ModelFile, fitness: FitnessSettings, training_seed: int) -> tuple[dict, float]:
-    """One training of the model under `fitness` with this seed, scored on the test split, in the sandbox: its
-    metrics (or {"error": reason}) and seconds."""
+def tested_training(model: ModelFile, fitness: FitnessSettings, training_seed: int) -> SandboxTask:
+    """One training of the model under `fitness` with this seed, scored on the test split, as a sandboxed task."""
     payload = {**model_payload(model, fitness), "data": data_payload(fitness)}
     budget = asdict(replace(fitness.budget, training_seed=training_seed))
-    outcome = sandbox.run(TASK, {**payload, "budget": budget}, sandbox_limits(fitness, training=True))
-    return _metrics(outcome), outcome.seconds
+    return SandboxTask(TASK, {**payload, "budget": budget}, sandbox_limits(fitness, training=True))
 
 
 def label(individual: Individual) -> str:
@@ -94,7 +101,7 @@ def _finalists(store: RunStore, cost: str) -> list[Individual]:
     return [seed, *(i for i in pareto_front(store.individuals(), cost) if i.id != seed.id)]
 
 
-def _metrics(outcome: sandbox.Outcome) -> dict:
+def final_metrics(outcome: sandbox.Outcome) -> dict:
     """The task's metrics, or {"error": reason} when the child died or one of its stages failed."""
     if not outcome.ok:
         return {"error": outcome.error}
