@@ -128,7 +128,7 @@ def evolve(folder: Path, overrides: dict, evaluator: SpreadEvaluator | None = No
         settings = apply(apply(EvolveConfig(), SETTINGS), overrides)
         store = create_run(folder, plan_run(settings, ModelFile.read(SEED), None))
     with store:
-        Evolution(store, ScriptedVariation(), evaluator, pipelined=True, force=True).run()
+        Evolution(store, ScriptedVariation(), evaluator, force=True).run()
     return evaluator
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from astevo.code.blocks import ModelFile
 from astevo.evaluation.base import Evaluation, EvaluationRequest, EvaluationResult, StageResult, finished
+from astevo.evaluation.sequential import SequentialEvaluator
 from astevo.evolution import racing
 from astevo.evolution.loop import Evolution
 from astevo.evolution.noise import run_noise
@@ -114,17 +115,21 @@ class TwoSlotSpreadEvaluator(SpreadEvaluator):
             return next(self.evaluate([request]))
 
 
-def evolve(folder: Path, pipelined: bool, evaluator: SpreadEvaluator | None = None) -> tuple[SpreadEvaluator, RunStore]:
+def evolve(
+    folder: Path, sequential: bool = False, evaluator: SpreadEvaluator | None = None
+) -> tuple[SpreadEvaluator, RunStore]:
     evaluator = evaluator or SpreadEvaluator()
     store = create_run(folder, plan_run(apply(EvolveConfig(), SETTINGS), ModelFile.read(SEED), None))
     with store:
-        Evolution(store, ScriptedVariation(), evaluator, pipelined=pipelined, force=True).run()
+        Evolution(
+            store, ScriptedVariation(), SequentialEvaluator(evaluator) if sequential else evaluator, force=True
+        ).run()
     return evaluator, RunStore.open(folder)
 
 
 @pytest.mark.slow
 def test_the_noise_is_measured_on_the_seed_and_children_that_compete_are_raced_on_means(tmp_path: Path) -> None:
-    evaluator, store = evolve(tmp_path / "run", pipelined=True)
+    evaluator, store = evolve(tmp_path / "run")
     with store:
         seed = store.at(0, 0)
         assert seed is not None
@@ -147,8 +152,8 @@ def test_the_noise_is_measured_on_the_seed_and_children_that_compete_are_raced_o
 
 @pytest.mark.slow
 def test_racing_decides_the_same_pipelined_or_sequential(tmp_path: Path) -> None:
-    def decided(folder: Path, pipelined: bool) -> list[tuple]:
-        _, store = evolve(folder, pipelined)
+    def decided(folder: Path, sequential: bool) -> list[tuple]:
+        _, store = evolve(folder, sequential)
         with store:
             rows = [
                 (i.generation, i.slot, i.parents, i.code_hash, i.metrics.get("val_accuracy"))
@@ -156,11 +161,11 @@ def test_racing_decides_the_same_pipelined_or_sequential(tmp_path: Path) -> None
             ]
             return [rows, [store.population(g) for g in store.finished_generations()]]
 
-    assert decided(tmp_path / "a", True) == decided(tmp_path / "b", False)
+    assert decided(tmp_path / "a", False) == decided(tmp_path / "b", True)
 
 
 @pytest.mark.slow
 def test_the_children_of_one_round_train_side_by_side(tmp_path: Path) -> None:
     evaluator = TwoSlotSpreadEvaluator()
-    evolve(tmp_path / "run", pipelined=True, evaluator=evaluator)
+    evolve(tmp_path / "run", evaluator=evaluator)
     assert evaluator.most_racing_at_once == 2

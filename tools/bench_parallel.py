@@ -44,6 +44,7 @@ from astevo.code.blocks import ModelFile  # noqa: E402
 from astevo.evaluation.base import EvaluationRequest, EvaluationResult, Executor  # noqa: E402
 from astevo.evaluation.gpus import visible_gpus  # noqa: E402
 from astevo.evaluation.local import LocalEvaluator  # noqa: E402
+from astevo.evaluation.sequential import SequentialEvaluator  # noqa: E402
 from astevo.evaluation.slot_plan import MachineTimings, SlotPlan, individuals_per_hour, plan_slots  # noqa: E402
 from astevo.evaluation.warm_pool import shared_pool  # noqa: E402
 from astevo.evolution.loop import Evolution  # noqa: E402
@@ -127,7 +128,8 @@ def evolve(
     evaluator = executor or LocalEvaluator(workers=workers)
     try:
         with store:
-            Evolution(store, variation, evaluator, pipelined=setting.pipelined, force=True).run()
+            ordered = evaluator if setting.pipelined else SequentialEvaluator(evaluator)
+            Evolution(store, variation, ordered, force=True).run()
     finally:
         evaluator.close()
     seconds = time.perf_counter() - started

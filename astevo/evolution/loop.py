@@ -18,7 +18,7 @@ from astevo.errors import AstevoError
 from astevo.evaluation.base import Evaluator
 from astevo.evolution import selection
 from astevo.evolution.breeder import Bred, Breeder
-from astevo.evolution.budget import exhausted, trainings_spent
+from astevo.evolution.budget import exhausted, planned_individuals, trainings_spent
 from astevo.evolution.data_check import check_data
 from astevo.evolution.model_check import check_model
 from astevo.evolution.noise import learns_nothing, run_noise
@@ -48,11 +48,12 @@ OnProgress = Callable[[Progress], None]
 class Evolution:
     """A run carried forward: variation proposes, the evaluator measures, the store keeps every step.
 
-    Pipelined (the default), each offspring's evaluation starts as soon as it is proposed, and the
-    variation proposes the next while it runs. Breeding reads only what is settled in slot order:
-    within a generation, parents, exemplars and selection come from the generation before, and
-    "already proposed" means proposed earlier in slot order, so a run makes the same offspring
-    whatever the number of slots or the executor, and whenever evaluations finish.
+    Each offspring's evaluation starts as soon as it is proposed, and the variation proposes the next while
+    it runs (an evaluator that evaluates as it is handed a request gives the sequential order instead).
+    Breeding reads only what is settled in slot order: within a generation, parents, exemplars and
+    selection come from the generation before, and "already proposed" means proposed earlier in slot
+    order, so a run makes the same offspring whatever the number of slots or the executor, and
+    whenever evaluations finish.
     """
 
     def __init__(
@@ -62,7 +63,6 @@ class Evolution:
         evaluator: Evaluator,
         *,
         on_progress: OnProgress | None = None,
-        pipelined: bool = True,
         force: bool = False,
     ) -> None:
         store.claim()
@@ -70,7 +70,7 @@ class Evolution:
         check_data(store)
         self.store = store
         self.on_progress = on_progress or (lambda progress: None)
-        self.pipelined, self.force = pipelined, force  # force: go on with a seed that learns nothing
+        self.force = force  # go on with a seed that learns nothing
         self.config = store.config()
         self.breeder = Breeder(store, variation, evaluator)
         self.scheduler = Scheduler(store, self.config, evaluator)
@@ -78,7 +78,7 @@ class Evolution:
     @property
     def total(self) -> int:
         """Individuals the run will hold; trainings, with an evaluation budget."""
-        return self.config.evaluations or 1 + self.config.population * self.config.generations
+        return planned_individuals(self.config)
 
     def _exhausted(self) -> bool:
         return exhausted(self.store, self.config)
@@ -86,13 +86,11 @@ class Evolution:
     def run(self) -> list[Individual]:
         """Carry the run to its end (from wherever it stopped); returns the final population."""
         origin = self._seed_individual()
-        if self.pipelined:  # the seed trains while generation 0 is proposed; mutations measure its size themselves
-            self.scheduler.start(origin)
-            if self.store.population(0) is None:
-                for training_seed in self._noise_seeds(origin):
-                    self.scheduler.start_training(origin, training_seed)
-        else:
-            origin = self._settled_seed(origin)
+        # the seed trains while generation 0 is proposed; mutations measure its size themselves
+        self.scheduler.start(origin)
+        if self.store.population(0) is None:
+            for training_seed in self._noise_seeds(origin):
+                self.scheduler.start_training(origin, training_seed)
         population = [origin]
         for generation in range(self.config.generations):
             if self._exhausted() and self.store.at(generation, 1) is None:  # a started generation is finished
@@ -147,7 +145,10 @@ class Evolution:
         )
         offspring = []
         seed_only = generation == 0 or not self.config.selects
+        seed_open = generation == 0  # the seed's evaluation and noise are stored once they end, or after the slots
         for slot in range(1, size + 1):
+            if seed_open and self.scheduler.finished(population[0], self._noise_seeds(population[0])):
+                population, seed_open = [self._settled_seed(population[0])], False  # a seed that fails stops now
             individual = self.store.at(generation, slot)
             if individual is None:
                 if self._exhausted():  # decided from the store alone, so a resumed run stops at the same slot
@@ -155,12 +156,9 @@ class Evolution:
                 seed = self.store.at(0, 0) if seed_only else None
                 pair = (seed, seed) if seed is not None else (parents[2 * slot - 2], parents[2 * slot - 1])
                 individual = self._born(self.breeder.breed(generation, slot, pair, population))
-            if self.pipelined:
-                self.scheduler.start(individual)
-            else:
-                individual = self._settle(individual, generation)
+            self.scheduler.start(individual)
             offspring.append(individual)
-        if generation == 0 and self.pipelined:
+        if seed_open:
             population = [self._settled_seed(population[0])]
         offspring = [self._settle(individual, generation) for individual in offspring]  # in slot order
         race(self.store, self.config, self.scheduler, population, offspring)

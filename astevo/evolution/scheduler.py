@@ -55,6 +55,13 @@ class Scheduler:
             individual.id, record["stages"], record["metrics"], result.seconds, cached=result.evaluation.cached
         )
 
+    def finished(self, individual: Individual, training_seeds: list[int]) -> bool:
+        """Whether the individual's evaluation and these further trainings have all ended, so that storing them
+        waits for nothing."""
+        first = self._running.get(individual.id)
+        trainings = [self._trainings.get((individual.id, seed)) for seed in training_seeds]
+        return (first is None or first.done()) and all(t is not None and t.done() for t in trainings)
+
     def start_training(self, individual: Individual, training_seed: int) -> None:
         """Start one more training of the individual with another training seed (the seed's noise, racing)."""
         key = (individual.id, training_seed)
