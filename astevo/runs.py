@@ -43,7 +43,7 @@ class ExecutorChoice:
         if not self.local and self.slots is not None:
             raise AstevoError("--workers sets the local executor's slots; a Ray cluster schedules by its own resources")
         if not self.local:
-            from astevo.evaluation.ray_executor import require_ray
+            from astevo.evaluation.executors.ray_cluster import require_ray
 
             require_ray()
 
@@ -54,10 +54,10 @@ class ExecutorChoice:
     def make(self, slots: int) -> Executor:
         """The executor; `slots` applies to the local one only."""
         if self.local:
-            from astevo.evaluation.local import LocalEvaluator
+            from astevo.evaluation.executors.local import LocalEvaluator
 
             return LocalEvaluator(self.cache, slots)
-        from astevo.evaluation.ray_executor import RayEvaluator
+        from astevo.evaluation.executors.ray_cluster import RayEvaluator
 
         return RayEvaluator(self.cache, self.ray_address)
 

@@ -187,7 +187,7 @@ def return_non_dict(payload: dict) -> list:
 
 def report_stages_then(payload: dict) -> dict:
     """Report two interim records, then end as the payload says: return, hang or crash."""
-    from astevo.evaluation.sandbox_child import report_progress
+    from astevo.isolation.child import report_progress
 
     report_progress({"name": "first", "ok": True})
     report_progress({"name": "second", "ok": True})

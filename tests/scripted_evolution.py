@@ -15,8 +15,8 @@ from pathlib import Path
 from astevo.cli.slot_choice import new_run_slots, resumed_slots, workers_flag
 from astevo.code.blocks import ModelFile
 from astevo.evaluation.base import Executor
-from astevo.evaluation.local import LocalEvaluator
-from astevo.evaluation.ray_executor import RayEvaluator
+from astevo.evaluation.executors.local import LocalEvaluator
+from astevo.evaluation.executors.ray_cluster import RayEvaluator
 from astevo.evolution.loop import Evolution
 from astevo.evolution.run_setup import create_run, plan_run
 from astevo.paths import DEFAULT_SEED

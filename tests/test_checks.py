@@ -14,7 +14,7 @@ import pytest
 from astevo.code.blocks import ModelFile, split_header
 from astevo.code.imports import with_block
 from astevo.evaluation.checks import BlockCheck
-from astevo.evaluation.local import LocalEvaluator
+from astevo.evaluation.executors.local import LocalEvaluator
 from astevo.llm.backend import Capabilities, Completion
 from astevo.paths import default_seed_path
 from astevo.settings import FitnessSettings, MutationSettings

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from astevo.evaluation.cascade import evaluate
-from astevo.evaluation.worker.entry_points import check_candidate
+from astevo.evaluation.sandboxed.entry_points import check_candidate
 from astevo.settings import FitnessSettings
 
 FOREIGN = """

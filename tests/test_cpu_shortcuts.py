@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 from astevo.data.loading import load_dataset
-from astevo.evaluation.worker import cpu_shortcuts as shortcuts
-from astevo.evaluation.worker.train import train
+from astevo.evaluation.sandboxed import cpu_shortcuts as shortcuts
+from astevo.evaluation.sandboxed.train import train
 from astevo.settings import TrainBudget
 from tests.seed_module import load_seed
 

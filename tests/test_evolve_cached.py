@@ -15,8 +15,8 @@ import pytest
 from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
 from astevo.evaluation.base import Evaluation, EvaluationRequest, EvaluationResult, StageResult, finished
-from astevo.evaluation.local import LocalEvaluator
-from astevo.evaluation.sequential import SequentialEvaluator
+from astevo.evaluation.executors.local import LocalEvaluator
+from astevo.evaluation.executors.sequential import SequentialEvaluator
 from astevo.evolution.loop import Evolution
 from astevo.evolution.run_setup import create_run, plan_run
 from astevo.settings import EvolveConfig, apply

@@ -15,9 +15,9 @@ import pytest
 from astevo.code.blocks import ModelFile
 from astevo.evaluation.base import EvaluationRequest
 from astevo.evaluation.cache import EvaluationCache
-from astevo.evaluation.gpus import slot_devices
-from astevo.evaluation.local import LocalEvaluator
-from astevo.evaluation.ray_executor import RayEvaluator
+from astevo.evaluation.executors.gpus import slot_devices
+from astevo.evaluation.executors.local import LocalEvaluator
+from astevo.evaluation.executors.ray_cluster import RayEvaluator
 from astevo.paths import default_seed_path
 from astevo.settings import FitnessSettings
 

@@ -18,10 +18,10 @@ from typer.testing import CliRunner
 
 from astevo.cli.final_command import final
 from astevo.code.canonical import canonical_hash
-from astevo.evaluation import sandbox
-from astevo.evaluation.local import LocalEvaluator
-from astevo.evaluation.worker import entry_points as tasks
+from astevo.evaluation.executors.local import LocalEvaluator
+from astevo.evaluation.sandboxed import entry_points as tasks
 from astevo.evolution.final import FinalSummary, final_evaluation
+from astevo.isolation import sandbox
 from astevo.paths import default_seed_path
 from astevo.settings import EvolveConfig, FinalSettings, FitnessSettings, TrainBudget
 from astevo.store.records import NewIndividual
@@ -96,7 +96,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Finished:
     real_run = sandbox.run
 
     def counted(function: str, payload: dict, limits: sandbox.Limits, slot: sandbox.Slot) -> sandbox.Outcome:
-        assert function == "astevo.evaluation.worker.entry_points:final_candidate"
+        assert function == "astevo.evaluation.sandboxed.entry_points:final_candidate"
         done.calls[-1].append(payload)
         return real_run(function, payload, limits, slot=slot)
 
@@ -112,7 +112,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Finished:
 
 def test_a_ray_cluster_trains_the_finalists_as_the_local_slots_do(tmp_path: Path, finished: Finished) -> None:
     """The same trainings as tasks of a real local Ray cluster: the same test accuracies, seed by seed."""
-    from astevo.evaluation.ray_executor import RayEvaluator
+    from astevo.evaluation.executors.ray_cluster import RayEvaluator
 
     make_run(tmp_path)
     cluster = RayEvaluator(num_cpus=2)

@@ -41,7 +41,7 @@ def test_the_built_wheel_runs_astevo_blocks_from_a_fresh_venv(tmp_path: Path) ->
         timeout=300,
     )
     probe = (
-        "import sys, astevo.cli, astevo.evaluation.worker.entry_points, astevo.variation.prompts; "
+        "import sys, astevo.cli, astevo.evaluation.sandboxed.entry_points, astevo.variation.prompts; "
         "print('\\n'.join(m.__file__ for n, m in sys.modules.items() if n.startswith('astevo')))"
     )
     loaded = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path)

@@ -15,7 +15,7 @@ import pytest
 
 from astevo.code.blocks import ModelFile
 from astevo.evaluation.base import Evaluation, EvaluationRequest, EvaluationResult, StageResult, finished
-from astevo.evaluation.sequential import SequentialEvaluator
+from astevo.evaluation.executors.sequential import SequentialEvaluator
 from astevo.evolution import racing
 from astevo.evolution.loop import Evolution
 from astevo.evolution.noise import run_noise

@@ -18,7 +18,7 @@ from astevo.code.resizing import (
 from astevo.evaluation.base import Size
 from astevo.evaluation.cascade import evaluate
 from astevo.evaluation.checks import BlockCheck
-from astevo.evaluation.local import LocalEvaluator
+from astevo.evaluation.executors.local import LocalEvaluator
 from astevo.evolution.block_choice import choose_block, size_weights
 from astevo.paths import default_seed_path
 from astevo.settings import FitnessSettings

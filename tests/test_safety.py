@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from astevo.code.imports import ALLOWED_IMPORTS
-from astevo.evaluation.safety import Violation, check_source
+from astevo.evaluation.gate.safety import Violation, check_source
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = REPO / "seeds" / "exquisitenetv2.py"
@@ -464,8 +464,8 @@ def test_nothing_dangerous_is_reachable_through_accepted_attribute_paths() -> No
     """Walk, for real, every module attribute the gate accepts, from every allowed import.
 
     The walk runs in a fresh process that first does what a training child does before a
-    candidate's forward runs (astevo.evaluation.worker.entry_points loaded, the seed's optimizer built, a training step
-    taken), so it walks the modules loaded there, such as torch._dynamo and the sympy it brings.
+    candidate's forward runs (astevo.evaluation.sandboxed.entry_points loaded, the seed's optimizer built, a
+    training step taken), so it walks the modules loaded there, such as torch._dynamo and the sympy it brings.
     """
     probe = "import json, tests.test_safety as t; print(json.dumps(t.walk_after_a_training_step()))"
     result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=600)
@@ -477,8 +477,8 @@ def test_nothing_dangerous_is_reachable_through_accepted_attribute_paths() -> No
 
 def walk_after_a_training_step() -> tuple[int, list[str]]:
     """(modules visited, dangerous values reached) by attribute paths the gate accepts."""
-    import astevo.evaluation.worker.entry_points  # noqa: F401 - loads what the training child loads
-    from astevo.evaluation.worker.cpu_shortcuts import cpu_shortcuts
+    import astevo.evaluation.sandboxed.entry_points  # noqa: F401 - loads what the training child loads
+    from astevo.evaluation.sandboxed.cpu_shortcuts import cpu_shortcuts
     from tests.seed_module import load_seed
 
     seed = load_seed()

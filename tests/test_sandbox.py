@@ -23,8 +23,9 @@ from pathlib import Path
 import pytest
 
 from astevo.errors import AstevoError
-from astevo.evaluation.sandbox import ANYWHERE, OUTPUT_TAIL_BYTES, Limits, Outcome, Slot, run
-from astevo.evaluation.warm_pool import PRELOAD, WarmPool, WarmStartError, WarmWorker
+from astevo.evaluation.payloads import WARM_IMPORTS
+from astevo.isolation.sandbox import ANYWHERE, OUTPUT_TAIL_BYTES, Limits, Outcome, Slot, run
+from astevo.isolation.warm_pool import WarmPool, WarmStartError, WarmWorker
 from tests import sandbox_tasks
 from tests.process_tree import alive, descendants
 
@@ -46,7 +47,13 @@ def sandbox(request: pytest.FixtureRequest) -> Sandbox:
     def call(
         name: str, payload: dict, limits: Limits = LIMITS, *, isolate: bool = True, slot: Slot = ANYWHERE
     ) -> Outcome:
-        return run(task(name), payload, replace(limits, warm=request.param == "warm"), isolate=isolate, slot=slot)
+        return run(
+            task(name),
+            payload,
+            replace(limits, preload=WARM_IMPORTS if request.param == "warm" else ()),
+            isolate=isolate,
+            slot=slot,
+        )
 
     return call
 
@@ -271,13 +278,13 @@ def test_a_reached_milestone_lets_the_task_run_on(sandbox: Sandbox) -> None:
 
 
 def test_a_warm_worker_serves_one_candidate_after_another() -> None:
-    pool = WarmPool()
+    pool = WarmPool(WARM_IMPORTS)
     try:
         with pool.lease() as first:
             pass
         with pool.lease() as second:
             assert second is first
-        outcome = run(task("train_briefly"), {"steps": 2}, replace(LIMITS, warm=True))
+        outcome = run(task("train_briefly"), {"steps": 2}, replace(LIMITS, preload=WARM_IMPORTS))
         assert outcome.ok, outcome.error
     finally:
         pool.close()
@@ -300,16 +307,16 @@ def test_a_worker_that_died_while_idle_is_closed_and_replaced() -> None:
 
 def test_pages_shared_with_the_warm_worker_are_not_counted_against_the_candidate() -> None:
     """torch alone holds more than 400 MB resident; a warm candidate adds only its own pages."""
-    outcome = run(task("train_briefly"), {"steps": 2}, Limits(seconds=60.0, memory_mb=400, warm=True))
+    outcome = run(task("train_briefly"), {"steps": 2}, Limits(seconds=60.0, memory_mb=400, preload=WARM_IMPORTS))
     assert outcome.ok, outcome.error
-    assert run(task("eat_memory"), {}, Limits(seconds=60.0, memory_mb=400, warm=True)).error == (
+    assert run(task("eat_memory"), {}, Limits(seconds=60.0, memory_mb=400, preload=WARM_IMPORTS)).error == (
         "exceeded the memory limit of 400 MB"
     )
 
 
 def test_a_warm_worker_that_runs_threads_refuses_to_fork() -> None:
     """A fork copies only the calling thread: a worker with others (an OpenMP pool, say) must not fork."""
-    worker = WarmWorker((*PRELOAD, "tests.thread_at_import"))
+    worker = WarmWorker((*WARM_IMPORTS, "tests.thread_at_import"))
     try:
         read, write = os.pipe()
         with pytest.raises(WarmStartError, match="the warm worker runs 2 threads, and a fork copies only one"):
@@ -329,9 +336,9 @@ def test_a_sandbox_dies_with_astevo_even_when_astevo_is_killed_with_sigkill(warm
             sys.executable,
             "-c",
             (
-                "from astevo.evaluation.sandbox import Limits, run; "
+                "from astevo.isolation.sandbox import Limits, run; "
                 f"run('{task('report_stages_then')}', {{'then': 'hang'}}, "
-                f"Limits(seconds=300.0, memory_mb=1500, warm={warm}))"
+                f"Limits(seconds=300.0, memory_mb=1500, preload={WARM_IMPORTS if warm else ()!r}))"
             ),
         ],
         cwd=Path(__file__).resolve().parents[1],

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from astevo.cli.slot_choice import resumed_slots, workers_flag
 from astevo.errors import AstevoError
-from astevo.evaluation.local import default_workers
-from astevo.evaluation.slot_plan import MachineTimings, SlotPlan, individuals_per_hour, plan_slots
+from astevo.evaluation.executors.local import default_workers
+from astevo.evaluation.executors.slot_plan import MachineTimings, SlotPlan, individuals_per_hour, plan_slots
 from astevo.store.run_store import RunStore
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from astevo.code.canonical import canonical_hash
 from astevo.code.syntax import parse_expression, parse_module, signature
-from astevo.evaluation.safety import check_source
+from astevo.evaluation.gate.safety import check_source
 
 SEED = (Path(__file__).parents[1] / "seeds" / "exquisitenetv2.py").read_text(encoding="utf-8")
 

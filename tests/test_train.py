@@ -11,7 +11,7 @@ from torch import nn
 
 from astevo.data.loading import Dataset, Split, load_dataset
 from astevo.errors import AstevoError
-from astevo.evaluation.worker.train import (
+from astevo.evaluation.sandboxed.train import (
     BatchMaker,
     TrainingDiverged,
     evaluate_accuracy,

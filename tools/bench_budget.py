@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 
 from astevo.code.blocks import ModelFile  # noqa: E402
 from astevo.evaluation.base import EvaluationRequest  # noqa: E402
-from astevo.evaluation.local import LocalEvaluator  # noqa: E402
+from astevo.evaluation.executors.local import LocalEvaluator  # noqa: E402
 from astevo.paths import default_seed_path  # noqa: E402
 from astevo.settings import default_fitness  # noqa: E402
 

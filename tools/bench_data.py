@@ -40,7 +40,7 @@ from astevo.data.loading import load_dataset, read_idx  # noqa: E402
 from astevo.data.prepared import prepare_data  # noqa: E402
 from astevo.data.sources import CLASS_NAMES, FASHION_MNIST_FILES, FASHION_MNIST_SYSTEM_DIR  # noqa: E402
 from astevo.evaluation.base import EvaluationRequest  # noqa: E402
-from astevo.evaluation.local import LocalEvaluator  # noqa: E402
+from astevo.evaluation.executors.local import LocalEvaluator  # noqa: E402
 from astevo.paths import default_seed_path  # noqa: E402
 from astevo.settings import default_fitness  # noqa: E402
 

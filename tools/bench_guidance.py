@@ -46,7 +46,7 @@ from astevo.code.imports import with_block  # noqa: E402
 from astevo.evaluation.anatomy import inspect_model  # noqa: E402
 from astevo.evaluation.base import EvaluationRequest, Size  # noqa: E402
 from astevo.evaluation.checks import BlockCheck  # noqa: E402
-from astevo.evaluation.local import LocalEvaluator  # noqa: E402
+from astevo.evaluation.executors.local import LocalEvaluator  # noqa: E402
 from astevo.evolution.evolvable import evolvable_blocks  # noqa: E402
 from astevo.paths import default_seed_path  # noqa: E402
 from astevo.settings import FitnessSettings, MutationSettings, default_fitness  # noqa: E402

@@ -29,7 +29,7 @@ from astevo.code.canonical import canonical_hash
 from astevo.evaluation.anatomy import Anatomy, inspect_model
 from astevo.evaluation.base import Size
 from astevo.evaluation.checks import BlockCheck
-from astevo.evaluation.local import LocalEvaluator
+from astevo.evaluation.executors.local import LocalEvaluator
 from astevo.evolution.block_choice import choose_block
 from astevo.evolution.evolvable import evolvable_blocks
 from astevo.llm.gguf import bundled_models

@@ -42,14 +42,15 @@ sys.path.insert(0, str(REPO))
 
 from astevo.code.blocks import ModelFile  # noqa: E402
 from astevo.evaluation.base import EvaluationRequest, EvaluationResult, Executor  # noqa: E402
-from astevo.evaluation.gpus import visible_gpus  # noqa: E402
-from astevo.evaluation.local import LocalEvaluator  # noqa: E402
-from astevo.evaluation.sequential import SequentialEvaluator  # noqa: E402
-from astevo.evaluation.slot_plan import MachineTimings, SlotPlan, individuals_per_hour, plan_slots  # noqa: E402
-from astevo.evaluation.warm_pool import shared_pool  # noqa: E402
+from astevo.evaluation.executors.gpus import visible_gpus  # noqa: E402
+from astevo.evaluation.executors.local import LocalEvaluator  # noqa: E402
+from astevo.evaluation.executors.sequential import SequentialEvaluator  # noqa: E402
+from astevo.evaluation.executors.slot_plan import MachineTimings, SlotPlan, individuals_per_hour, plan_slots  # noqa: E402
+from astevo.evaluation.payloads import WARM_IMPORTS  # noqa: E402
 from astevo.evolution.loop import Evolution  # noqa: E402
 from astevo.evolution.machine_timings import measure_timings  # noqa: E402
 from astevo.evolution.run_setup import create_run, plan_run  # noqa: E402
+from astevo.isolation.warm_pool import shared_pool  # noqa: E402
 from astevo.llm.factory import ModelChoice  # noqa: E402
 from astevo.llm.gguf import resolve_model  # noqa: E402
 from astevo.llm.threads import threads_left_for_training  # noqa: E402
@@ -111,7 +112,7 @@ def evolve(
 ) -> tuple[float, int, tuple[MachineTimings, SlotPlan, float] | None]:
     """Seconds and individuals of one whole run, from a fresh LLM and fresh warm workers, and what auto measured and
     chose."""
-    shared_pool().close()
+    shared_pool(WARM_IMPORTS).close()
     model = ModelChoice(config.mutation)
     started = time.perf_counter()
     planned = plan_run(config, ModelFile.read(default_seed_path()), model)
@@ -217,7 +218,7 @@ def main() -> None:
                         threads = store.config().fitness.threads or os.cpu_count() or 1
                     predicted = individuals_per_hour(chosen[0], setting.workers, threads)
                     print(f"  {setting.name:26} {predicted:6.1f} per hour (measured {rates[setting.name]:6.1f})")
-        shared_pool().close()
+        shared_pool(WARM_IMPORTS).close()
         for label, warm_workers in (("cold", False), ("warm", True)) if arguments.overhead_runs else ():
             outside, whole = overhead(base, warm_workers, arguments.overhead_runs)
             print(
@@ -230,7 +231,7 @@ def main() -> None:
 
 
 def ray_run(config: EvolveConfig, folder: Path, local: list[tuple]) -> None:
-    from astevo.evaluation.ray_executor import RayEvaluator
+    from astevo.evaluation.executors.ray_cluster import RayEvaluator
 
     recording = Recording(RayEvaluator(num_cpus=2, num_gpus=2))
     seconds, individuals, _ = evolve(config, folder, SETTINGS[2], recording)

@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO))
 
 from astevo.code.blocks import ModelFile  # noqa: E402
 from astevo.evaluation.base import EvaluationRequest  # noqa: E402
-from astevo.evaluation.local import LocalEvaluator  # noqa: E402
+from astevo.evaluation.executors.local import LocalEvaluator  # noqa: E402
 from astevo.evolution.final import final_metrics, tested_training  # noqa: E402
 from astevo.evolution.noise import run_noise  # noqa: E402
 from astevo.evolution.selection import best_within_seed_cost  # noqa: E402

@@ -4,7 +4,7 @@
 Both train the seed model (seeds/exquisitenetv2.py) on the same data, batch size and machine in
 one run; each figure counts everything from the first batch request (data-loader start-up
 included) to the last optimiser step. A third loop is astevo's with every layer on its usual
-forward (no astevo.evaluation.worker.cpu_shortcuts), to show what the shortcuts add. The loops alternate for a few
+forward (no astevo.evaluation.sandboxed.cpu_shortcuts), to show what the shortcuts add. The loops alternate for a few
 rounds and the best round of each is reported, since other load on the machine can only slow a
 round down; the ratio of the medians follows. Usage:
 
@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from astevo.data.loading import Dataset, Split, load_dataset  # noqa: E402
 from astevo.errors import AstevoError  # noqa: E402
-from astevo.evaluation.worker.train import CROP_PADDING, BatchMaker, default_optimizer, pick_device, train  # noqa: E402
+from astevo.evaluation.sandboxed.train import CROP_PADDING, BatchMaker, default_optimizer, pick_device, train  # noqa: E402
 from astevo.settings import TrainBudget  # noqa: E402
 
 BATCH_SIZE = 128
@@ -70,7 +70,7 @@ class PilImages(torch.utils.data.Dataset):
 
 
 def no_shortcuts(model: nn.Module, device: torch.device) -> AbstractContextManager[None]:
-    """Stands in for astevo.evaluation.worker.cpu_shortcuts.cpu_shortcuts: every layer runs its usual forward."""
+    """Stands in for astevo.evaluation.sandboxed.cpu_shortcuts.cpu_shortcuts: every layer runs its usual forward."""
     return nullcontext()
 
 
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds_ours, rounds_usual, rounds_theirs = [], [], []
     for _ in range(args.rounds):
         rounds_ours.append(train(fresh_model(seed, data), data, budget, None, device).images_per_second)
-        with mock.patch("astevo.evaluation.worker.train.cpu_shortcuts", no_shortcuts):
+        with mock.patch("astevo.evaluation.sandboxed.train.cpu_shortcuts", no_shortcuts):
             rounds_usual.append(train(fresh_model(seed, data), data, budget, None, device).images_per_second)
         rounds_theirs.append(conventional_images_per_second(fresh_model(seed, data), data, args.images, device))
     ours, usual, theirs = max(rounds_ours), max(rounds_usual), max(rounds_theirs)

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from astevo.data.loading import load_dataset  # noqa: E402
-from astevo.evaluation.worker.train import BatchMaker, evaluate_accuracy, pick_device, train  # noqa: E402
+from astevo.evaluation.sandboxed.train import BatchMaker, evaluate_accuracy, pick_device, train  # noqa: E402
 from astevo.settings import TrainBudget  # noqa: E402
 
 

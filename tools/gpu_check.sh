@@ -62,8 +62,8 @@ echo "   same timings with a model offloaded to the GPU (1 core, 9 s per proposa
 python3 - <<'PY'
 import dataclasses, os
 from astevo.code.blocks import ModelFile
-from astevo.evaluation.gpus import visible_gpus
-from astevo.evaluation.slot_plan import plan_slots
+from astevo.evaluation.executors.gpus import visible_gpus
+from astevo.evaluation.executors.slot_plan import plan_slots
 from astevo.evolution.machine_timings import measure_timings
 from astevo.evolution.run_setup import plan_run
 from astevo.settings import EvolveConfig, apply

@@ -42,7 +42,7 @@ from astevo.data.prepared import prepare_data
 from astevo.errors import AstevoError
 from astevo.evaluation.base import Executor
 from astevo.evaluation.cache import EvaluationCache
-from astevo.evaluation.warm_pool import shared_pool
+from astevo.evaluation.payloads import prestart_warm_workers
 from astevo.evolution.budget import planned_individuals
 from astevo.evolution.data_check import DataChanged, check_data
 from astevo.evolution.model_check import check_model
@@ -172,8 +172,7 @@ def evolve(
         language = language_model(served_at(store.config(), model_server), announce)
         check_model(store, language.identity if language else None)  # before a file loads
         slots = resumed_slots(store, where.slots) if where.local else 0
-        if store.config().fitness.warm_workers:  # their imports overlap the model's load
-            shared_pool().prestart(slots + 1)
+        prestart_warm_workers(store.config().fitness, slots + 1)  # their imports overlap the model's load
         run_variation = make_variation(store.config(), language)  # a moved server answers at its new URL
     else:
         run = run or Path("astevo-runs") / time.strftime("%Y%m%d-%H%M%S")
@@ -192,8 +191,7 @@ def evolve(
 
         with console.status("building the seed model once to find the blocks that can change fitness"):
             planned = plan_run(settings, seed_model, language)
-        if settings.fitness.warm_workers:  # their imports overlap the model's load
-            shared_pool().prestart(2)
+        prestart_warm_workers(settings.fitness, 2)  # their imports overlap the model's load
         run_variation = make_variation(planned.config, language)
         slots = 0
         chosen = None
@@ -277,8 +275,7 @@ def _run(store: RunStore, variation: Variation, where: ExecutorChoice, slots_her
     try:
         with stop.installed():
             evaluator = where.make(slots_here)
-            if config.fitness.warm_workers:  # one per slot, and one more for the fast checks
-                shared_pool().prestart(slots_here + 1)
+            prestart_warm_workers(config.fitness, slots_here + 1)  # one per slot, one more for the fast checks
             evolution = Evolution(store, variation, evaluator, force=force)
             task = display.add_task("evolve", total=evolution.total, generation="-", status="")
             evolution.on_progress = lambda progress: _show(display, task, progress)

@@ -1,6 +1,6 @@
 """`--workers auto|K`: the local slots and training threads a run uses, and the one line that says why.
 
-A new run measures this machine and chooses (astevo.evaluation.slot_plan); the choice is stored with
+A new run measures this machine and chooses (astevo.evaluation.executors.slot_plan); the choice is stored with
 the run, so a resume keeps it even where it would choose otherwise: threads are part of what a result
 is, and slots change no result. An explicit `--workers K` or `[fitness] threads` always wins.
 """
@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 from astevo.cli.terminal import console
 from astevo.errors import AstevoError
-from astevo.evaluation.gpus import visible_gpus
-from astevo.evaluation.local import default_workers
-from astevo.evaluation.slot_plan import SlotPlan, plan_slots
+from astevo.evaluation.executors.gpus import visible_gpus
+from astevo.evaluation.executors.local import default_workers
+from astevo.evaluation.executors.slot_plan import SlotPlan, plan_slots
 from astevo.llm.threads import threads_left_for_training
 from astevo.store.run_store import RunStore
 from astevo.variation.base import Variation

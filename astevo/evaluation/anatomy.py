@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
-from astevo.evaluation import sandbox
-from astevo.evaluation.payloads import network_payload, worker_task
+from astevo.evaluation.payloads import WARM_IMPORTS, network_payload, sandboxed_task
+from astevo.isolation import sandbox
 from astevo.settings import FitnessSettings
 
 
@@ -39,7 +39,9 @@ def inspect_model(
 ) -> Anatomy:
     """Build the model for the settings' data in a sandboxed child; a file that cannot build raises AstevoError."""
     payload = network_payload(model_file, settings)
-    outcome = sandbox.run(worker_task("inspect_model"), payload, limits or sandbox.Limits(seconds=120, warm=True))
+    outcome = sandbox.run(
+        sandboxed_task("inspect_model"), payload, limits or sandbox.Limits(seconds=120, preload=WARM_IMPORTS)
+    )
     if not outcome.ok:
         raise AstevoError(f"{model_file.origin}: cannot build the model: {outcome.error}")
     value = outcome.value

@@ -12,7 +12,7 @@ from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from astevo.evaluation.sandbox import Limits, Outcome
+from astevo.isolation.sandbox import Limits, Outcome
 from astevo.settings import FitnessSettings
 
 MAC_UNIT = "multiply-adds"  # what the cost stage counts (fvcore's convention)

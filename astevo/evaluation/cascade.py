@@ -16,11 +16,11 @@ from astevo.code.blocks import ModelFile
 from astevo.code.canonical import canonical_hash
 from astevo.data.prepared import data_identity
 from astevo.errors import AstevoError, CandidateRejected
-from astevo.evaluation import sandbox
 from astevo.evaluation.base import FAST_STAGES, TRAIN_STAGES, Evaluation, StageResult
 from astevo.evaluation.cache import EvaluationCache, cache_key
-from astevo.evaluation.payloads import data_payload, model_payload, sandbox_limits, training_threads, worker_task
-from astevo.evaluation.safety import check_source
+from astevo.evaluation.gate.safety import check_source
+from astevo.evaluation.payloads import data_payload, model_payload, sandbox_limits, sandboxed_task, training_threads
+from astevo.isolation import sandbox
 from astevo.settings import FitnessSettings
 
 
@@ -135,13 +135,13 @@ def _run_cascade(
             milestone=(len(FAST_STAGES[2:]), settings.check_seconds),
         )
         _sandboxed(
-            stages, metrics, worker_task("evaluate_candidate"), payload, limits, FAST_STAGES[2:] + TRAIN_STAGES, slot
+            stages, metrics, sandboxed_task("evaluate_candidate"), payload, limits, FAST_STAGES[2:] + TRAIN_STAGES, slot
         )
     else:
         _sandboxed(
             stages,
             metrics,
-            worker_task("check_candidate"),
+            sandboxed_task("check_candidate"),
             payload,
             sandbox_limits(settings, training=False),
             FAST_STAGES[2:],
@@ -159,7 +159,7 @@ def _train_checked(source: str, settings: FitnessSettings, checked: Evaluation, 
         "budget": asdict(settings.budget),
     }
     limits = sandbox_limits(settings, training=True)
-    _sandboxed(stages, metrics, worker_task("train_candidate"), payload, limits, TRAIN_STAGES, slot)
+    _sandboxed(stages, metrics, sandboxed_task("train_candidate"), payload, limits, TRAIN_STAGES, slot)
     return Evaluation(tuple(stages), metrics)
 
 

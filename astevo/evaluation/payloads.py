@@ -7,15 +7,17 @@ from typing import Any
 
 from astevo.code.blocks import ModelFile
 from astevo.data.prepared import data_shape, prepare_data
-from astevo.evaluation import sandbox
+from astevo.isolation import sandbox
+from astevo.isolation.warm_pool import shared_pool
 from astevo.settings import FitnessSettings
 
-WORKER = "astevo.evaluation.worker.entry_points"
+TASKS = "astevo.evaluation.sandboxed.entry_points"
+WARM_IMPORTS = ("torch", "torch._dynamo", TASKS)  # what a warm worker imports once for every evaluation task
 
 
-def worker_task(name: str) -> str:
+def sandboxed_task(name: str) -> str:
     """The sandbox's name for a function of the worker's entry points."""
-    return f"{WORKER}:{name}"
+    return f"{TASKS}:{name}"
 
 
 def model_candidates(model_file: ModelFile) -> list[str]:
@@ -55,7 +57,14 @@ def data_payload(settings: FitnessSettings) -> dict[str, Any]:
 def sandbox_limits(settings: FitnessSettings, *, training: bool) -> sandbox.Limits:
     """The child's limits: the check time, plus the budget's time cap when the child trains."""
     seconds = settings.check_seconds + settings.budget.max_seconds if training else settings.check_seconds
-    return sandbox.Limits(seconds, settings.memory_mb, training_threads(settings), warm=settings.warm_workers)
+    preload = WARM_IMPORTS if settings.warm_workers else ()
+    return sandbox.Limits(seconds, settings.memory_mb, training_threads(settings), preload=preload)
+
+
+def prestart_warm_workers(settings: FitnessSettings, count: int) -> None:
+    """Start warm workers now, when the settings use them, so that their imports overlap other work."""
+    if settings.warm_workers:
+        shared_pool(WARM_IMPORTS).prestart(count)
 
 
 def training_threads(settings: FitnessSettings) -> int:

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 
 from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
-from astevo.evaluation import sandbox
 from astevo.evaluation.base import Variant, VariantFacts, VariantsMeasured
-from astevo.evaluation.payloads import model_payload, sandbox_limits, worker_task
+from astevo.evaluation.payloads import model_payload, sandbox_limits, sandboxed_task
+from astevo.isolation import sandbox
 from astevo.settings import FitnessSettings
 
 
@@ -23,7 +23,7 @@ def measure_variants(original: ModelFile, variants: Sequence[Variant], settings:
         **model_payload(original, settings),
         "variants": [{"source": v.source, "forward": v.forward} for v in variants],
     }
-    outcome = sandbox.run(worker_task("measure_variants"), payload, sandbox_limits(settings, training=False))
+    outcome = sandbox.run(sandboxed_task("measure_variants"), payload, sandbox_limits(settings, training=False))
     if not outcome.ok or outcome.value is None:
         raise AstevoError(f"{original.origin}: cannot build the model on the meta device: {outcome.error}")
     facts = tuple(

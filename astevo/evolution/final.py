@@ -16,15 +16,15 @@ from dataclasses import asdict, dataclass, replace
 
 from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
-from astevo.evaluation import sandbox
 from astevo.evaluation.base import Executor, SandboxTask
-from astevo.evaluation.payloads import data_payload, model_payload, sandbox_limits, worker_task
+from astevo.evaluation.payloads import data_payload, model_payload, sandbox_limits, sandboxed_task
 from astevo.evolution.selection import pareto_front
+from astevo.isolation import sandbox
 from astevo.settings import FinalSettings, FitnessSettings
 from astevo.store.records import FinalResult, Individual
 from astevo.store.run_store import RunStore
 
-TASK = worker_task("final_candidate")
+TASK = sandboxed_task("final_candidate")
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ import time
 from astevo.errors import AstevoError
 from astevo.evaluation.base import EvaluationRequest, Size
 from astevo.evaluation.checks import BlockCheck
-from astevo.evaluation.local import LocalEvaluator
-from astevo.evaluation.slot_plan import MachineTimings
+from astevo.evaluation.executors.local import LocalEvaluator
+from astevo.evaluation.executors.slot_plan import MachineTimings
 from astevo.evolution.block_choice import choose_block
 from astevo.evolution.run_setup import PlannedRun
 from astevo.settings import EvolveConfig, FitnessSettings

@@ -9,7 +9,7 @@ from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
 from astevo.evaluation.base import Size
 from astevo.evaluation.checks import BlockCheck
-from astevo.evaluation.local import LocalEvaluator
+from astevo.evaluation.executors.local import LocalEvaluator
 from astevo.llm.factory import ModelChoice
 from astevo.settings import FitnessSettings, MutationSettings
 from astevo.variation.base import Proposal

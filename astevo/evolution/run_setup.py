@@ -18,7 +18,7 @@ import astevo
 from astevo.code.blocks import ModelFile
 from astevo.data.prepared import PreparedData, prepare_data
 from astevo.evaluation.anatomy import Anatomy, inspect_model
-from astevo.evaluation.slot_plan import SlotPlan
+from astevo.evaluation.executors.slot_plan import SlotPlan
 from astevo.evolution.evolvable import evolvable_blocks
 from astevo.llm.factory import ModelChoice
 from astevo.settings import EvolveConfig

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from astevo.evaluation.worker.build import Instance
+from astevo.evaluation.sandboxed.build import Instance
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,12 @@ from typing import TypeVar
 
 from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
-from astevo.evaluation import sandbox
 from astevo.evaluation.base import EvaluationRequest, EvaluationResult, SandboxTask
 from astevo.evaluation.cache import EvaluationCache
 from astevo.evaluation.cascade import evaluate
-from astevo.evaluation.gpus import slot_devices, visible_gpus
-from astevo.evaluation.sandbox import ANYWHERE, Outcome, Slot
+from astevo.evaluation.executors.gpus import slot_devices, visible_gpus
+from astevo.isolation import sandbox
+from astevo.isolation.sandbox import ANYWHERE, Outcome, Slot
 
 Done = TypeVar("Done")
 

@@ -17,12 +17,12 @@ from types import ModuleType
 from typing import Any
 
 from astevo.errors import AstevoError
-from astevo.evaluation import sandbox
 from astevo.evaluation.base import EvaluationRequest, EvaluationResult, SandboxTask
 from astevo.evaluation.cache import EvaluationCache
-from astevo.evaluation.local import run_request
+from astevo.evaluation.executors.local import run_request
 from astevo.evaluation.payloads import training_threads
-from astevo.evaluation.sandbox import ANYWHERE, Outcome, Slot
+from astevo.isolation import sandbox
+from astevo.isolation.sandbox import ANYWHERE, Outcome, Slot
 
 
 def require_ray() -> ModuleType:

@@ -1,6 +1,6 @@
 """A warm worker: imports torch once, then forks one sandboxed candidate per request.
 
-Started by exec, as `python -m astevo.evaluation.fork_server CONTROL_FD MODULE...`, never by forking
+Started by exec, as `python -m astevo.isolation.fork_server CONTROL_FD MODULE...`, never by forking
 astevo, whose llama.cpp threads would not survive a fork. It imports the modules named (torch,
 torch._dynamo, the worker's entry points) and nothing more: no tensor op runs and CUDA is never
 initialised here, because OpenMP's and CUDA's state do not survive a fork, and it checks that it is
@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from astevo.evaluation import sandbox_child
+from astevo.isolation import child as sandbox_child
 
 MESSAGE_BYTES = 1 << 16
 

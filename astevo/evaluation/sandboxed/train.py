@@ -3,7 +3,7 @@
 It is fast because nothing per sample runs in Python: the data set stays in memory as uint8 (on
 the GPU when there is one), a batch is cropped and flipped by one batched gather, the model and
 its inputs use channels_last, CUDA runs under AMP, and on a CPU the layer shapes that PyTorch's
-kernels handle poorly take faster paths (astevo.evaluation.worker.cpu_shortcuts). There are no PIL transforms and
+kernels handle poorly take faster paths (astevo.evaluation.sandboxed.cpu_shortcuts). There are no PIL transforms and
 no DataLoader workers to feed.
 """
 
@@ -21,7 +21,7 @@ from torch import nn
 
 from astevo.data.loading import Dataset, Split
 from astevo.errors import AstevoError
-from astevo.evaluation.worker.cpu_shortcuts import cpu_shortcuts
+from astevo.evaluation.sandboxed.cpu_shortcuts import cpu_shortcuts
 from astevo.settings import TrainBudget
 
 OptimizerFactory = Callable[[nn.Module, float, float], torch.optim.Optimizer]

@@ -1,7 +1,7 @@
 """Warm workers on astevo's side: start them by exec, lend one per sandboxed run, and follow its candidate.
 
 A cold sandbox child spends about 5 s importing torch and what the first optimizer pulls in; a warm
-worker (`astevo.evaluation.fork_server`) pays that once and forks each candidate from there. The
+worker (`astevo.isolation.fork_server`) pays that once and forks each candidate from there. The
 pool holds idle workers; a run leases one for the whole life of its candidate. Workers need no
 parent-death signal (which belongs to the thread that spawned them, and a pool thread may exit
 before astevo does): each exits when its control socket closes, which the kernel does when astevo
@@ -24,10 +24,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from astevo.evaluation import fork_server
-from astevo.evaluation.child_environment import child_environment
+from astevo.isolation import fork_server
+from astevo.isolation.environment import child_environment
 
-PRELOAD = ("torch", "torch._dynamo", "astevo.evaluation.worker.entry_points")
 _START_SECONDS = 180.0  # importing torch on a loaded laptop
 _REPLY_SECONDS = 30.0
 _ERROR_TAIL_BYTES = 400
@@ -70,7 +69,7 @@ class WarmCandidate:
 class WarmWorker:
     """One warm worker process and its control socket; it forks one candidate at a time."""
 
-    def __init__(self, preload: tuple[str, ...] = PRELOAD) -> None:
+    def __init__(self, preload: tuple[str, ...]) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.log = tempfile.TemporaryFile()
         try:
@@ -153,7 +152,7 @@ class WarmWorker:
 class WarmPool:
     """Idle warm workers, lent one per sandboxed run; thread-safe, so every evaluation slot shares it."""
 
-    def __init__(self, preload: tuple[str, ...] = PRELOAD) -> None:
+    def __init__(self, preload: tuple[str, ...]) -> None:
         self.preload = preload
         self._idle: list[WarmWorker] = []
         self._lock = threading.Lock()
@@ -188,14 +187,11 @@ class WarmPool:
             worker.close()
 
 
-_shared: WarmPool | None = None
+_shared: dict[tuple[str, ...], WarmPool] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_pool() -> WarmPool:
-    """The process's pool: warm workers are generic, so every caller may share them."""
-    global _shared
+def shared_pool(preload: tuple[str, ...]) -> WarmPool:
+    """The process's pool of workers that import `preload`: every caller that asks for the same modules shares it."""
     with _shared_lock:
-        if _shared is None:
-            _shared = WarmPool()
-        return _shared
+        return _shared.setdefault(preload, WarmPool(preload))

@@ -3,7 +3,7 @@
 The gate rejects, in milliseconds and without running anything, code that has no business in
 a model file (imports of the OS, file and network APIs, eval-like builtins, escapes through the
 object model, monkey-patching of shared modules, work done at import time). It is a filter,
-not the boundary: whatever slips through still runs only inside `astevo.evaluation.sandbox`.
+not the boundary: whatever slips through still runs only inside `astevo.isolation.sandbox`.
 
 Decisions worth knowing:
 - `import X` needs X on the allow-list; `from X import n` needs X on it and `X.n` to pass the
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from astevo.code.imports import ALLOWED_IMPORTS, free_names, is_unallowed_module
 from astevo.code.syntax import parse_module
-from astevo.evaluation.safety_rules import (
+from astevo.evaluation.gate.rules import (
     ALLOWED_DUNDER_TARGETS,
     ALLOWED_DUNDERS,
     ATTRIBUTE_BUILTINS,

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from astevo.evaluation.worker.build import choose_model_class, constructor_arguments, load_candidate
+from astevo.evaluation.sandboxed.build import choose_model_class, constructor_arguments, load_candidate
 
 # Attributes through which a module's constructor records the channels (or features) it maps.
 CHANNEL_ATTRIBUTES = (

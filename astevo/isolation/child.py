@@ -1,6 +1,6 @@
-"""Child side of `astevo.evaluation.sandbox`: isolate, import torch, guard the interpreter, run one task.
+"""Child side of `astevo.isolation.sandbox`: isolate, import torch, guard the interpreter, run one task.
 
-Started as `python -m astevo.evaluation.sandbox_child RESULT_FD` in a fresh working directory that holds
+Started as `python -m astevo.isolation.child RESULT_FD` in a fresh working directory that holds
 `request.json` (a cold start), or forked by a warm worker that imported torch once (`start_forked`).
 It splits into two processes. The supervisor (this process, the session leader
 the parent watches) enters Linux namespaces when permitted, becomes the reaper of every orphan
@@ -104,14 +104,14 @@ class ForbiddenOperation(PermissionError):
 
 def main() -> NoReturn:
     """A cold start: this interpreter was started by the parent for this one task."""
-    sys.modules["astevo.evaluation.sandbox_child"] = sys.modules[__name__]  # one channel, however tasks import it
+    sys.modules["astevo.isolation.child"] = sys.modules[__name__]  # one channel, however tasks import it
     _supervise(int(sys.argv[1]), parent_pid=None)
 
 
 def start_forked(
     workdir: str, environment: dict[str, str], result_fd: int, output_fd: int, parent_pid: int
 ) -> NoReturn:
-    """A warm start, in a child just forked by the warm worker (`astevo.evaluation.fork_server`).
+    """A warm start, in a child just forked by the warm worker (`astevo.isolation.fork_server`).
 
     The child leaves the worker's session and takes the candidate's own output pipe and
     environment; from there on it is a cold child, and every limit is set below, after the fork.

@@ -1,6 +1,6 @@
 """Run one trusted task function on untrusted input in a limited child process.
 
-The child (`astevo.evaluation.sandbox_child`) runs in its own session, in a fresh temporary working
+The child (`astevo.isolation.child`) runs in its own session, in a fresh temporary working
 directory with a minimal environment. This side enforces what the child cannot be trusted to
 enforce on itself: the wall-clock limit, the resident-memory limit (summed over every process the
 child starts), a bounded read of its output, and the removal of every process it leaves. The
@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Protocol
 
 from astevo.errors import AstevoError
-from astevo.evaluation.child_environment import child_environment
-from astevo.evaluation.sandbox_child import REQUEST_FILE, live_processes
-from astevo.evaluation.warm_pool import WarmCandidate, shared_pool
+from astevo.isolation.child import REQUEST_FILE, live_processes
+from astevo.isolation.environment import child_environment
+from astevo.isolation.warm_pool import WarmCandidate, shared_pool
 
 OUTPUT_TAIL_BYTES = 4096
 RESULT_CAP_BYTES = 16 * 2**20
@@ -53,7 +53,9 @@ class Limits:
     # (records, seconds): the task must have reported that many progress records within that time,
     # so one child can run quick checks and a long training, each with a time limit of its own
     milestone: tuple[int, float] | None = None
-    warm: bool = False  # fork the child from a warm worker that imported torch once (see warm_pool)
+    # modules a warm worker imports once before it forks the child (torch and the tasks' module, say; see
+    # warm_pool); empty: the child starts as a fresh interpreter
+    preload: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.seconds <= 0 or self.memory_mb <= 0 or self.threads < 1 or (self.milestone and self.milestone[1] <= 0):
@@ -116,8 +118,8 @@ def run(
             output_read, output_write = os.pipe()
             environment = _child_environment(workdir, limits.threads, slot)
             try:
-                if limits.warm:
-                    worker = stack.enter_context(shared_pool().lease())
+                if limits.preload:
+                    worker = stack.enter_context(shared_pool(limits.preload).lease())
                     process: _Process = worker.start(workdir, environment, result_write, output_write)
                 else:
                     process = _start_cold(workdir, environment, result_write, output_write)
@@ -150,7 +152,7 @@ class _Process(Protocol):
 def _start_cold(workdir: str, environment: dict[str, str], result_fd: int, output_fd: int) -> _Process:
     """A fresh interpreter for this one task: it imports torch itself (about 5 s with the first optimizer)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "astevo.evaluation.sandbox_child", str(result_fd)],
+        [sys.executable, "-m", "astevo.isolation.child", str(result_fd)],
         cwd=workdir,
         env=environment,
         stdin=subprocess.DEVNULL,

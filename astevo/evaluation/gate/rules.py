@@ -1,4 +1,4 @@
-"""What the static safety gate allows and forbids: the lists behind astevo.evaluation.safety's rules."""
+"""What the static safety gate allows and forbids: the lists behind astevo.evaluation.gate.safety's rules."""
 
 from __future__ import annotations
 

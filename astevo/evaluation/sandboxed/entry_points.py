@@ -1,4 +1,4 @@
-"""The work the sandbox's child process does, named "astevo.evaluation.worker.entry_points:NAME" by the parent.
+"""The work the sandbox's child process does, named "astevo.evaluation.sandboxed.entry_points:NAME" by the parent.
 
 Each runs untrusted candidate code, so each lives only in the child; the parent gets
 back plain stage records and metrics, and each stage is reported the moment it ends
@@ -18,9 +18,8 @@ import torch
 import torch.nn as nn
 
 from astevo.data.loading import load_dataset
-from astevo.evaluation.sandbox_child import report_progress
-from astevo.evaluation.worker import variants
-from astevo.evaluation.worker.build import (
+from astevo.evaluation.sandboxed import variants
+from astevo.evaluation.sandboxed.build import (
     CHANNELS_NAMES,
     NUM_CLASSES_NAMES,
     Arguments,
@@ -29,9 +28,10 @@ from astevo.evaluation.worker.build import (
     count_parameters,
     load_candidate,
 )
-from astevo.evaluation.worker.cost import measure_cost
-from astevo.evaluation.worker.shape_contract import record_block_calls, violation
-from astevo.evaluation.worker.train import evaluate_accuracy, pick_device, train
+from astevo.evaluation.sandboxed.cost import measure_cost
+from astevo.evaluation.sandboxed.shape_contract import record_block_calls, violation
+from astevo.evaluation.sandboxed.train import evaluate_accuracy, pick_device, train
+from astevo.isolation.child import report_progress
 from astevo.settings import TrainBudget
 
 PROBE_BATCH = 4
