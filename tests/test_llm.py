@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -112,6 +115,23 @@ def test_a_truncated_gguf_is_a_one_line_error(smollm2: ModelInfo, tmp_path: Path
 
 
 @pytest.mark.slow
+def test_a_model_file_overwritten_while_loaded_does_not_crash_astevo(smollm2: ModelInfo, tmp_path: Path) -> None:
+    """A run keeps the model it loaded: a file overwritten in place mid-run (a download to the same path) would
+    otherwise end astevo with SIGBUS, with no word, the next time llama.cpp read a page of it."""
+    copy = tmp_path / "model.gguf"
+    shutil.copyfile(smollm2.path, copy)
+    script = (
+        "import sys; from pathlib import Path; from astevo.llm.llama_cpp_backend import LlamaCppGenerator; "
+        "model = LlamaCppGenerator(Path(sys.argv[1]), n_threads=1); ask = [{'role': 'user', 'content': 'Say hi'}]; "
+        "model.complete(ask, max_tokens=4); open(sys.argv[1], 'wb').close(); "
+        "model.restart('You review code. ' * 30); "
+        "print(model.complete([{'role': 'user', 'content': 'Count to ten, slowly'}], max_tokens=12).finish)"
+    )
+    finished = subprocess.run([sys.executable, "-c", script, str(copy)], capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, (finished.returncode, finished.stderr[-2000:])
+    assert copy.stat().st_size == 0 and finished.stdout.strip() in ("length", "eos")
+
+
 def test_constrained_class_body(llm: LlamaCppGenerator) -> None:
     grammar = body_grammar("class", fixed_lines=SE_FIXED)
     chat = rewrite_se()

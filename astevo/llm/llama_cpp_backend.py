@@ -93,6 +93,9 @@ def _load(path: Path, n_ctx: int, n_threads: int, seed: int, n_gpu_layers: int) 
             n_threads_batch=n_threads,
             n_gpu_layers=n_gpu_layers,
             seed=seed,
+            # read into memory, not mapped: a model file overwritten while a run holds it would otherwise kill
+            # astevo with SIGBUS at the next page it reads; read, the run keeps the model it checked
+            use_mmap=False,
             verbose=False,
         )
     except (ValueError, RuntimeError, OSError) as error:
