@@ -36,17 +36,17 @@ ACCURACY_TOLERANCE = 0.02  # 7 of the 360 validation images
 pytestmark = [pytest.mark.slow, pytest.mark.needs_data]
 
 
-def _start(folder: Path, resume: bool = False, options: tuple[str, ...] = ()) -> subprocess.Popen:
+def _start(
+    folder: Path, resume: bool = False, options: tuple[str, ...] = (), temporary: Path | None = None
+) -> subprocess.Popen:
     command = [sys.executable, "-m", "tests.scripted_evolution", str(folder), *options] + (
         ["--resume"] if resume else []
     )
+    environment = {**os.environ, "XDG_CACHE_HOME": str(folder.parent / "cache")}
+    if temporary is not None:  # where the sandboxes' working folders go
+        environment["TMPDIR"] = str(temporary)
     return subprocess.Popen(
-        command,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env={**os.environ, "XDG_CACHE_HOME": str(folder.parent / "cache")},
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, env=environment
     )
 
 
@@ -104,22 +104,22 @@ def test_kill_9_at_random_moments_then_resume_gives_the_genealogy_of_an_uninterr
     """Same seed and settings, same genealogy: also when the run was killed three times on the way, with
     evaluations in flight in both slots (they are redone on resume, and nothing is recorded twice). One slot
     is the same loop with fewer evaluations in flight, so it is not run apart."""
-    folder = tmp_path / "run"
+    folder, temporary = tmp_path / "run", tmp_path / "tmp"
+    temporary.mkdir()
     options = ("--workers", "2")
     delays = random.Random(2026 + 2).sample(range(3, 12), 3)  # a whole run takes about 25 s on 2 cores
-    process = _start(folder, options=options)
+    process = _start(folder, options=options, temporary=temporary)
     for delay in delays:
         time.sleep(delay)
         if process.poll() is not None:
             break
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-        if (folder / "run.sqlite").exists():
-            process = _start(folder, resume=True, options=options)
-        else:  # killed before the run was created: start it again
-            process = _start(folder, options=options)
+        resume = (folder / "run.sqlite").exists()  # else killed before the run was created: start it again
+        process = _start(folder, resume=resume, options=options, temporary=temporary)
     _finish(process)
     assert genealogy(folder) == reference
+    assert list(temporary.glob("astevo-sandbox-*")) == []  # the killed runs' sandbox folders were removed
 
 
 @pytest.mark.parametrize(

@@ -17,10 +17,12 @@ refusal), "returned ..." (not a JSON-able dict), "sent a forged or malformed res
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import secrets
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,6 +43,7 @@ RESULT_CAP_BYTES = 16 * 2**20
 _POLL_SECONDS = 0.1
 _GRACE_SECONDS = 2.0
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+WORKDIR_PREFIX = "astevo-sandbox-"  # then the pid of the astevo that made the folder, and a random part
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,8 @@ def run(
     """
     started = time.monotonic()
     token = secrets.token_hex(16)
-    with tempfile.TemporaryDirectory(prefix="astevo-sandbox-", ignore_cleanup_errors=True) as workdir:
+    _remove_abandoned_workdirs()
+    with tempfile.TemporaryDirectory(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-", ignore_cleanup_errors=True) as workdir:
         Path(workdir, REQUEST_FILE).write_text(
             json.dumps(
                 {
@@ -136,6 +140,31 @@ def run(
             finally:
                 watch.stop()
     return watch.outcome(token, time.monotonic() - started)
+
+
+@functools.cache
+def _remove_abandoned_workdirs() -> None:
+    """Once per process: remove the working folders that an astevo killed mid-task (SIGKILL, the out-of-memory
+    killer) could not remove itself. Each is named after the pid of its astevo; only this user's folders of
+    processes that no longer exist are touched."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*-*"):
+        pid = folder.name[len(WORKDIR_PREFIX) :].split("-", 1)[0]
+        try:
+            mine = folder.lstat().st_uid == os.getuid()
+        except OSError:
+            continue
+        if pid.isdigit() and mine and not _exists(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 class _Process(Protocol):
