@@ -7,6 +7,7 @@ from typing import Any
 
 from astevo.evaluation.cascade import evaluate
 from astevo.evaluation.sandboxed.entry_points import check_candidate
+from astevo.evaluation.tasks import Checks, Network, as_record
 from astevo.settings import FitnessSettings
 
 FOREIGN = """
@@ -25,17 +26,10 @@ class Net(nn.Module):
 """
 
 
-def payload(**names: str) -> dict[str, Any]:
+def payload(classes: str | None = None, channels: str | None = None) -> dict[str, Any]:
     """Four classes of grey images, as an image folder of the user's would give."""
-    return {
-        "source": FOREIGN,
-        "model_candidates": ["Net"],
-        "block_names": ["Net"],
-        "num_classes": 4,
-        "channels": 1,
-        "image_size": 28,
-        "argument_names": {"classes": None, "channels": None, **names},
-    }
+    network = Network(FOREIGN, ("Net",), ("Net",), 4, 1, 28, classes_argument=classes, channels_argument=channels)
+    return as_record(Checks(network))
 
 
 def failure(result: dict[str, Any]) -> tuple[str, str]:

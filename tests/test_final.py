@@ -20,6 +20,7 @@ from astevo.cli.final_command import final
 from astevo.code.canonical import canonical_hash
 from astevo.evaluation.executors.local import LocalEvaluator
 from astevo.evaluation.sandboxed import entry_points as tasks
+from astevo.evaluation.tasks import Data, Network, Training, as_record
 from astevo.evolution.final import FinalSummary, final_evaluation
 from astevo.isolation import sandbox
 from astevo.paths import default_seed_path
@@ -130,7 +131,7 @@ def test_a_ray_cluster_trains_the_finalists_as_the_local_slots_do(tmp_path: Path
 def trained(payloads: list[dict]) -> list[tuple[str, int]]:
     """Which member (by its source) and which training seed each sandbox call trained."""
     names = {SEED_SOURCE: "seed", SEED_SOURCE.replace(DROPOUT, "nn.Dropout(0.2)"): "front"}
-    return sorted((names.get(p["source"], "other"), p["budget"]["training_seed"]) for p in payloads)
+    return sorted((names.get(p["network"]["source"], "other"), p["budget"]["training_seed"]) for p in payloads)
 
 
 def test_seed_and_front_are_trained_the_dominated_never(finished: Finished) -> None:
@@ -216,9 +217,13 @@ def test_only_the_final_task_loads_the_test_split(monkeypatch: pytest.MonkeyPatc
         raise LookupError("stop before training")
 
     monkeypatch.setattr(tasks, "load_dataset", refuse)
-    payload = {
-        "data": {"name": "fashion-mnist", "data_dir": None, "limit_train": None, "val_fraction": 0.1, "split_seed": 0}
-    }
+    payload = as_record(
+        Training(
+            Network(SEED_SOURCE, ("ExquisiteNetV2",), ("ExquisiteNetV2",), 10, 1, 28),
+            Data("fashion-mnist", None, None, 0.1, 0),
+            TrainBudget(),
+        )
+    )
     for task in (tasks.train_candidate, tasks.final_candidate):
         with pytest.raises(LookupError):
             task(payload)

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
-from astevo.evaluation.payloads import WARM_IMPORTS, network_payload, sandboxed_task
+from astevo.evaluation.payloads import WARM_IMPORTS, network, sandboxed_task
+from astevo.evaluation.tasks import as_record
 from astevo.isolation import sandbox
 from astevo.settings import FitnessSettings
 
@@ -38,9 +39,9 @@ def inspect_model(
     model_file: ModelFile, settings: FitnessSettings = COLOUR_IMAGES, limits: sandbox.Limits | None = None
 ) -> Anatomy:
     """Build the model for the settings' data in a sandboxed child; a file that cannot build raises AstevoError."""
-    payload = network_payload(model_file, settings)
+    task = as_record(network(model_file, settings))
     outcome = sandbox.run(
-        sandboxed_task("inspect_model"), payload, limits or sandbox.Limits(seconds=120, preload=WARM_IMPORTS)
+        sandboxed_task("inspect_model"), task, limits or sandbox.Limits(seconds=120, preload=WARM_IMPORTS)
     )
     if not outcome.ok:
         raise AstevoError(f"{model_file.origin}: cannot build the model: {outcome.error}")

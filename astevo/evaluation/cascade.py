@@ -19,7 +19,8 @@ from astevo.errors import AstevoError, CandidateRejected
 from astevo.evaluation.base import FAST_STAGES, TRAIN_STAGES, Evaluation, StageResult
 from astevo.evaluation.cache import EvaluationCache, cache_key
 from astevo.evaluation.gate.safety import check_source
-from astevo.evaluation.payloads import data_payload, model_payload, sandbox_limits, sandboxed_task, training_threads
+from astevo.evaluation.payloads import data, network, sandbox_limits, sandboxed_task, training_threads
+from astevo.evaluation.tasks import CheckedTraining, Checks, Training, as_record
 from astevo.isolation import sandbox
 from astevo.settings import FitnessSettings
 
@@ -121,45 +122,34 @@ def _run_cascade(
         return Evaluation(tuple(stages), metrics)
     if settings.safety_gate and not _timed(stages, "gate", lambda: _gate(source)):
         return Evaluation(tuple(stages), metrics)
-    payload = {
-        **model_payload(model_file, settings),
-        "reference_source": reference.source if reference else None,
-        "rewritten_blocks": list(rewritten),
-        "max_parameters": settings.max_parameters,
-        "max_macs": settings.max_macs,
-    }
+    checks = Checks(
+        network(model_file, settings),
+        reference_source=reference.source if reference else None,
+        rewritten_blocks=rewritten,
+        max_parameters=settings.max_parameters,
+        max_macs=settings.max_macs,
+    )
     if settings.train:  # one child for checks and training, the checks still held to their own time limit
-        payload.update(data=data_payload(settings), budget=asdict(settings.budget))
+        task = as_record(CheckedTraining(checks, data(settings), settings.budget))
         limits = replace(
             sandbox_limits(settings, training=True),
             milestone=(len(FAST_STAGES[2:]), settings.check_seconds),
         )
         _sandboxed(
-            stages, metrics, sandboxed_task("evaluate_candidate"), payload, limits, FAST_STAGES[2:] + TRAIN_STAGES, slot
+            stages, metrics, sandboxed_task("evaluate_candidate"), task, limits, FAST_STAGES[2:] + TRAIN_STAGES, slot
         )
     else:
-        _sandboxed(
-            stages,
-            metrics,
-            sandboxed_task("check_candidate"),
-            payload,
-            sandbox_limits(settings, training=False),
-            FAST_STAGES[2:],
-            slot,
-        )
+        limits = sandbox_limits(settings, training=False)
+        _sandboxed(stages, metrics, sandboxed_task("check_candidate"), as_record(checks), limits, FAST_STAGES[2:], slot)
     return Evaluation(tuple(stages), metrics)
 
 
 def _train_checked(source: str, settings: FitnessSettings, checked: Evaluation, slot: sandbox.Slot) -> Evaluation:
     """Training alone, after the fast checks passed elsewhere: their stages and metrics are carried over."""
     stages, metrics = list(checked.stages), dict(checked.metrics)
-    payload = {
-        **model_payload(ModelFile(source, "candidate.py"), settings),
-        "data": data_payload(settings),
-        "budget": asdict(settings.budget),
-    }
+    task = as_record(Training(network(ModelFile(source, "candidate.py"), settings), data(settings), settings.budget))
     limits = sandbox_limits(settings, training=True)
-    _sandboxed(stages, metrics, sandboxed_task("train_candidate"), payload, limits, TRAIN_STAGES, slot)
+    _sandboxed(stages, metrics, sandboxed_task("train_candidate"), task, limits, TRAIN_STAGES, slot)
     return Evaluation(tuple(stages), metrics)
 
 

@@ -1,12 +1,13 @@
-"""What the parent hands the worker in the sandbox: task names, and payloads that say what to build and train."""
+"""What the parent hands the sandboxed entry points: their names, the typed tasks that say what to build and train,
+the limits, and the modules a warm worker imports for them."""
 
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from astevo.code.blocks import ModelFile
 from astevo.data.prepared import data_shape, prepare_data
+from astevo.evaluation.tasks import Data, Network
 from astevo.isolation import sandbox
 from astevo.isolation.warm_pool import shared_pool
 from astevo.settings import FitnessSettings
@@ -16,42 +17,35 @@ WARM_IMPORTS = ("torch", "torch._dynamo", TASKS)  # what a warm worker imports o
 
 
 def sandboxed_task(name: str) -> str:
-    """The sandbox's name for a function of the worker's entry points."""
+    """The sandbox's name for one of the sandboxed entry points."""
     return f"{TASKS}:{name}"
 
 
-def model_candidates(model_file: ModelFile) -> list[str]:
-    """Classes no other block uses: the network is one of them."""
-    return [b.name for b in model_file.blocks.values() if b.kind == "class" and not b.used_by]
+def network(model_file: ModelFile, settings: FitnessSettings) -> Network:
+    """How to build the file's network for the settings' data: the network is one of the classes no other block
+    uses."""
+    num_classes, channels, image_size = data_shape(settings)
+    return Network(
+        source=model_file.source,
+        model_candidates=tuple(b.name for b in model_file.blocks.values() if b.kind == "class" and not b.used_by),
+        block_names=tuple(model_file.blocks),
+        num_classes=num_classes,
+        channels=channels,
+        image_size=image_size,
+        classes_argument=settings.classes_argument,
+        channels_argument=settings.channels_argument,
+    )
 
 
-def network_payload(model_file: ModelFile, settings: FitnessSettings) -> dict[str, Any]:
-    """What a worker task needs to build the file's network for the settings' data."""
-    num_classes, channels, _ = data_shape(settings)
-    return {
-        "source": model_file.source,
-        "model_candidates": model_candidates(model_file),
-        "block_names": list(model_file.blocks),
-        "num_classes": num_classes,
-        "channels": channels,
-        "argument_names": {"classes": settings.classes_argument, "channels": settings.channels_argument},
-    }
-
-
-def model_payload(model_file: ModelFile, settings: FitnessSettings) -> dict[str, Any]:
-    """What a worker task needs to build the file's network for the settings' data and feed it that data's images."""
-    return {**network_payload(model_file, settings), "image_size": data_shape(settings)[2]}
-
-
-def data_payload(settings: FitnessSettings) -> dict[str, Any]:
-    """The data a training task loads, found here: the child sees neither $ASTEVO_DATA nor the user's home."""
-    return {
-        "name": settings.dataset,
-        "data_dir": str(prepare_data(settings).location),
-        "limit_train": settings.limit_train,
-        "val_fraction": settings.val_fraction,
-        "split_seed": settings.split_seed,
-    }
+def data(settings: FitnessSettings) -> Data:
+    """The data a training loads, found here: the child sees neither $ASTEVO_DATA nor the user's home."""
+    return Data(
+        name=settings.dataset,
+        data_dir=str(prepare_data(settings).location),
+        limit_train=settings.limit_train,
+        val_fraction=settings.val_fraction,
+        split_seed=settings.split_seed,
+    )
 
 
 def sandbox_limits(settings: FitnessSettings, *, training: bool) -> sandbox.Limits:

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
 from astevo.evaluation.base import Variant, VariantFacts, VariantsMeasured
-from astevo.evaluation.payloads import model_payload, sandbox_limits, sandboxed_task
+from astevo.evaluation.payloads import network, sandbox_limits, sandboxed_task
+from astevo.evaluation.tasks import Version, Versions, as_record
 from astevo.isolation import sandbox
 from astevo.settings import FitnessSettings
 
@@ -19,11 +20,8 @@ from astevo.settings import FitnessSettings
 def measure_variants(original: ModelFile, variants: Sequence[Variant], settings: FitnessSettings) -> VariantsMeasured:
     """Build every variant (on the meta device: no memory, no training); AstevoError when the original
     itself cannot be built there."""
-    payload = {
-        **model_payload(original, settings),
-        "variants": [{"source": v.source, "forward": v.forward} for v in variants],
-    }
-    outcome = sandbox.run(sandboxed_task("measure_variants"), payload, sandbox_limits(settings, training=False))
+    task = Versions(network(original, settings), tuple(Version(v.source, v.forward) for v in variants))
+    outcome = sandbox.run(sandboxed_task("measure_versions"), as_record(task), sandbox_limits(settings, training=False))
     if not outcome.ok or outcome.value is None:
         raise AstevoError(f"{original.origin}: cannot build the model on the meta device: {outcome.error}")
     facts = tuple(

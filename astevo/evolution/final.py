@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, replace
 from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
 from astevo.evaluation.base import Executor, SandboxTask
-from astevo.evaluation.payloads import data_payload, model_payload, sandbox_limits, sandboxed_task
+from astevo.evaluation.payloads import data, network, sandbox_limits, sandboxed_task
+from astevo.evaluation.tasks import Training, as_record
 from astevo.evolution.selection import pareto_front
 from astevo.isolation import sandbox
 from astevo.settings import FinalSettings, FitnessSettings
@@ -84,9 +85,8 @@ def final_evaluation(
 
 def tested_training(model: ModelFile, fitness: FitnessSettings, training_seed: int) -> SandboxTask:
     """One training of the model under `fitness` with this seed, scored on the test split, as a sandboxed task."""
-    payload = {**model_payload(model, fitness), "data": data_payload(fitness)}
-    budget = asdict(replace(fitness.budget, training_seed=training_seed))
-    return SandboxTask(TASK, {**payload, "budget": budget}, sandbox_limits(fitness, training=True))
+    task = Training(network(model, fitness), data(fitness), replace(fitness.budget, training_seed=training_seed))
+    return SandboxTask(TASK, as_record(task), sandbox_limits(fitness, training=True))
 
 
 def label(individual: Individual) -> str:

@@ -10,11 +10,13 @@ import functools
 import inspect
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch.nn as nn
+
+from astevo.evaluation.tasks import Network
 
 NUM_CLASSES_NAMES = ("class_num", "num_classes", "n_classes", "classes", "nclass", "num_class")
 CHANNELS_NAMES = ("img_channels", "in_channels", "in_chans", "input_channels", "channels", "in_ch")
@@ -53,7 +55,7 @@ def load_candidate(source: str, name: str = "candidate") -> types.ModuleType:
     return module
 
 
-def choose_model_class(module: types.ModuleType, candidates: list[str]) -> type[nn.Module]:
+def choose_model_class(module: types.ModuleType, candidates: Sequence[str]) -> type[nn.Module]:
     """The last candidate that is an nn.Module class: model files define the network last."""
     for name in reversed(candidates):
         value = getattr(module, name, None)
@@ -71,7 +73,7 @@ class Arguments:
     channels: str | None
 
 
-def constructor_arguments(model_class: type, payload: dict[str, Any]) -> Arguments:
+def constructor_arguments(model_class: type, network: Network) -> Arguments:
     """Fill the class count and the input channels: into the arguments the settings name, else the usual names.
 
     Every other argument must have a default. A name the settings give that the constructor lacks is an
@@ -82,14 +84,12 @@ def constructor_arguments(model_class: type, payload: dict[str, Any]) -> Argumen
         for name, parameter in inspect.signature(model_class).parameters.items()
         if parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
     }
-    named = payload.get("argument_names") or {}
     values: dict[str, int] = {}
     chosen: dict[str, str | None] = {}
-    for role, usual, setting in (
-        ("classes", NUM_CLASSES_NAMES, "classes_argument"),
-        ("channels", CHANNELS_NAMES, "channels_argument"),
+    for role, usual, setting, wanted, value in (
+        ("classes", NUM_CLASSES_NAMES, "classes_argument", network.classes_argument, network.num_classes),
+        ("channels", CHANNELS_NAMES, "channels_argument", network.channels_argument, network.channels),
     ):
-        wanted = named.get(role)
         if wanted is not None and wanted not in parameters:
             raise BuildError(
                 f"{model_class.__name__} has no argument {wanted!r} (the setting fitness.{setting}); "
@@ -97,7 +97,7 @@ def constructor_arguments(model_class: type, payload: dict[str, Any]) -> Argumen
             )
         name = wanted or next((name for name in parameters if name in usual), None)
         if name is not None:
-            values[name] = payload["num_classes"] if role == "classes" else payload["channels"]
+            values[name] = value
         chosen[role] = name
     for name, parameter in parameters.items():
         if name not in values and parameter.default is parameter.empty:
@@ -108,13 +108,13 @@ def constructor_arguments(model_class: type, payload: dict[str, Any]) -> Argumen
 
 
 def build_recording(
-    module: types.ModuleType, model_class: type[nn.Module], payload: dict[str, Any]
+    module: types.ModuleType, model_class: type[nn.Module], network: Network
 ) -> tuple[nn.Module, Construction]:
     """Build the model while noting every construction of the file's own module classes."""
-    arguments = constructor_arguments(model_class, payload)
+    arguments = constructor_arguments(model_class, network)
     construction = Construction(arguments=arguments)
     originals: dict[type[nn.Module], Any] = {}
-    for name in payload["block_names"]:
+    for name in network.block_names:
         cls = getattr(module, name, None)
         if isinstance(cls, type) and issubclass(cls, nn.Module):
             originals[cls] = cls.__dict__.get("__init__")

@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 
 from astevo.data.loading import load_dataset
-from astevo.evaluation.sandboxed import variants
+from astevo.evaluation.sandboxed import versions
 from astevo.evaluation.sandboxed.build import (
     CHANNELS_NAMES,
     NUM_CLASSES_NAMES,
@@ -31,8 +31,8 @@ from astevo.evaluation.sandboxed.build import (
 from astevo.evaluation.sandboxed.cost import measure_cost
 from astevo.evaluation.sandboxed.shape_contract import record_block_calls, violation
 from astevo.evaluation.sandboxed.train import evaluate_accuracy, pick_device, train
+from astevo.evaluation.tasks import CheckedTraining, Checks, Network, Training, Versions, decoded
 from astevo.isolation.child import report_progress
-from astevo.settings import TrainBudget
 
 PROBE_BATCH = 4
 REASON_LIMIT = 400
@@ -75,10 +75,11 @@ def _reason(error: Exception) -> str:
 
 def inspect_model(payload: dict[str, Any]) -> dict[str, Any]:
     """Which blocks the built model instantiates, with which arguments and parameters."""
+    network = decoded(Network, payload)
     torch.manual_seed(0)
-    module = load_candidate(payload["source"])
-    model_class = choose_model_class(module, payload["model_candidates"])
-    model, construction = build_recording(module, model_class, payload)
+    module = load_candidate(network.source)
+    model_class = choose_model_class(module, network.model_candidates)
+    model, construction = build_recording(module, model_class, network)
     return {
         "model_class": model_class.__name__,
         "parameters": count_parameters(model),
@@ -94,28 +95,32 @@ def inspect_model(payload: dict[str, Any]) -> dict[str, Any]:
 
 def check_candidate(payload: dict[str, Any]) -> dict[str, Any]:
     """The fast stages: build, forward/backward probe with block contracts, cost with caps."""
+    return _checked(decoded(Checks, payload))
+
+
+def _checked(task: Checks) -> dict[str, Any]:
     log = StageLog()
     metrics: dict[str, Any] = {}
+    network = task.network
     torch.manual_seed(0)
-    shape = (payload["channels"], payload["image_size"], payload["image_size"])
-    example = torch.randn(PROBE_BATCH, *shape)
+    example = torch.randn(PROBE_BATCH, network.channels, network.image_size, network.image_size)
     try:
         with log.stage("build"):
-            module = load_candidate(payload["source"])
-            model_class = choose_model_class(module, payload["model_candidates"])
-            model, construction = build_recording(module, model_class, payload)
+            module = load_candidate(network.source)
+            model_class = choose_model_class(module, network.model_candidates)
+            model, construction = build_recording(module, model_class, network)
             metrics["model_class"] = model_class.__name__
         with log.stage("probe"):
             # a file checked on its own (a seed) may be the user's, with arguments astevo does not know
-            unknown = construction.arguments if payload.get("reference_source") is None else None
-            _probe_model(model, example, payload["num_classes"], unknown)
-            if payload.get("reference_source") is None or "get_optimizer" in payload.get("rewritten_blocks", ()):
+            unknown = construction.arguments if task.reference_source is None else None
+            _probe_model(model, example, network.num_classes, unknown)
+            if task.reference_source is None or "get_optimizer" in task.rewritten_blocks:
                 _check_optimizer(module, model)  # creating an optimizer imports torch._dynamo: about 2.5 s
-            _check_block_contracts(payload, module, example)
+            _check_block_contracts(task, module, example)
         with log.stage("cost"):
             cost = measure_cost(model, example)
             metrics.update(parameters=cost.parameters, macs=cost.macs, uncounted_ops=cost.uncounted_ops)
-            _check_caps(cost.parameters, cost.macs, payload.get("max_parameters"), payload.get("max_macs"))
+            _check_caps(cost.parameters, cost.macs, task.max_parameters, task.max_macs)
     except StageFailed:
         pass
     return {"stages": log.records, "metrics": metrics}
@@ -170,15 +175,14 @@ def _check_optimizer(module: types.ModuleType, model: nn.Module) -> None:
         raise StageFailed(f"get_optimizer leaves {missing:,} trainable parameters out of its groups")
 
 
-def _check_block_contracts(payload: dict[str, Any], module: types.ModuleType, example: torch.Tensor) -> None:
+def _check_block_contracts(task: Checks, module: types.ModuleType, example: torch.Tensor) -> None:
     """Each rewritten class block must keep the shapes the reference model's instances produced."""
-    rewritten = payload.get("rewritten_blocks") or []
-    if not rewritten or not payload.get("reference_source"):
+    if not task.rewritten_blocks or not task.reference_source:
         return
-    reference = load_candidate(payload["reference_source"], name="reference")
-    reference_class = choose_model_class(reference, payload["model_candidates"])
-    reference_model, construction = build_recording(reference, reference_class, payload)
-    for name in rewritten:
+    reference = load_candidate(task.reference_source, name="reference")
+    reference_class = choose_model_class(reference, task.network.model_candidates)
+    reference_model, construction = build_recording(reference, reference_class, task.network)
+    for name in task.rewritten_blocks:
         new_class = getattr(module, name, None)
         instances = construction.instances.get(name)
         if instances is None or not (isinstance(new_class, type) and issubclass(new_class, nn.Module)):
@@ -197,41 +201,41 @@ def _check_caps(parameters: int, macs: int, max_parameters: int | None, max_macs
 
 def evaluate_candidate(payload: dict[str, Any]) -> dict[str, Any]:
     """The fast stages, then, when they all pass, training and validation: one child, one torch import."""
-    checked = check_candidate(payload)
+    task = decoded(CheckedTraining, payload)
+    checked = _checked(task.checks)
     if any(not record["ok"] for record in checked["stages"]):
         return checked
-    trained = train_candidate(payload)
+    trained = _train_and_measure(Training(task.checks.network, task.data, task.budget), with_test=False)
     return {"stages": checked["stages"] + trained["stages"], "metrics": {**checked["metrics"], **trained["metrics"]}}
 
 
 def train_candidate(payload: dict[str, Any]) -> dict[str, Any]:
     """Short training on the training split, then, as its own stage, accuracy on the validation split."""
-    return _train_and_measure(payload, with_test=False)
+    return _train_and_measure(decoded(Training, payload), with_test=False)
 
 
 def final_candidate(payload: dict[str, Any]) -> dict[str, Any]:
-    """A finalist's training (with the seed in the payload's budget), then validation and, only here, test accuracy."""
-    return _train_and_measure(payload, with_test=True)
+    """A finalist's training (with the seed in the task's budget), then validation and, only here, test accuracy."""
+    return _train_and_measure(decoded(Training, payload), with_test=True)
 
 
-def _train_and_measure(payload: dict[str, Any], *, with_test: bool) -> dict[str, Any]:
-    """Train as the payload says, then measure accuracy per split as its own stage: val, and test when loaded."""
+def _train_and_measure(task: Training, *, with_test: bool) -> dict[str, Any]:
+    """Train as the task says, then measure accuracy per split as its own stage: val, and test when loaded."""
     log = StageLog()
     metrics: dict[str, Any] = {}
-    spec = payload["data"]
+    spec, budget, network = task.data, task.budget, task.network
     data = load_dataset(
-        spec["name"],
-        spec["data_dir"],
-        val_fraction=spec["val_fraction"],
-        split_seed=spec["split_seed"],
-        limit_train=spec["limit_train"],
+        spec.name,
+        spec.data_dir,
+        val_fraction=spec.val_fraction,
+        split_seed=spec.split_seed,
+        limit_train=spec.limit_train,
         with_test=with_test,
     )
-    budget = TrainBudget(**payload["budget"])
     torch.manual_seed(budget.training_seed)
-    module = load_candidate(payload["source"])
-    model_class = choose_model_class(module, payload["model_candidates"])
-    model, _ = build_recording(module, model_class, payload)
+    module = load_candidate(network.source)
+    model_class = choose_model_class(module, network.model_candidates)
+    model, _ = build_recording(module, model_class, network)
     try:
         with log.stage("train"):
             device = pick_device()
@@ -254,6 +258,6 @@ def _train_and_measure(payload: dict[str, Any], *, with_test: bool) -> dict[str,
     return {"stages": log.records, "metrics": metrics}
 
 
-def measure_variants(payload: dict[str, Any]) -> dict[str, Any]:
+def measure_versions(payload: dict[str, Any]) -> dict[str, Any]:
     """Versions of the model built (and run) on the meta device: what a size edit would do, at no memory."""
-    return variants.measure_variants(payload)
+    return versions.measure_versions(decoded(Versions, payload))

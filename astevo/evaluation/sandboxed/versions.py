@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 
 from astevo.evaluation.sandboxed.build import choose_model_class, constructor_arguments, load_candidate
+from astevo.evaluation.tasks import Network, Versions
 
 # Attributes through which a module's constructor records the channels (or features) it maps.
 CHANNEL_ATTRIBUTES = (
@@ -31,11 +32,11 @@ CHANNEL_ATTRIBUTES = (
 BATCH = 2  # a batch like the probe's, never the degenerate single sample
 
 
-def _build(payload: dict[str, Any], source: str) -> nn.Module:
+def _build(network: Network, source: str) -> nn.Module:
     module = load_candidate(source, name="variant")
-    model_class = choose_model_class(module, payload["model_candidates"])
+    model_class = choose_model_class(module, network.model_candidates)
     with torch.device("meta"):
-        return model_class(**constructor_arguments(model_class, payload).values)
+        return model_class(**constructor_arguments(model_class, network).values)
 
 
 def _channels(model: nn.Module) -> dict[tuple[str, str], str]:
@@ -53,9 +54,9 @@ def _channels_changed(before: dict[tuple[str, str], str], after: dict[tuple[str,
     return any(after[key] != value for key, value in before.items() if key in after)
 
 
-def _output_shape(payload: dict[str, Any], model: nn.Module) -> list[int]:
-    size = payload["image_size"]
-    example = torch.empty(BATCH, payload["channels"], size, size, device="meta")
+def _output_shape(network: Network, model: nn.Module) -> list[int]:
+    size = network.image_size
+    example = torch.empty(BATCH, network.channels, size, size, device="meta")
     model.eval()
     with torch.no_grad():
         output = model(example)
@@ -64,23 +65,24 @@ def _output_shape(payload: dict[str, Any], model: nn.Module) -> list[int]:
     return list(output.shape)
 
 
-def measure_variants(payload: dict[str, Any]) -> dict[str, Any]:
-    """For each variant: does it build (and, when asked, map an input to the original's output shape),
+def measure_versions(task: Versions) -> dict[str, Any]:
+    """For each version: does it build (and, when asked, map an input to the original's output shape),
     how many parameters it has, and whether any module's channels differ from the original's."""
-    original = _build(payload, payload["source"])
+    network = task.network
+    original = _build(network, network.source)
     channels = _channels(original)
     try:
-        shape: list[int] | None = _output_shape(payload, original)
+        shape: list[int] | None = _output_shape(network, original)
     except Exception:  # an op without a meta kernel: forward checks are then left to the real probe
         shape = None
     results = []
-    for variant in payload["variants"]:
+    for version in task.versions:
         try:
-            model = _build(payload, variant["source"])
-            if variant["forward"]:
+            model = _build(network, version.source)
+            if version.forward:
                 if shape is None:
                     raise RuntimeError("the original model cannot run on the meta device")
-                found = _output_shape(payload, model)
+                found = _output_shape(network, model)
                 if found != shape:
                     raise ValueError(f"the output shape changes from {shape} to {found}")
         except Exception as error:  # the variant's own failure is its verdict
