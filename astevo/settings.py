@@ -241,15 +241,6 @@ class EvolveConfig:
             require(0.0 <= getattr(self, name) <= 1.0, name, f"must lie between 0 and 1, got {getattr(self, name)}")
         require(self.fitness.train, "fitness.train", "must be true: evolution selects on trained accuracy")
 
-    @property
-    def selects(self) -> bool:
-        """Whether offspring are bred from selected parents and raced; best-of-n only samples the seed's mutations."""
-        return self.variation != BEST_OF_N
-
-    @property
-    def races(self) -> bool:
-        return self.selects and self.race_trainings > 1
-
     def to_record(self) -> dict[str, Any]:
         return asdict(self)
 

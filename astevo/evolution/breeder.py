@@ -19,6 +19,7 @@ from astevo.errors import AstevoError
 from astevo.evaluation.base import Evaluation, Evaluator, Size
 from astevo.evaluation.checks import BlockCheck
 from astevo.evolution.block_choice import choose_block
+from astevo.evolution.strategy import strategy_of
 from astevo.settings import EvolveConfig
 from astevo.store.records import DISCARDED, Individual, NewIndividual
 from astevo.store.run_store import RunStore
@@ -42,6 +43,7 @@ class Breeder:
     def __init__(self, store: RunStore, variation: Variation, evaluator: Evaluator) -> None:
         self.store, self.variation, self.evaluator = store, variation, evaluator
         self.config: EvolveConfig = store.config()
+        self.strategy = strategy_of(self.config)
         self._block_hashes: dict[int, dict[str, str]] = {}  # each stored individual's blocks, hashed once
 
     def seed(self) -> NewIndividual:
@@ -66,8 +68,7 @@ class Breeder:
         rng = random.Random(rng_seed)
         first, second = pair
         if (
-            generation > 0
-            and self.config.selects
+            self.strategy.evolves(generation)
             and rng.random() < self.config.crossover_rate
             and first.code_hash != second.code_hash
         ):
@@ -124,7 +125,7 @@ class Breeder:
         block = choose_block(
             parent_file, self.config.blocks, intent, rng, meta.get("block_parameters"), meta.get("model_parameters")
         )
-        evolving = generation > 0 and self.config.selects
+        evolving = self.strategy.evolves(generation)
         exemplar = _exemplar(self.store, population) if evolving and rng.random() < self.config.eot_rate else None
         size = (
             Size(parent.parameters, parent.macs) if parent.parameters is not None and parent.macs is not None else None

@@ -24,6 +24,7 @@ from astevo.evolution.model_check import check_model
 from astevo.evolution.noise import learns_nothing, run_noise
 from astevo.evolution.racing_round import race
 from astevo.evolution.scheduler import Scheduler
+from astevo.evolution.strategy import strategy_of
 from astevo.store.records import PENDING, Individual
 from astevo.store.run_store import RunStore
 from astevo.variation.base import Variation
@@ -72,6 +73,7 @@ class Evolution:
         self.on_progress = on_progress or (lambda progress: None)
         self.force = force  # go on with a seed that learns nothing
         self.config = store.config()
+        self.strategy = strategy_of(self.config)
         self.breeder = Breeder(store, variation, evaluator)
         self.scheduler = Scheduler(store, self.config, evaluator)
 
@@ -144,7 +146,7 @@ class Evolution:
             )
         )
         offspring = []
-        seed_only = generation == 0 or not self.config.selects
+        seed_only = not self.strategy.evolves(generation)
         seed_open = generation == 0  # the seed's evaluation and noise are stored once they end, or after the slots
         for slot in range(1, size + 1):
             if seed_open and self.scheduler.finished(population[0], self._noise_seeds(population[0])):
@@ -161,7 +163,8 @@ class Evolution:
         if seed_open:
             population = [self._settled_seed(population[0])]
         offspring = [self._settle(individual, generation) for individual in offspring]  # in slot order
-        race(self.store, self.config, self.scheduler, population, offspring)
+        if self.strategy.races:
+            race(self.store, self.config, self.scheduler, population, offspring)
         population = [self.store.individual(i.id) for i in population]  # with the means racing left
         offspring = [self.store.individual(i.id) for i in offspring]
         survivors = selection.survivors([*population, *offspring], size, self.config.cost)

@@ -24,6 +24,7 @@ from astevo.evaluation.executors.local import LocalEvaluator
 from astevo.evaluation.executors.slot_plan import MachineTimings
 from astevo.evolution.block_choice import choose_block
 from astevo.evolution.run_setup import PlannedRun
+from astevo.evolution.strategy import strategy_of
 from astevo.settings import EvolveConfig, FitnessSettings
 from astevo.variation.base import Variation
 from astevo.variation.intents import INTENTS
@@ -63,8 +64,7 @@ def measure_timings(planned: PlannedRun, variation: Variation, gpus: int) -> tup
 
 def _raced_per_generation(config: EvolveConfig) -> int:
     """Racing's further trainings per generation: about one per child (a default run: 12 in 3 generations of 4)."""
-    racing = config.races
-    return config.population if racing else 0
+    return config.population if strategy_of(config).races else 0
 
 
 def _training_seconds(evaluator: LocalEvaluator, planned: PlannedRun, threads: int) -> tuple[float, Size]:

@@ -26,7 +26,7 @@ def race(
     """Train the children that would enter the elites or the front again, a round at a time, until each mean is
     told apart from every rival or reaches the cap; a round's trainings are stored in slot order."""
     seed = store.at(0, 0)
-    std = run_noise(store, seed).std if seed is not None and config.races else None
+    std = run_noise(store, seed).std if seed is not None else None
     if std is None:
         return
     contenders = [child for child in offspring if child.valid and child.reused_from is None]
