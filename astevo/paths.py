@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from importlib.resources import files
 from pathlib import Path
 
@@ -31,3 +32,24 @@ def evaluation_cache_dir() -> Path:
 def image_cache_dir() -> Path:
     """Image folders decoded once into arrays, one subfolder per folder state and side."""
     return user_cache_root() / "images"
+
+
+def remove_if_abandoned(folder: Path, owner: str) -> None:
+    """Remove a folder that a process named after its pid (`owner`) while it filled it, once that process is gone:
+    a crash or SIGKILL left it, and nothing will finish it. Only this user's folders are touched."""
+    try:
+        mine = folder.lstat().st_uid == os.getuid()
+    except OSError:
+        return
+    if mine and owner.isdigit() and not _process_exists(int(owner)):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

@@ -26,7 +26,7 @@ import numpy as np
 
 from astevo.data.image_folder import WHOLE, FolderListing
 from astevo.errors import AstevoError
-from astevo.paths import image_cache_dir
+from astevo.paths import image_cache_dir, remove_if_abandoned
 
 SPLIT_CODES = (WHOLE, "train", "val", "test")  # splits.npy holds each image's index in this tuple
 IMAGES, LABELS, SPLITS, META = "images.npy", "labels.npy", "splits.npy", "meta.json"
@@ -170,16 +170,4 @@ def _mapper(count: int) -> Iterator[Callable[[Callable[[str], Any], Iterable[str
 def _remove_abandoned(folder: Path) -> None:
     """Partial caches whose decoding process is gone: a crash left them, and nothing will finish them."""
     for partial_folder in folder.glob(f"*{_PARTIAL}*"):
-        pid = partial_folder.name.rpartition(_PARTIAL)[2]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(partial_folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        remove_if_abandoned(partial_folder, partial_folder.name.rpartition(_PARTIAL)[2])

@@ -72,12 +72,6 @@ class Size:
 
 
 @dataclass(frozen=True)
-class Variant:
-    source: str  # the whole model file
-    forward: bool  # also run a batch through it: the output shape must stay the original's
-
-
-@dataclass(frozen=True)
 class VariantFacts:
     ok: bool
     reason: str | None

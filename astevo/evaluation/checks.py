@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 from astevo.code.blocks import ModelFile
 from astevo.code.imports import with_block
-from astevo.evaluation.base import Evaluation, EvaluationRequest, Evaluator, Size, Variant, VariantsMeasured
+from astevo.evaluation.base import Evaluation, EvaluationRequest, Evaluator, Size, VariantsMeasured
+from astevo.evaluation.tasks import Variant
 from astevo.evaluation.variants import measure_variants
 from astevo.settings import FitnessSettings
 

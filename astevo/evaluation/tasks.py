@@ -70,7 +70,9 @@ class CheckedTraining:
 
 
 @dataclass(frozen=True)
-class Version:
+class Variant:
+    """One version of the model file, to build on the meta device."""
+
     source: str  # the whole model file
     forward: bool  # also run a batch through it: the output shape must stay the original's
 
@@ -80,7 +82,7 @@ class Versions:
     """measure_versions: versions of the network built (and run) on the meta device."""
 
     network: Network
-    versions: tuple[Version, ...]
+    versions: tuple[Variant, ...]
 
 
 Task = TypeVar("Task")

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 
 from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
-from astevo.evaluation.base import Variant, VariantFacts, VariantsMeasured
+from astevo.evaluation.base import VariantFacts, VariantsMeasured
 from astevo.evaluation.payloads import network, sandbox_limits, sandboxed_task
-from astevo.evaluation.tasks import Version, Versions, as_record
+from astevo.evaluation.tasks import Variant, Versions, as_record
 from astevo.isolation import sandbox
 from astevo.settings import FitnessSettings
 
@@ -20,7 +20,7 @@ from astevo.settings import FitnessSettings
 def measure_variants(original: ModelFile, variants: Sequence[Variant], settings: FitnessSettings) -> VariantsMeasured:
     """Build every variant (on the meta device: no memory, no training); AstevoError when the original
     itself cannot be built there."""
-    task = Versions(network(original, settings), tuple(Version(v.source, v.forward) for v in variants))
+    task = Versions(network(original, settings), tuple(variants))
     outcome = sandbox.run(sandboxed_task("measure_versions"), as_record(task), sandbox_limits(settings, training=False))
     if not outcome.ok or outcome.value is None:
         raise AstevoError(f"{original.origin}: cannot build the model on the meta device: {outcome.error}")

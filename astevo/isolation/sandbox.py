@@ -22,7 +22,6 @@ import json
 import os
 import secrets
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from astevo.errors import AstevoError
 from astevo.isolation.child import REQUEST_FILE, live_processes
 from astevo.isolation.environment import child_environment
 from astevo.isolation.warm_pool import WarmCandidate, shared_pool
+from astevo.paths import remove_if_abandoned
 
 OUTPUT_TAIL_BYTES = 4096
 RESULT_CAP_BYTES = 16 * 2**20
@@ -148,23 +148,7 @@ def _remove_abandoned_workdirs() -> None:
     killer) could not remove itself. Each is named after the pid of its astevo; only this user's folders of
     processes that no longer exist are touched."""
     for folder in Path(tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*-*"):
-        pid = folder.name[len(WORKDIR_PREFIX) :].split("-", 1)[0]
-        try:
-            mine = folder.lstat().st_uid == os.getuid()
-        except OSError:
-            continue
-        if pid.isdigit() and mine and not _exists(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def _exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
+        remove_if_abandoned(folder, folder.name[len(WORKDIR_PREFIX) :].split("-", 1)[0])
 
 
 class _Process(Protocol):
