@@ -16,11 +16,12 @@ from astevo.errors import AstevoError
 from astevo.evaluation.cache import EvaluationCache
 from astevo.llm.factory import ModelChoice
 from astevo.llm.gguf import Announce
-from astevo.settings import RANDOM, SERVER, EvolveConfig, apply, read_config
+from astevo.settings import RANDOM, SERVER, EvolveConfig, MutationSettings, apply, read_config
 
 if TYPE_CHECKING:
     from astevo.evaluation.base import Executor
     from astevo.variation.base import Variation
+    from astevo.variation.llm_mutation import LLMVariation
 
 EXECUTORS = ("local", "ray")
 
@@ -96,12 +97,17 @@ def language_model(config: EvolveConfig, announce: Announce) -> ModelChoice | No
     return None if config.variation == RANDOM else ModelChoice(config.mutation, announce)
 
 
-def make_variation(config: EvolveConfig, model: ModelChoice | None) -> Variation:
-    """The run's variation; the model is loaded only when it proposes."""
+def make_variation(mutation: MutationSettings, model: ModelChoice | None) -> Variation:
+    """The run's variation: the model's, or uniformly drawn edits when there is no model (the random baseline)."""
     if model is None:
         from astevo.variation.random_mutation import RandomVariation
 
-        return RandomVariation(config.mutation)
+        return RandomVariation(mutation)
+    return llm_variation(mutation, model)
+
+
+def llm_variation(mutation: MutationSettings, model: ModelChoice) -> LLMVariation:
+    """GE's mutation by the model, which is loaded now (a file) or reached (a server)."""
     from astevo.variation.llm_mutation import LLMVariation
 
-    return LLMVariation(model.generator(), config.mutation)
+    return LLMVariation(model.generator(), mutation)

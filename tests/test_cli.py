@@ -158,6 +158,7 @@ def test_mutate_shows_a_diff_and_a_verdict_with_the_bundled_model() -> None:
         (["--block", "SEX"], "no block named 'SEX'; blocks in this file: get_optimizer, pad_num, SE"),
         (["--block", "SE", "--model", "/nonexistent/model.gguf"], "/nonexistent/model.gguf"),
         (["--block", "SE", "--operator", "nonsense"], "--operator must be one of hyperparameters"),
+        (["--block", "SE", "--n", "0"], "--n must be at least 1"),
     ],
 )
 def test_mutate_usage_errors_exit_2(args: list[str], message: str) -> None:

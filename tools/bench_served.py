@@ -22,6 +22,7 @@ from itertools import zip_longest
 from pathlib import Path
 
 from astevo.code.blocks import ModelFile
+from astevo.evaluation.executors.local import LocalEvaluator
 from astevo.evolution.proposals import BlockProposals
 from astevo.llm.backend import Generator
 from astevo.llm.factory import ModelChoice
@@ -29,6 +30,7 @@ from astevo.llm.gguf import resolve_model
 from astevo.llm.grammar import Vocabulary, continuation_grammar
 from astevo.llm.threads import model_threads
 from astevo.paths import default_seed_path
+from astevo.runs import llm_variation
 from astevo.settings import FitnessSettings, MutationSettings, ServerSettings
 from astevo.variation.base import Proposal
 
@@ -101,8 +103,9 @@ def main() -> None:
             backends = {"in-process": ModelChoice(local), "served": ModelChoice(served)}
             seed_file = ModelFile.read(default_seed_path())
             fast = FitnessSettings(train=False)
+            checks = LocalEvaluator()
             streams = [
-                BlockProposals(seed_file, args.block, args.proposals, settings, fast, choice)
+                BlockProposals(seed_file, args.block, args.proposals, llm_variation(settings, choice), fast, checks)
                 for settings, choice in ((local, backends["in-process"]), (served, backends["served"]))
             ]
             results: dict[str, list[Proposal]] = {"in-process": [], "served": []}

@@ -26,9 +26,9 @@ from astevo.code.blocks import ModelFile, changed_blocks
 from astevo.code.imports import add_missing_imports
 from astevo.data.prepared import choose_dataset
 from astevo.data.sources import FOLDER
-from astevo.evaluation.base import MAC_UNIT, Evaluation
+from astevo.evaluation.base import MAC_UNIT, Evaluation, EvaluationRequest
 from astevo.evaluation.cache import EvaluationCache
-from astevo.evaluation.cascade import evaluate
+from astevo.runs import ExecutorChoice
 from astevo.settings import FitnessSettings
 from astevo.typed_records import build
 from astevo.views.records import evaluation_record
@@ -95,14 +95,14 @@ def eval_command(
             highlight=False,
             soft_wrap=True,
         )
+    request = EvaluationRequest(
+        str(model_file), repair.source, settings, reference.source if reference else None, rewritten
+    )
+    evaluator = ExecutorChoice(cache=EvaluationCache() if cache else None).make(1)
     with console.status("evaluating (build, probe and cost take a few seconds; training longer)"):
-        evaluation = evaluate(
-            repair.source,
-            settings,
-            reference=reference,
-            rewritten=rewritten,
-            cache=EvaluationCache() if cache else None,
-        )
+        (result,) = evaluator.evaluate([request])
+    evaluator.close()
+    evaluation = result.evaluation
     if json_output:
         print_json(evaluation_record(evaluation, rewritten, repair.added))
     else:

@@ -173,7 +173,7 @@ def evolve(
         check_model(store, language.identity if language else None)  # before a file loads
         slots = resumed_slots(store, where.slots) if where.local else 0
         prestart_warm_workers(store.config().fitness, slots + 1)  # their imports overlap the model's load
-        run_variation = make_variation(store.config(), language)  # a moved server answers at its new URL
+        run_variation = make_variation(store.config().mutation, language)  # a moved server answers at its new URL
     else:
         run = run or Path("astevo-runs") / time.strftime("%Y%m%d-%H%M%S")
         RunStore.refuse_existing(run)  # before any data is decoded, the seed built or the machine measured
@@ -192,7 +192,7 @@ def evolve(
         with console.status("building the seed model once to find the blocks that can change fitness"):
             planned = plan_run(settings, seed_model, language)
         prestart_warm_workers(settings.fitness, 2)  # their imports overlap the model's load
-        run_variation = make_variation(planned.config, language)
+        run_variation = make_variation(planned.config.mutation, language)
         slots = 0
         chosen = None
         if where.local:

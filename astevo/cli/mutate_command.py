@@ -19,7 +19,9 @@ from astevo.cli.terminal import (
     server_overrides,
     user_errors,
 )
+from astevo.errors import AstevoError
 from astevo.evolution.proposals import BlockProposals
+from astevo.runs import ExecutorChoice, llm_variation
 from astevo.settings import FitnessSettings, MutationSettings
 from astevo.typed_records import build
 from astevo.views.run_view import unified_diff
@@ -56,6 +58,8 @@ def mutate(
     """Ask the local model for new versions of one block; show each as a diff with its fast-check verdict."""
     model_file = read_model(seed_file)
     original = model_file.block(block)
+    if n < 1:
+        raise AstevoError("--n must be at least 1")
     settings = build(
         MutationSettings,
         {
@@ -74,7 +78,10 @@ def mutate(
 
     chosen = ModelChoice(settings, announce)
     console.print(f"model: {chosen.shown}", highlight=False)
-    proposals = BlockProposals(model_file, block, n, settings, FitnessSettings(train=False), chosen)
+    checks = ExecutorChoice().make(1)
+    proposals = BlockProposals(
+        model_file, block, n, llm_variation(settings, chosen), FitnessSettings(train=False), checks
+    )
     useful = 0
     for index, proposal in enumerate(proposals, start=1):
         useful += proposal.accepted

@@ -8,13 +8,16 @@ docstring or a comment is a copy.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 
 from astevo.code.syntax import parse_module
 
 
+@functools.lru_cache(maxsize=1024)
 def canonical_hash(source: str) -> str:
-    """Hash of the code's syntax tree without its docstrings."""
+    """Hash of the code's syntax tree without its docstrings; a source is parsed for it once per process, however
+    often the loop, the store and the evaluation cache ask."""
     return _digest(parse_module(source))
 
 

@@ -1,5 +1,5 @@
-"""Proposals for one block outside a run (`astevo mutate`, tools/bench_mutate.py): the LLM variation wired to
-the local evaluator's fast checks, as evolution wires them."""
+"""Proposals for one block outside a run (`astevo mutate`, tools/bench_served.py): the LLM variation judged by an
+evaluator's fast checks, as evolution judges them."""
 
 from __future__ import annotations
 
@@ -7,12 +7,11 @@ from collections.abc import Iterator
 
 from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
-from astevo.evaluation.base import Size
+from astevo.evaluation.base import Evaluator, Size
 from astevo.evaluation.checks import BlockCheck
-from astevo.evaluation.executors.local import LocalEvaluator
-from astevo.llm.factory import ModelChoice
-from astevo.settings import FitnessSettings, MutationSettings
+from astevo.settings import FitnessSettings
 from astevo.variation.base import Proposal
+from astevo.variation.llm_mutation import LLMVariation
 
 
 class BlockProposals:
@@ -23,14 +22,12 @@ class BlockProposals:
         model_file: ModelFile,
         name: str,
         count: int,
-        settings: MutationSettings,
+        variation: LLMVariation,
         fitness: FitnessSettings,
-        model: ModelChoice | None = None,
+        evaluator: Evaluator,
     ) -> None:
-        if count < 1:
-            raise AstevoError("--n must be at least 1")
-        self.model_file, self.name, self.count, self.settings, self.model = model_file, name, count, settings, model
-        self.check = BlockCheck(LocalEvaluator(), fitness, model_file, name)
+        self.model_file, self.name, self.count, self.variation = model_file, name, count, variation
+        self.check = BlockCheck(evaluator, fitness, model_file, name)
 
     def parent_size(self) -> Size:
         """The unchanged file's size, which each proposal's size is weighed against."""
@@ -40,8 +37,4 @@ class BlockProposals:
         return measured
 
     def __iter__(self) -> Iterator[Proposal]:
-        from astevo.variation.llm_mutation import LLMVariation
-
-        model = self.model or ModelChoice(self.settings)  # a file loads only when proposals are asked
-        variation = LLMVariation(model.generator(), self.settings)
-        yield from variation.proposals(self.model_file, self.name, self.count, self.check)
+        yield from self.variation.proposals(self.model_file, self.name, self.count, self.check)
