@@ -112,20 +112,15 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Finished:
 
 
 def test_a_ray_cluster_trains_the_finalists_as_the_local_slots_do(tmp_path: Path, finished: Finished) -> None:
-    """The same trainings as tasks of a real local Ray cluster: the same test accuracies, seed by seed."""
-    from astevo.evaluation.executors.ray_cluster import RayEvaluator
-
+    """`astevo final RUN --executor ray`: the same trainings as tasks of a real local Ray cluster, and the same test
+    accuracies, seed by seed."""
     make_run(tmp_path)
-    cluster = RayEvaluator(num_cpus=2)
-    try:
-        with RunStore.open(tmp_path) as store:
-            on_ray = final_evaluation(store, FinalSettings(seeds=1), cluster)
-    finally:
-        cluster.close()
-    local = finished.summaries[0]
-    assert [(s.label, s.test_accuracy, s.val_accuracy) for s in on_ray] == [
-        (s.label, s.test_accuracy, s.val_accuracy) for s in local
-    ]
+    result = cli(str(tmp_path), "--seeds", "1", "--executor", "ray")
+    assert result.exit_code == 0, result.output
+    with RunStore.open(tmp_path) as store:
+        on_ray = {(r.individual, r.training_seed): r.metrics["test_accuracy"] for r in store.finals()}
+    local = {(s.individual, 0): s.test_accuracy for s in finished.summaries[0]}
+    assert on_ray == local
 
 
 def trained(payloads: list[dict]) -> list[tuple[str, int]]:
