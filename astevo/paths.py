@@ -41,14 +41,14 @@ def remove_if_abandoned(folder: Path, owner: str) -> None:
         mine = folder.lstat().st_uid == os.getuid()
     except OSError:
         return
-    if mine and owner.isdigit() and not _process_exists(int(owner)):
+    if mine and owner.isascii() and owner.isdigit() and not _process_exists(int(owner)):
         shutil.rmtree(folder, ignore_errors=True)
 
 
 def _process_exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # no such process; no such pid at all
         return False
     except PermissionError:  # another user's process
         return True

@@ -14,6 +14,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -24,7 +25,17 @@ import pytest
 
 from astevo.errors import AstevoError
 from astevo.evaluation.payloads import WARM_IMPORTS
-from astevo.isolation.sandbox import ANYWHERE, OUTPUT_TAIL_BYTES, Limits, Outcome, Slot, run
+from astevo.isolation.sandbox import (
+    ANYWHERE,
+    OUTPUT_TAIL_BYTES,
+    WORKDIR_PREFIX,
+    Limits,
+    Outcome,
+    Slot,
+    _remove_abandoned_workdirs,
+    _workdir,
+    run,
+)
 from astevo.isolation.warm_pool import WarmPool, WarmStartError, WarmWorker
 from tests import sandbox_tasks
 from tests.process_tree import alive, descendants
@@ -361,3 +372,19 @@ def test_a_sandbox_dies_with_astevo_even_when_astevo_is_killed_with_sigkill(warm
             break
         time.sleep(0.1)
     assert not left
+
+
+def test_only_working_folders_that_no_live_astevo_holds_are_swept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder whose astevo died (nothing holds its lock) is removed; one in use, and an older astevo's, are kept."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    abandoned = tmp_path / f"{WORKDIR_PREFIX}999999-abc123"
+    older = tmp_path / f"{WORKDIR_PREFIX}xyz789"  # made by an astevo that locked nothing
+    for folder in (abandoned, older):
+        folder.mkdir()
+        (folder / "request.json").write_text("{}")
+    with _workdir() as live:
+        _remove_abandoned_workdirs.__wrapped__()
+        assert Path(live).is_dir() and not abandoned.exists() and older.is_dir()
+    assert not Path(live).exists()

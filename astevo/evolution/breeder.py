@@ -127,8 +127,12 @@ class Breeder:
         )
         evolving = self.strategy.evolves(generation)
         exemplar = _exemplar(self.store, population) if evolving and rng.random() < self.config.eot_rate else None
+        # a settled parent's measured size; in generation 0 the checks measure the seed themselves, so that whether
+        # it settled before this proposal (a matter of timing) changes nothing
         size = (
-            Size(parent.parameters, parent.macs) if parent.parameters is not None and parent.macs is not None else None
+            Size(parent.parameters, parent.macs)
+            if generation > 0 and parent.parameters is not None and parent.macs is not None
+            else None
         )
         check = BlockCheck(
             self.evaluator, self.config.fitness, parent_file, block, parent_size=size, known=self._versions_of(block)

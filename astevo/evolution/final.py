@@ -69,7 +69,10 @@ def final_evaluation(
             if (individual.id, seed) not in done or "error" in done[individual.id, seed].metrics:
                 running[executor.run(tested_training(model, fitness, seed))] = (individual.id, seed)
     for finished in as_completed(running):
-        outcome = finished.result()
+        try:
+            outcome = finished.result()
+        except Exception as error:  # the executor's own failure (a Ray worker lost, say): recorded, retried next time
+            outcome = sandbox.Outcome(False, None, f"{type(error).__name__}: {error}", 0.0, "")
         result = FinalResult(*running[finished], record, final_metrics(outcome), outcome.seconds)
         store.record_final(result)
         done[result.individual, result.training_seed] = result

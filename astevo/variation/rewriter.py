@@ -123,13 +123,15 @@ class BlockRewriter:
             lines.setdefault(_line(block, site).strip(), []).append(site)
         if len(lines) < 2:
             return self.rng.choice(candidates), 0.0
+        listed = list(lines)
+        self.rng.shuffle(listed)  # a small model favours the first lines of a list, as with the size edits
         messages = [
             {"role": "system", "content": prompts.system_prompt()},
-            {"role": "user", "content": request + prompts.line_choice_prompt(group, list(lines))},
+            {"role": "user", "content": request + prompts.line_choice_prompt(group, listed)},
         ]
         low, high = TEMPERATURES[operator]
         temperature, seed = self.rng.uniform(low, high), self.rng.randrange(2**31)
-        completion = self.answerer.pick(messages, list(lines), temperature, seed)
+        completion = self.answerer.pick(messages, listed, temperature, seed)
         chosen = lines.get(completion.text.strip()) if completion.finish == "complete" else None
         return self.rng.choice(chosen or candidates), completion.seconds
 

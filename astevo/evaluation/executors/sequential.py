@@ -14,7 +14,7 @@ from astevo.evaluation.base import EvaluationRequest, EvaluationResult, Evaluato
 
 
 class SequentialEvaluator:
-    """Runs every request through `inner`'s own in-caller evaluation, at once."""
+    """Runs every request in `inner` (its slots, its cluster) and waits for it before `submit` returns."""
 
     def __init__(self, inner: Evaluator) -> None:
         self.inner = inner
@@ -23,5 +23,4 @@ class SequentialEvaluator:
         return self.inner.evaluate(requests)
 
     def submit(self, request: EvaluationRequest) -> Future[EvaluationResult]:
-        (result,) = self.inner.evaluate([request])
-        return finished(result)
+        return finished(self.inner.submit(request).result())
