@@ -4,6 +4,7 @@ evaluator's fast checks, as evolution judges them."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
@@ -11,7 +12,9 @@ from astevo.evaluation.base import Evaluator, Size
 from astevo.evaluation.checks import BlockCheck
 from astevo.settings import FitnessSettings
 from astevo.variation.base import Proposal
-from astevo.variation.llm_mutation import LLMVariation
+
+if TYPE_CHECKING:
+    from astevo.variation.llm_mutation import LLMVariation  # imports torch: only once proposals are made
 
 
 class BlockProposals:
