@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from astevo.isolation.sandbox import Limits, Outcome
 from astevo.settings import FitnessSettings
+
+if TYPE_CHECKING:  # the seam names the sandbox's types; importing it loads nothing of the sandbox
+    from astevo.isolation.sandbox import Limits, Outcome
 
 MAC_UNIT = "multiply-adds"  # what the cost stage counts (fvcore's convention)
 FAST_STAGES = ("parse", "gate", "build", "probe", "cost")

@@ -66,7 +66,7 @@ class ModelAnswers:
         )
 
     def pick(self, messages: Messages, labels: list[str], temperature: float, seed: int) -> Completion:
-        room = max(MAX_EDIT_TOKENS, *(len(label) + 1 for label in labels))  # a token holds a character at least
+        room = max([MAX_EDIT_TOKENS, *(len(label) + 1 for label in labels)])  # a token holds a character at least
         return self.generator.complete(
             messages, grammar=choice_grammar(labels), temperature=temperature, max_tokens=room, seed=seed
         )
