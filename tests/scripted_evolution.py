@@ -49,7 +49,7 @@ def main() -> None:
         workers = resumed_slots(store, workers)
     else:
         settings = apply(EvolveConfig(), SETTINGS)
-        planned = plan_run(settings, ModelFile.read(SEED), None)
+        planned = plan_run(settings, ModelFile.read(SEED), None, LocalEvaluator())
         planned, chosen, workers = new_run_slots(planned, variation, workers)
         store = create_run(arguments.folder, planned, chosen)
     evaluator: Executor = RayEvaluator(num_cpus=2, num_gpus=2) if arguments.ray else LocalEvaluator(workers=workers)

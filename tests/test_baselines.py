@@ -15,6 +15,7 @@ import pytest
 
 from astevo.code.blocks import ModelFile
 from astevo.evaluation.base import EvaluationRequest, EvaluationResult
+from astevo.evaluation.executors.local import LocalEvaluator
 from astevo.evolution.budget import trainings_spent
 from astevo.evolution.loop import Evolution
 from astevo.evolution.run_setup import create_run, plan_run
@@ -126,7 +127,7 @@ def evolve(folder: Path, overrides: dict, evaluator: SpreadEvaluator | None = No
     store = RunStore.open(folder) if folder.exists() else None
     if store is None:
         settings = apply(apply(EvolveConfig(), SETTINGS), overrides)
-        store = create_run(folder, plan_run(settings, ModelFile.read(SEED), None))
+        store = create_run(folder, plan_run(settings, ModelFile.read(SEED), None, LocalEvaluator()))
     with store:
         Evolution(store, ScriptedVariation(), evaluator, force=True).run()
     return evaluator

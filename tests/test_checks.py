@@ -13,8 +13,11 @@ import pytest
 
 from astevo.code.blocks import ModelFile, split_header
 from astevo.code.imports import with_block
+from astevo.evaluation.anatomy import inspect_model
+from astevo.evaluation.base import SandboxTask
 from astevo.evaluation.checks import BlockCheck
 from astevo.evaluation.executors.local import LocalEvaluator
+from astevo.isolation.sandbox import Outcome
 from astevo.llm.backend import Capabilities, Completion
 from astevo.paths import default_seed_path
 from astevo.settings import FitnessSettings, MutationSettings
@@ -66,6 +69,29 @@ def test_a_block_using_a_forbidden_module_is_refused_with_the_module_named() -> 
 
 
 SEED_PARAMETERS_FASHION = 518_126  # one input channel
+
+
+class CountingEvaluator(LocalEvaluator):
+    """The local evaluator, noting the entry point of every sandboxed task it is asked to run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entry_points: list[str] = []
+
+    def run_now(self, task: SandboxTask) -> Outcome:
+        self.entry_points.append(task.entry_point.rsplit(":", 1)[1])
+        return super().run_now(task)
+
+
+def test_a_model_build_and_its_versions_measured_go_through_the_evaluator() -> None:
+    """No sandboxed task skips the evaluator seam, so whatever runs evaluations (slots, a cluster) runs these too."""
+    evaluator = CountingEvaluator()
+    anatomy = inspect_model(SEED, evaluator, FAST)
+    scaled = SEED.blocks["DW"].source.replace("self.act(self.dw(x))", "self.act(self.dw(x)) * 2")
+    measured = BlockCheck(evaluator, FAST, SEED, "DW").measure([(scaled, True)])
+    assert evaluator.entry_points == ["inspect_model", "measure_versions"]
+    assert anatomy.parameters == measured.parameters == SEED_PARAMETERS_FASHION
+    assert [(v.ok, v.parameters) for v in measured.variants] == [(True, SEED_PARAMETERS_FASHION)]
 
 
 @pytest.mark.needs_model

@@ -18,7 +18,7 @@ from astevo.evaluation.base import Evaluation, EvaluationRequest, EvaluationResu
 from astevo.evaluation.executors.local import LocalEvaluator
 from astevo.evaluation.executors.sequential import SequentialEvaluator
 from astevo.evolution.loop import Evolution
-from astevo.evolution.run_setup import create_run, plan_run
+from astevo.evolution.run_setup import PlannedRun, create_run, plan_run
 from astevo.settings import EvolveConfig, apply
 from astevo.store.records import EVALUATED
 from astevo.store.run_store import RunStore
@@ -47,9 +47,13 @@ class ScriptedEvaluator:
         return finished(next(self.evaluate([request])))
 
 
+def planned() -> PlannedRun:
+    return plan_run(apply(EvolveConfig(), SETTINGS), ModelFile.read(SEED), None, LocalEvaluator())
+
+
 @pytest.mark.slow
 def test_evaluations_from_the_cache_are_recorded_and_counted_apart(tmp_path: Path) -> None:
-    store = create_run(tmp_path / "run", plan_run(apply(EvolveConfig(), SETTINGS), ModelFile.read(SEED), None))
+    store = create_run(tmp_path / "run", planned())
     with store:
         Evolution(store, ScriptedVariation(), ScriptedEvaluator(), force=True).run()
     with RunStore.open(tmp_path / "run") as store:
@@ -62,7 +66,7 @@ def test_evaluations_from_the_cache_are_recorded_and_counted_apart(tmp_path: Pat
 @pytest.mark.slow
 def test_an_accepted_mutation_is_trained_with_the_verdict_of_its_checks(tmp_path: Path) -> None:
     evaluator = ScriptedEvaluator()
-    store = create_run(tmp_path / "run", plan_run(apply(EvolveConfig(), SETTINGS), ModelFile.read(SEED), None))
+    store = create_run(tmp_path / "run", planned())
     with store:
         Evolution(store, ScriptedVariation(), evaluator, force=True).run()
         mutants = {i.source: i for i in store.individuals() if i.operator in ("mutate", "eot") and i.source}
@@ -91,7 +95,7 @@ def test_a_seed_that_fails_the_cascade_stops_the_run_with_the_reason(tmp_path: P
     seed = ModelFile.read(SEED)
     broken = seed.source.replace("        return self.fc(x)\n", "        return self.fc(x)[:, :1]\n", 1)
     assert broken != seed.source
-    planned = plan_run(apply(EvolveConfig(), SETTINGS), ModelFile(broken, "broken.py"), None)
+    planned = plan_run(apply(EvolveConfig(), SETTINGS), ModelFile(broken, "broken.py"), None, LocalEvaluator())
     store = create_run(tmp_path / "run", planned)
     evaluator = LocalEvaluator()
     with store, pytest.raises(AstevoError, match=r"the seed model fails the fitness cascade \(probe: "):

@@ -11,6 +11,7 @@ from astevo.cli import app
 from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
 from astevo.evaluation.anatomy import inspect_model
+from astevo.evaluation.executors.local import LocalEvaluator
 from astevo.evolution.evolvable import evolvable_blocks
 from astevo.evolution.loop import check_model
 from astevo.llm.gguf import checked_model
@@ -29,7 +30,7 @@ def seed() -> ModelFile:
 
 @pytest.fixture(scope="module")
 def anatomy(seed):
-    return inspect_model(seed, FitnessSettings())
+    return inspect_model(seed, LocalEvaluator(), FitnessSettings())
 
 
 def one_line_error(result) -> str:

@@ -202,7 +202,7 @@ def test_block_contract_catches_a_shape_change_the_network_would_absorb() -> Non
     not_halving = SEED.blocks["ME"].source.replace("self.bn(self.pw(self.maxpool(x)))", "self.bn(self.pw(x))")
     source = with_block("ME", not_halving)
     assert evaluate(source, FAST).valid
-    checked = evaluate(source, FAST, reference=SEED, rewritten=("ME",))
+    checked = evaluate(source, FAST, reference=SEED.source, rewritten=("ME",))
     assert checked.failure.name == "probe"
     assert checked.failure.reason == (
         "block contract: ME(48, 96) maps (4, 48, 7, 7) to (4, 96, 7, 7); the original block gave (4, 96, 4, 4)"
@@ -213,7 +213,7 @@ def test_the_seed_passes_the_fast_stages_with_its_cost() -> None:
     evaluation = evaluate(
         SEED.source,
         FitnessSettings(train=False, dataset="cifar10"),
-        reference=SEED,
+        reference=SEED.source,
         rewritten=("SE_LN", "get_optimizer"),
     )
     assert evaluation.valid, evaluation

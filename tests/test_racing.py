@@ -15,6 +15,7 @@ import pytest
 
 from astevo.code.blocks import ModelFile
 from astevo.evaluation.base import Evaluation, EvaluationRequest, EvaluationResult, StageResult, finished
+from astevo.evaluation.executors.local import LocalEvaluator
 from astevo.evaluation.executors.sequential import SequentialEvaluator
 from astevo.evolution import racing
 from astevo.evolution.loop import Evolution
@@ -119,7 +120,7 @@ def evolve(
     folder: Path, sequential: bool = False, evaluator: SpreadEvaluator | None = None
 ) -> tuple[SpreadEvaluator, RunStore]:
     evaluator = evaluator or SpreadEvaluator()
-    store = create_run(folder, plan_run(apply(EvolveConfig(), SETTINGS), ModelFile.read(SEED), None))
+    store = create_run(folder, plan_run(apply(EvolveConfig(), SETTINGS), ModelFile.read(SEED), None, LocalEvaluator()))
     with store:
         Evolution(
             store, ScriptedVariation(), SequentialEvaluator(evaluator) if sequential else evaluator, force=True

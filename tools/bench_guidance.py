@@ -97,7 +97,7 @@ def proposals_of(method: str, arguments: argparse.Namespace, seed: ModelFile, si
     path = arguments.out / f"proposals-{method.replace(':', '_').replace('/', '_')}.json"
     if path.exists():
         return list(json.loads(path.read_text()))
-    anatomy = inspect_model(seed, fitness_of(arguments))
+    anatomy = inspect_model(seed, LocalEvaluator(), fitness_of(arguments))
     variation = variation_for(method, MutationSettings(repairs=arguments.repairs))
     records = []
     for proposal in drawn_proposals(variation, seed, anatomy, arguments.proposals, None, size):
@@ -294,7 +294,7 @@ def main() -> None:
     arguments.out.mkdir(parents=True, exist_ok=True)
     fitness = fitness_of(arguments)
     seed = ModelFile.read(arguments.seed_file or default_seed_path())
-    anatomy = inspect_model(seed, fitness)
+    anatomy = inspect_model(seed, LocalEvaluator(), fitness)
     blocks = evolvable_blocks(seed, anatomy, ())
     size = BlockCheck(LocalEvaluator(), dataclasses.replace(fitness, train=False), seed, blocks[-1]).parent_size()
     if size is None:

@@ -116,7 +116,7 @@ def main() -> None:
     parser.add_argument("--repairs", type=int, default=3)
     args = parser.parse_args()
     seed = ModelFile.read(default_seed_path())
-    anatomy = inspect_model(seed, FAST)
+    anatomy = inspect_model(seed, LocalEvaluator(), FAST)
     blocks = evolvable_blocks(seed, anatomy, ())
     size = BlockCheck(LocalEvaluator(), FAST, seed, blocks[-1]).parent_size()
     assert size is not None, "the seed fails its fast checks"

@@ -115,7 +115,7 @@ def evolve(
     shared_pool(WARM_IMPORTS).close()
     model = ModelChoice(config.mutation)
     started = time.perf_counter()
-    planned = plan_run(config, ModelFile.read(default_seed_path()), model)
+    planned = plan_run(config, ModelFile.read(default_seed_path()), model, LocalEvaluator())
     variation = LLMVariation(model.generator(), config.mutation)
     plan, timings, measuring = None, None, 0.0
     workers = setting.workers

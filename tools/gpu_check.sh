@@ -63,13 +63,14 @@ python3 - <<'PY'
 import dataclasses, os
 from astevo.code.blocks import ModelFile
 from astevo.evaluation.executors.gpus import visible_gpus
+from astevo.evaluation.executors.local import LocalEvaluator
 from astevo.evaluation.executors.slot_plan import plan_slots
 from astevo.evolution.machine_timings import measure_timings
 from astevo.evolution.run_setup import plan_run
 from astevo.settings import EvolveConfig, apply
 from tests.scripted_evolution import SEED
 from tests.scripted_variation import ScriptedVariation
-planned = plan_run(apply(EvolveConfig(), {"blocks": ["SE_LN", "DFSEBV2"]}), ModelFile.read(SEED), None)
+planned = plan_run(apply(EvolveConfig(), {"blocks": ["SE_LN", "DFSEBV2"]}), ModelFile.read(SEED), None, LocalEvaluator())
 timings, seconds = measure_timings(planned, ScriptedVariation(), len(visible_gpus()))
 print(f"measured in {seconds:.1f} s: {timings}")
 cores = os.cpu_count() or 1

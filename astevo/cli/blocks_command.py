@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import closing
+
 from rich.console import JustifyMethod
 from rich.markup import escape
 from rich.table import Table
@@ -10,6 +12,7 @@ from astevo.cli.model_files import SeedArgument, read_model
 from astevo.cli.terminal import JsonOption, console, errors, print_json, print_whole, user_errors
 from astevo.errors import AstevoError
 from astevo.evaluation.anatomy import Anatomy, inspect_model
+from astevo.runs import ExecutorChoice
 from astevo.views.records import blocks_record
 
 
@@ -19,7 +22,8 @@ def blocks(seed_file: SeedArgument = None, json_output: JsonOption = False) -> N
     model_file = read_model(seed_file)
     anatomy: Anatomy | None = None
     try:
-        anatomy = inspect_model(model_file)
+        with closing(ExecutorChoice().make(slots=1)) as here:
+            anatomy = inspect_model(model_file, here)
     except AstevoError as error:
         errors.print(
             f"[yellow]note:[/] {escape(str(error))}; parameter counts are left blank", highlight=False, soft_wrap=True

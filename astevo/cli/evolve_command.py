@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -190,7 +191,8 @@ def evolve(
         from astevo.evolution.run_setup import create_run, plan_run  # imports torch: only once a run is starting
 
         with console.status("building the seed model once to find the blocks that can change fitness"):
-            planned = plan_run(settings, seed_model, language)
+            with closing(ExecutorChoice().make(slots=1)) as here:
+                planned = plan_run(settings, seed_model, language, here)
         prestart_warm_workers(settings.fitness, 2)  # their imports overlap the model's load
         run_variation = make_variation(planned.config.mutation, language)
         slots = 0

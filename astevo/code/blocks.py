@@ -7,6 +7,7 @@ block provably leaves every other byte of the file as it was.
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import itertools
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Literal, TypeGuard
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider, ScopeProvider
+from libcst.metadata import MetadataWrapper, PositionProvider, Scope, ScopeProvider
 
 from astevo.code.syntax import parse_module
 from astevo.errors import AstevoError
@@ -96,10 +97,22 @@ class ModelFile:
     def __init__(self, source: str, origin: str = "<source>") -> None:
         self.source = source
         self.origin = origin
-        self.module = parse_source(source, origin)
-        lines = io.StringIO(source, newline="").readlines()  # \n, \r\n and \r, as Python counts lines
-        self._line_starts = [0, *itertools.accumulate(len(line) for line in lines)]
-        self.blocks: dict[str, Block] = self._index_blocks()
+        try:
+            index = _index(source)
+        except cst.ParserSyntaxError:
+            parse_source(source, origin)  # raises the error located as file:line:column, in Python's words
+            raise
+        if index.repeated:
+            raise BlockShapeError(
+                f"{origin}: defines {', '.join(index.repeated)} more than once; keep one definition per name"
+            )
+        if index.unlocated is not None:
+            raise BlockShapeError(
+                f"{origin}: block {index.unlocated} cannot be located byte for byte; normalise the file's whitespace"
+            )
+        self.module = index.module
+        self._line_starts = index.line_starts
+        self.blocks: dict[str, Block] = dict(index.blocks)
 
     @classmethod
     def read(cls, path: str | Path) -> ModelFile:
@@ -143,54 +156,70 @@ class ModelFile:
     def _offset(self, block: Block) -> int:
         return self._line_starts[block.first_line - 1]
 
-    def _index_blocks(self) -> dict[str, Block]:
-        wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
-        positions = wrapper.resolve(PositionProvider)
-        scopes = wrapper.resolve(ScopeProvider)
-        definitions = [s for s in self.module.body if _is_definition(s)]
-        names = [s.name.value for s in definitions]
-        repeated = sorted({name for name in names if names.count(name) > 1})
-        if repeated:
-            raise BlockShapeError(
-                f"{self.origin}: defines {', '.join(repeated)} more than once; keep one definition per name"
-            )
-        owner_of_node: dict[int, str] = {}
-        for statement in definitions:
-            collector = _NameCollector()
-            statement.visit(collector)
-            owner_of_node.update(dict.fromkeys(collector.nodes, statement.name.value))
-        uses: dict[str, set[str]] = {name: set() for name in names}
-        global_scope = scopes[self.module]
-        assert global_scope is not None  # a module always has its global scope
-        for name in names:
-            for assignment in global_scope.assignments[name]:
-                for access in assignment.references:
-                    user = owner_of_node.get(id(access.node))
-                    if user is not None and user != name:
-                        uses[user].add(name)
-        order = {name: index for index, name in enumerate(names)}
-        blocks: dict[str, Block] = {}
-        for statement in definitions:
-            name = statement.name.value
-            span = positions[statement]
-            first = positions[statement.decorators[0]] if statement.decorators else span
-            used_by = [other for other in names if name in uses[other]]
-            block = Block(
-                name=name,
-                kind=_kind_of(statement),
-                first_line=first.start.line,
-                last_line=span.end.line,
-                source=self.module.code_for_node(statement.with_changes(leading_lines=())),
-                uses=tuple(sorted(uses[name], key=order.__getitem__)),
-                used_by=tuple(used_by),
-            )
-            start = self._offset(block)
-            if self.source[start : start + len(block.source)] != block.source:
-                raise BlockShapeError(
-                    f"{self.origin}: block {name} cannot be located byte for byte; normalise the file's whitespace"
-                )
-            blocks[name] = block
-        return blocks
+
+@dataclass(frozen=True)
+class _Index:
+    module: cst.Module
+    line_starts: tuple[int, ...]  # the offset where each line starts: \n, \r\n and \r, as Python counts lines
+    blocks: dict[str, Block]
+    repeated: tuple[str, ...]  # names defined more than once: no index
+    unlocated: str | None  # a block whose text is not found at its lines: no index
+
+
+@functools.lru_cache(maxsize=64)
+def _index(source: str) -> _Index:
+    """The blocks of a source, found once per process: libcst's scope analysis takes a quarter of a second for the
+    seed, and one candidate is read by its check, its training and the breeder. LibCST's trees are immutable, so
+    every ModelFile of the same text may share one."""
+    module = cst.parse_module(source)
+    lines = io.StringIO(source, newline="").readlines()
+    line_starts = (0, *itertools.accumulate(len(line) for line in lines))
+    definitions = [s for s in module.body if _is_definition(s)]
+    names = [s.name.value for s in definitions]
+    repeated = tuple(sorted({name for name in names if names.count(name) > 1}))
+    if repeated:
+        return _Index(module, line_starts, {}, repeated, None)
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    positions = wrapper.resolve(PositionProvider)
+    uses = _uses(definitions, wrapper.resolve(ScopeProvider)[module])
+    order = {name: index for index, name in enumerate(names)}
+    blocks: dict[str, Block] = {}
+    for statement in definitions:
+        name = statement.name.value
+        span = positions[statement]
+        first = positions[statement.decorators[0]] if statement.decorators else span
+        block = Block(
+            name=name,
+            kind=_kind_of(statement),
+            first_line=first.start.line,
+            last_line=span.end.line,
+            source=module.code_for_node(statement.with_changes(leading_lines=())),
+            uses=tuple(sorted(uses[name], key=order.__getitem__)),
+            used_by=tuple(other for other in names if name in uses[other]),
+        )
+        start = line_starts[block.first_line - 1]
+        if source[start : start + len(block.source)] != block.source:
+            return _Index(module, line_starts, {}, (), name)
+        blocks[name] = block
+    return _Index(module, line_starts, blocks, (), None)
+
+
+def _uses(definitions: list[Definition], global_scope: Scope | None) -> dict[str, set[str]]:
+    """For each block, the other blocks its code names."""
+    assert global_scope is not None  # a module always has its global scope
+    owner_of_node: dict[int, str] = {}
+    for statement in definitions:
+        collector = _NameCollector()
+        statement.visit(collector)
+        owner_of_node.update(dict.fromkeys(collector.nodes, statement.name.value))
+    uses: dict[str, set[str]] = {statement.name.value: set() for statement in definitions}
+    for name in uses:
+        for assignment in global_scope.assignments[name]:
+            for access in assignment.references:
+                user = owner_of_node.get(id(access.node))
+                if user is not None and user != name:
+                    uses[user].add(name)
+    return uses
 
 
 def changed_blocks(before: ModelFile, after: ModelFile) -> tuple[str, ...]:

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
+from astevo.evaluation.base import Evaluator, SandboxTask
 from astevo.evaluation.payloads import WARM_IMPORTS, network, sandboxed_task
 from astevo.evaluation.tasks import as_record
-from astevo.isolation import sandbox
+from astevo.isolation.sandbox import Limits
 from astevo.settings import FitnessSettings
 
 
@@ -22,6 +23,7 @@ class BlockUse:
     parameters: tuple[int, ...]
 
 
+BUILD_LIMITS = Limits(seconds=120, preload=WARM_IMPORTS)
 COLOUR_IMAGES = FitnessSettings(dataset="cifar10")  # a model's blocks, shown without a data set: 10 classes, RGB
 
 
@@ -35,14 +37,11 @@ class Anatomy:
         return block in self.uses
 
 
-def inspect_model(
-    model_file: ModelFile, settings: FitnessSettings = COLOUR_IMAGES, limits: sandbox.Limits | None = None
-) -> Anatomy:
-    """Build the model for the settings' data in a sandboxed child; a file that cannot build raises AstevoError."""
-    task = as_record(network(model_file, settings))
-    outcome = sandbox.run(
-        sandboxed_task("inspect_model"), task, limits or sandbox.Limits(seconds=120, preload=WARM_IMPORTS)
-    )
+def inspect_model(model_file: ModelFile, evaluator: Evaluator, settings: FitnessSettings = COLOUR_IMAGES) -> Anatomy:
+    """Build the model for the settings' data in a sandboxed child, where the evaluator runs fast checks; a file
+    that cannot build raises AstevoError."""
+    task = SandboxTask(sandboxed_task("inspect_model"), as_record(network(model_file, settings)), BUILD_LIMITS)
+    outcome = evaluator.run_now(task)
     if not outcome.ok:
         raise AstevoError(f"{model_file.origin}: cannot build the model: {outcome.error}")
     value = outcome.value

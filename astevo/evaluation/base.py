@@ -118,6 +118,11 @@ class Evaluator(Protocol):
         """Start one evaluation and return at once: the loop proposes more while it runs."""
         ...
 
+    def run_now(self, task: SandboxTask) -> Outcome:
+        """Run one short sandboxed task (a model's build, versions measured on the meta device) where `evaluate`
+        runs the fast checks: it must not wait behind a training."""
+        ...
+
 
 def finished(result: EvaluationResult) -> Future[EvaluationResult]:
     """A result already known, as a submitted evaluation's future: for evaluators that run in the caller."""
@@ -128,8 +133,8 @@ def finished(result: EvaluationResult) -> Future[EvaluationResult]:
 
 @dataclass(frozen=True)
 class SandboxTask:
-    """One sandboxed call of a worker entry point that is not an evaluation (a final test training): executors run
-    it where they run evaluations, so every training can use the slots or the cluster."""
+    """One sandboxed call of an entry point that is not an evaluation (a final test training, a build of a model):
+    evaluators run it where they run evaluations, so every sandboxed task can use the slots or the cluster."""
 
     entry_point: str  # "package.module:function"
     payload: dict[str, Any]

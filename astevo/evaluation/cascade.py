@@ -29,7 +29,7 @@ def evaluate(
     source: str,
     settings: FitnessSettings,
     *,
-    reference: ModelFile | None = None,
+    reference: str | None = None,
     rewritten: tuple[str, ...] = (),
     cache: EvaluationCache | None = None,
     checked: Evaluation | None = None,
@@ -37,6 +37,7 @@ def evaluate(
 ) -> Evaluation:
     """Run the cascade on one model file's source; with `cache`, never evaluate the same thing twice.
 
+    `reference`: the parent's source, whose block-level shapes the `rewritten` blocks must keep.
     `checked`, the passing verdict of the fast checks on this very source and settings, spares
     running them again: only the training then runs. `slot` says where the sandbox runs.
     """
@@ -91,7 +92,7 @@ def _depends_on_load(evaluation: Evaluation) -> bool:
     return failure is not None and (failure.reason or "").startswith(_LOAD_FAILURES)
 
 
-def _key(source: str, settings: FitnessSettings, reference: ModelFile | None, rewritten: tuple[str, ...]) -> str | None:
+def _key(source: str, settings: FitnessSettings, reference: str | None, rewritten: tuple[str, ...]) -> str | None:
     try:
         code = canonical_hash(source)
     except SyntaxError:
@@ -100,7 +101,7 @@ def _key(source: str, settings: FitnessSettings, reference: ModelFile | None, re
         {
             "astevo": astevo.__version__,
             "code": code,
-            "reference": canonical_hash(reference.source) if reference and rewritten else None,
+            "reference": canonical_hash(reference) if reference and rewritten else None,
             "rewritten": sorted(rewritten),
             "settings": asdict(replace(settings, threads=training_threads(settings), warm_workers=True)),
             "data": data_identity(settings),
@@ -111,7 +112,7 @@ def _key(source: str, settings: FitnessSettings, reference: ModelFile | None, re
 def _run_cascade(
     source: str,
     settings: FitnessSettings,
-    reference: ModelFile | None,
+    reference: str | None,
     rewritten: tuple[str, ...],
     slot: sandbox.Slot,
 ) -> Evaluation:
@@ -124,7 +125,7 @@ def _run_cascade(
         return Evaluation(tuple(stages), metrics)
     checks = Checks(
         network(model_file, settings),
-        reference_source=reference.source if reference else None,
+        reference_source=reference,
         rewritten_blocks=rewritten,
         max_parameters=settings.max_parameters,
         max_macs=settings.max_macs,

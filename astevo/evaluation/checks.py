@@ -72,4 +72,4 @@ class BlockCheck:
     def measure(self, versions: Sequence[tuple[str, bool]]) -> VariantsMeasured:
         """Versions of the block (with whether to run a batch through each), built on the meta device."""
         variants = [Variant(self.parent.spliced(self.name, source), forward) for source, forward in versions]
-        return measure_variants(self.parent, variants, self.settings)
+        return measure_variants(self.parent, variants, self.settings, self.evaluator)

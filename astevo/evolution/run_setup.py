@@ -18,6 +18,7 @@ import astevo
 from astevo.code.blocks import ModelFile
 from astevo.data.prepared import PreparedData, prepare_data
 from astevo.evaluation.anatomy import Anatomy, inspect_model
+from astevo.evaluation.base import Evaluator
 from astevo.evaluation.executors.slot_plan import SlotPlan
 from astevo.evolution.evolvable import evolvable_blocks
 from astevo.llm.factory import ModelChoice
@@ -40,9 +41,12 @@ class PlannedRun:
         return {name: sum(use.parameters) for name, use in self.anatomy.uses.items()}
 
 
-def plan_run(config: EvolveConfig, seed_model: ModelFile, model: ModelChoice | None) -> PlannedRun:
+def plan_run(
+    config: EvolveConfig, seed_model: ModelFile, model: ModelChoice | None, evaluator: Evaluator
+) -> PlannedRun:
+    """`evaluator` builds the seed once, where it runs fast checks."""
     data = prepare_data(config.fitness)
-    anatomy = inspect_model(seed_model, config.fitness)
+    anatomy = inspect_model(seed_model, evaluator, config.fitness)
     config = dataclasses.replace(config, blocks=evolvable_blocks(seed_model, anatomy, config.blocks))
     if model is not None:  # resolved once: a resume may not pick another file from $ASTEVO_MODEL
         mutation = dataclasses.replace(config.mutation, model=model.recorded_name)

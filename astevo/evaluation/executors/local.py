@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
-from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
 from astevo.evaluation.base import EvaluationRequest, EvaluationResult, SandboxTask
 from astevo.evaluation.cache import EvaluationCache
@@ -54,9 +53,10 @@ class LocalEvaluator:
         return self._slots.submit(self._in_slot, lambda slot: run_request(request, self.cache, slot))
 
     def run(self, task: SandboxTask) -> Future[Outcome]:
-        return self._slots.submit(
-            self._in_slot, lambda slot: sandbox.run(task.entry_point, task.payload, task.limits, slot=slot)
-        )
+        return self._slots.submit(self._in_slot, lambda slot: run_task(task, slot))
+
+    def run_now(self, task: SandboxTask) -> Outcome:
+        return run_task(task, ANYWHERE)
 
     def close(self) -> None:
         """Stop: evaluations still running are abandoned (the loop records none after it stops)."""
@@ -71,14 +71,18 @@ class LocalEvaluator:
             self._free_slots.put(slot)
 
 
+def run_task(task: SandboxTask, slot: Slot) -> Outcome:
+    """One sandboxed task, here, in the slot: what every executor finally runs for a task that is not an evaluation."""
+    return sandbox.run(task.entry_point, task.payload, task.limits, slot=slot)
+
+
 def run_request(request: EvaluationRequest, cache: EvaluationCache | None, slot: Slot) -> EvaluationResult:
     """One request through the cascade, here: what every executor finally runs, wherever it runs it."""
     started = time.perf_counter()
-    reference = ModelFile(request.reference, "parent") if request.reference is not None else None
     evaluation = evaluate(
         request.source,
         request.settings,
-        reference=reference,
+        reference=request.reference,
         rewritten=request.rewritten,
         cache=cache,
         checked=request.checked,

@@ -19,9 +19,8 @@ from typing import Any
 from astevo.errors import AstevoError
 from astevo.evaluation.base import EvaluationRequest, EvaluationResult, SandboxTask
 from astevo.evaluation.cache import EvaluationCache
-from astevo.evaluation.executors.local import run_request
+from astevo.evaluation.executors.local import run_request, run_task
 from astevo.evaluation.payloads import training_threads
-from astevo.isolation import sandbox
 from astevo.isolation.sandbox import ANYWHERE, Outcome, Slot
 
 
@@ -44,7 +43,7 @@ def _evaluate_in_task(request: EvaluationRequest, cache_directory: str | None) -
 
 def _run_in_task(task: SandboxTask) -> Outcome:
     """Runs in a Ray worker, like an evaluation."""
-    return sandbox.run(task.entry_point, task.payload, task.limits, slot=_assigned())
+    return run_task(task, _assigned())
 
 
 def _assigned() -> Slot:
@@ -96,6 +95,9 @@ class RayEvaluator:
         remote = self._sandboxed.options(num_cpus=task.limits.threads, num_gpus=self._gpus_per_task)
         future: Future[Outcome] = remote.remote(task).future()
         return future
+
+    def run_now(self, task: SandboxTask) -> Outcome:
+        return run_task(task, ANYWHERE)
 
     def close(self) -> None:
         """Leave the cluster; a local one started here stops (and its tasks with it)."""

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
+from typing import TYPE_CHECKING
 
-from astevo.evaluation.base import EvaluationRequest, EvaluationResult, Evaluator, finished
+from astevo.evaluation.base import EvaluationRequest, EvaluationResult, Evaluator, SandboxTask, finished
+
+if TYPE_CHECKING:
+    from astevo.isolation.sandbox import Outcome
 
 
 class SequentialEvaluator:
@@ -24,3 +28,6 @@ class SequentialEvaluator:
 
     def submit(self, request: EvaluationRequest) -> Future[EvaluationResult]:
         return finished(self.inner.submit(request).result())
+
+    def run_now(self, task: SandboxTask) -> Outcome:
+        return self.inner.run_now(task)
