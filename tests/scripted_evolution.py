@@ -1,15 +1,17 @@
 """Run (or resume) a small evolution with the scripted variation, as its own process: `kill -9` tests target it.
 
-Usage: python3 -m tests.scripted_evolution RUN_DIR [--resume] [--workers K|auto] [--ray]
+Usage: python3 -m tests.scripted_evolution RUN_DIR [--resume] [--workers K|auto] [--ray] [--clock-jumps]
 
 `--workers auto` chooses the slots as `astevo evolve` does, from this machine's measured timings (the
-settings fix the threads); `--ray` evaluates in tasks of a local Ray cluster with two logical GPUs. Neither may
+settings fix the threads); `--ray` evaluates in tasks of a local Ray cluster with two logical GPUs;
+`--clock-jumps` sets this process's wall clock back two hours and then forward a day while it runs. None may
 change what the run decides.
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 from astevo.cli.slot_choice import new_run_slots, resumed_slots, workers_flag
@@ -35,13 +37,31 @@ SETTINGS = {
 }
 
 
+class JumpingWallClock:
+    """`time.time` as a wall clock that an NTP step sets back two hours at its 4th reading and a laptop woken
+    from sleep sets forward a day at its 9th. The monotonic clocks, which time every limit, never jump."""
+
+    JUMPS = ((4, -2 * 3600.0), (9, 24 * 3600.0))
+
+    def __init__(self) -> None:
+        self.real, self.readings, self.offset = time.time, 0, 0.0
+
+    def __call__(self) -> float:
+        self.readings += 1
+        self.offset += sum(jump for reading, jump in self.JUMPS if reading == self.readings)
+        return self.real() + self.offset
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("folder", type=Path)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--workers", default="1")
     parser.add_argument("--ray", action="store_true")
+    parser.add_argument("--clock-jumps", action="store_true")
     arguments = parser.parse_args()
+    if arguments.clock_jumps:
+        time.time = JumpingWallClock()
     variation = ScriptedVariation()
     workers = workers_flag(arguments.workers)
     if arguments.resume:

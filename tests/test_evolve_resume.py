@@ -9,11 +9,13 @@ run made by astevo 0.1, stopped with an individual in evaluation.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -124,15 +126,18 @@ def test_kill_9_at_random_moments_then_resume_gives_the_genealogy_of_an_uninterr
 
 @pytest.mark.parametrize(
     "options",
-    [("--workers", "auto"), ("--ray",)],
-    ids=["auto-slots", "ray-cluster"],
+    [("--workers", "auto", "--clock-jumps"), ("--ray",)],
+    ids=["auto-slots-clock-jumps", "ray-cluster"],
 )
-def test_slots_executors_pipelining_and_warm_workers_change_nothing_a_run_decides(tmp_path, reference, options):
+def test_slots_executors_pipelining_warm_workers_and_the_clock_change_nothing_a_run_decides(
+    tmp_path, reference, options
+):
     """Slots chosen from this machine's timings (the kill test above runs two) lose no validity and change no
-    result; nor do Ray tasks on a local cluster. (Evaluating each child before the next is proposed, as astevo 0.3
-    did, decides the same too: tests/test_racing.py. Cold sandboxes give the same results as warm ones:
-    tests/test_sandbox.py runs its corpus both ways, and tests/test_executors.py checks the evaluation cache does
-    not tell them apart.)"""
+    result, nor does the wall clock jumping back two hours and then forward a day on the way (what `show` and
+    the report print of the run's times is all it changes); nor do Ray tasks on a local cluster. (Evaluating each
+    child before the next is proposed, as astevo 0.3 did, decides the same too: tests/test_racing.py. Cold
+    sandboxes give the same results as warm ones: tests/test_sandbox.py runs its corpus both ways, and
+    tests/test_executors.py checks the evaluation cache does not tell them apart.)"""
     folder = tmp_path / "run"
     _finish(_start(folder, options=options))
     assert genealogy(folder) == reference
@@ -141,6 +146,13 @@ def test_slots_executors_pipelining_and_warm_workers_change_nothing_a_run_decide
     assert (chosen is not None) == ("auto" in options)  # the choice is stored, for a resume to keep
     if chosen is not None:
         assert chosen["threads"] == 1 and 1 <= chosen["slots"] <= (os.cpu_count() or 1)  # the settings' threads win
+    if "--clock-jumps" in options:
+        with sqlite3.connect(folder / "run.sqlite") as db:
+            created = [row[0] for row in db.execute("SELECT created FROM individuals ORDER BY id")]
+        assert any(later < earlier - 3600 for earlier, later in itertools.pairwise(created))  # the clock went back
+        for command in ("show", "report"):
+            shown = CliRunner().invoke(app, [command, str(folder)])
+            assert shown.exit_code == 0, shown.output
 
 
 def test_the_same_seed_and_settings_give_the_recorded_genealogy(reference):

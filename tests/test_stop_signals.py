@@ -73,14 +73,17 @@ def test_sigterm_stops_a_run_with_a_word_and_it_resumes_to_its_end(tmp_path: Pat
     assert stored_individuals(run) == 1 + 2 * 2
 
 
+TO_WARM_WORKERS = (signal.SIGTERM, signal.SIGHUP, signal.SIGKILL)
+
+
 @pytest.mark.slow
 @pytest.mark.needs_data
-def test_a_killed_training_trains_again_a_stopped_warm_worker_is_replaced_and_a_second_evolve_refused(
+def test_a_killed_training_trains_again_stopped_warm_workers_are_replaced_and_a_second_evolve_refused(
     tmp_path: Path,
 ) -> None:
-    """What the kernel's out-of-memory killer does to a training (SIGKILL), and a warm worker sent SIGTERM: the
-    run goes on to its end with every evaluation valid, and leaves no process behind. A second `astevo evolve` on
-    the run meanwhile is refused in one line."""
+    """What the kernel's out-of-memory killer does to a training (SIGKILL), and warm workers sent SIGTERM, SIGHUP
+    and SIGKILL (the out-of-memory killer again): the run goes on to its end with every evaluation valid, and
+    leaves no process behind. A second `astevo evolve` on the run meanwhile is refused in one line."""
     run = tmp_path / "run"
     process = subprocess.Popen(
         [sys.executable, "-m", "astevo.cli", "evolve", "--run", str(run), "--variation", "random", "--population",
@@ -98,8 +101,9 @@ def test_a_killed_training_trains_again_a_stopped_warm_worker_is_replaced_and_a_
     )
     seen: set[int] = set()
     first_seen: dict[int, float] = {}
-    killed = stopped = None
-    while process.poll() is None and time.monotonic() < deadline and stopped is None:
+    killed = None
+    stopped: dict[int, signal.Signals] = {}  # warm worker -> the signal it was sent
+    while process.poll() is None and time.monotonic() < deadline and len(stopped) < len(TO_WARM_WORKERS):
         below = descendants(process.pid)
         seen |= set(below)
         for pid, depth in below.items():
@@ -107,12 +111,13 @@ def test_a_killed_training_trains_again_a_stopped_warm_worker_is_replaced_and_a_
             if killed is None and depth >= 3 and time.monotonic() - first_seen[pid] > 1.0:  # a training under way
                 os.kill(pid, signal.SIGKILL)
                 killed = pid
-        workers = [pid for pid, depth in below.items() if depth == 1]
+        workers = [pid for pid, depth in below.items() if depth == 1 and pid not in stopped]
         if killed is not None and workers:
-            os.kill(workers[0], signal.SIGTERM)
-            stopped = workers[0]
+            stopped[workers[0]] = TO_WARM_WORKERS[len(stopped)]
+            os.kill(workers[0], stopped[workers[0]])
         time.sleep(0.05)
-    assert killed is not None and stopped is not None, "no training was seen to kill"
+    assert killed is not None, "no training was seen to kill"
+    assert list(stopped.values()) == list(TO_WARM_WORKERS), "the run ended before every warm worker was stopped"
     while process.poll() is None and time.monotonic() < deadline:
         seen |= set(descendants(process.pid))
         time.sleep(0.2)

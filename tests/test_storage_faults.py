@@ -1,8 +1,11 @@
-"""The run's disk fills up mid-run: one line, a documented exit status, the database intact, no process left,
-and `--resume` finishes the run from a copy of its folder on a larger disk.
+"""The run's disk fills up mid-run, then the disk it was copied to turns read-only mid-run: each time one line,
+a documented exit status, the database intact, no process left, and `--resume` finishes the run from a copy of
+its folder on a good disk.
 
-The disk is a real tmpfs of a few hundred kilobytes, mounted in a mount namespace of its own (`unshare`), so
-nothing outside the test sees it and it goes away with the process.
+The full disk is a real tmpfs of a few hundred kilobytes; the one that turns read-only is a real ext4 file system
+on a loop device, mounted with errors=remount-ro and sent an error through ext4's own trigger (as a failing disk
+would). Both are mounted in a mount namespace of their own (`unshare`), so nothing outside the test sees them and
+they go away with the process.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from astevo.cli.disk_space import run_need, space_warnings
 from astevo.cli.storage_faults import STORAGE_EXIT, storage_problem
 from astevo.paths import default_seed_path
 from astevo.store.run_store import RunStore
-from tests.cli_process import astevo, small_validation
+from tests.cli_process import astevo, small_validation, user_environment
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_data]
 
@@ -56,6 +59,45 @@ def _on_a_small_disk(tmp_path: Path) -> subprocess.CompletedProcess:
     )
 
 
+TURNS_READ_ONLY = """
+mount -o loop,errors=remount-ro "$2/disk.img" "$1" || exit 90
+cp -a "$2/run" "$1/run" && cd "$1" || exit 91
+"$3" -m astevo.cli evolve --run run --resume --force &
+evolving=$!
+until "$3" -c "$EVALUATED_SO_FAR" "$4"; do sleep 0.2; done
+echo 1 > "/sys/fs/ext4/$(basename "$(findmnt -n -o SOURCE "$1")")/trigger_fs_error"
+wait $evolving; status=$?
+rm -r "$2/run" && cp -a "$1/run" "$2/run"; exit $status
+"""
+EVALUATED_SO_FAR = """
+import sqlite3, sys
+connection = sqlite3.connect("file:run/run.sqlite?mode=ro", uri=True)
+evaluated = connection.execute("select count(*) from individuals where status = 'evaluated'").fetchone()[0]
+sys.exit(evaluated < int(sys.argv[1]))
+"""
+
+
+def _resumed_on_a_disk_that_turns_read_only(tmp_path: Path, evaluated: int) -> subprocess.CompletedProcess:
+    """`astevo evolve --resume` of tmp_path/run, copied to an ext4 disk that fails into read-only once the run
+    has `evaluated` individuals; the folder is copied back before the disk goes."""
+    if not Path("/dev/loop-control").exists():
+        pytest.skip("this machine has no loop devices to make a disk that turns read-only")
+    image = tmp_path / "disk.img"
+    with image.open("wb") as file:
+        file.truncate(32 * 1024 * 1024)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True, timeout=60)
+    disk = tmp_path / "ext4"
+    disk.mkdir()
+    arguments = (disk, tmp_path, sys.executable, evaluated)
+    return subprocess.run(
+        [*_private_mounts(), "sh", "-c", TURNS_READ_ONLY, "sh", *map(str, arguments)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**user_environment(tmp_path), "EVALUATED_SO_FAR": EVALUATED_SO_FAR},
+    )
+
+
 def _stored(folder: Path) -> list[tuple]:
     with RunStore.open(folder) as store:
         return [(i.id, i.generation, i.slot, i.code_hash, i.status, i.metrics) for i in store.individuals()]
@@ -73,7 +115,7 @@ def _astevo_processes() -> set[int]:
     return found
 
 
-def test_a_full_disk_stops_the_run_with_a_word_and_a_copy_resumes_to_its_end(tmp_path):
+def test_a_full_disk_then_one_turned_read_only_stop_the_run_with_a_word_and_a_copy_resumes_to_its_end(tmp_path):
     before = _astevo_processes()
     stopped = _on_a_small_disk(tmp_path)
     assert stopped.returncode == STORAGE_EXIT, stopped.stdout[-2000:] + stopped.stderr[-2000:]
@@ -84,22 +126,38 @@ def test_a_full_disk_stops_the_run_with_a_word_and_a_copy_resumes_to_its_end(tmp
     assert len(said) == 1 and "Traceback" not in stopped.stderr, stopped.stderr  # beside the data line, one line
     assert said[0].startswith("error: the disk holding run is full (SQLite: database or disk is full)"), said[0]
     assert "nothing stored is lost" in said[0] and said[0].endswith("astevo evolve --run run --resume --force")
-    deadline = time.monotonic() + 10  # warm workers leave when their control socket closes
-    while not _astevo_processes() <= before and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _astevo_processes() <= before, "a process of the stopped run is still alive"
     run = tmp_path / "run"
-    with sqlite3.connect(run / "run.sqlite") as connection:
-        assert connection.execute("pragma integrity_check").fetchone() == ("ok",)
-    kept = _stored(run)
+    kept = _stopped_cleanly(run, before)
     assert kept, "the run stored nothing before the disk filled"
+
+    evaluated = sum(row[4] == "evaluated" for row in kept)
+    turned = _resumed_on_a_disk_that_turns_read_only(tmp_path, evaluated + 1)
+    assert turned.returncode == STORAGE_EXIT, turned.stdout[-2000:] + turned.stderr[-2000:]
+    said = [line for line in turned.stderr.splitlines() if line.startswith("error:")]
+    assert len(said) == 1 and "Traceback" not in turned.stderr, turned.stderr
+    assert said[0].startswith("error: a write to the disk holding run failed (SQLite: disk I/O error)"), said[0]
+    assert "make the folder writable, or copy run to a larger disk" in said[0]
+    kept_twice = _stopped_cleanly(run, before)
+    settled = [row for row in kept if row[4] != "pending"]
+    assert kept_twice[: len(settled)] == settled and sum(row[4] == "evaluated" for row in kept_twice) > evaluated
 
     resumed = astevo("evolve", "--run", str(run), "--resume", "--force", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     finished = _stored(run)
     assert len(finished) == 1 + 2 * 3
-    settled = [row for row in kept if row[4] != "pending"]
-    assert settled and finished[: len(settled)] == settled  # nothing settled before the fault changed
+    settled = [row for row in kept_twice if row[4] != "pending"]
+    assert settled and finished[: len(settled)] == settled  # nothing settled before the faults changed
+
+
+def _stopped_cleanly(run: Path, before: set[int]) -> list[tuple]:
+    """What the stopped run stored, once no process of it is left and its database checks out."""
+    deadline = time.monotonic() + 10  # warm workers leave when their control socket closes
+    while not _astevo_processes() <= before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _astevo_processes() <= before, "a process of the stopped run is still alive"
+    with sqlite3.connect(run / "run.sqlite") as connection:
+        assert connection.execute("pragma integrity_check").fetchone() == ("ok",)
+    return _stored(run)
 
 
 def test_free_space_is_weighed_against_what_the_run_will_need(tmp_path):
