@@ -37,6 +37,14 @@ def llm() -> LlamaCppGenerator:
     return LlamaCppGenerator(resolve_model(TINY_MODEL), n_ctx=512)
 
 
+@pytest.fixture(scope="session")
+def uninterrupted_fault_run(tmp_path_factory: pytest.TempPathFactory) -> list[tuple]:
+    """The fault tests' run, once, with no fault: the genealogy each run stopped by a fault must resume to."""
+    from tests.fault_runs import uninterrupted
+
+    return uninterrupted(tmp_path_factory.mktemp("uninterrupted-fault-run"))
+
+
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of a real llama-cpp-python server with the tiny model, one per test module that asks."""

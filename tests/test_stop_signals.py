@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from astevo.cli.stop_signals import Stopped, StopSignals
 from astevo.data.sources import FASHION_MNIST_FILES, FASHION_MNIST_SYSTEM_DIR
 from tests.cli_process import astevo, small_validation, user_environment
+from tests.fault_runs import fault_run_flags, intact, none_left, resumed_to_its_end, stored_individuals
 from tests.process_tree import alive, descendants
 
 
@@ -35,29 +37,15 @@ def test_a_stop_signal_raises_where_the_run_is_and_is_remembered(number: signal.
     assert signal.getsignal(number) == before
 
 
-def stored_individuals(run: Path) -> int:
-    try:
-        with sqlite3.connect(f"file:{run / 'run.sqlite'}?mode=ro", uri=True) as db:
-            return int(db.execute("SELECT count(*) FROM individuals").fetchone()[0])
-    except sqlite3.Error:
-        return 0
-
-
 @pytest.mark.slow
 @pytest.mark.needs_data
-def test_sigterm_stops_a_run_with_a_word_and_it_resumes_to_its_end(tmp_path: Path) -> None:
+def test_sigterm_stops_a_run_with_a_word_and_it_resumes_to_its_end(tmp_path: Path, uninterrupted_fault_run) -> None:
     run = tmp_path / "run"
-    environment = {k: v for k, v in os.environ.items() if k != "ASTEVO_DATA"}
-    environment.update({"XDG_CACHE_HOME": str(tmp_path / "cache"), "COLUMNS": "200"})
     process = subprocess.Popen(
-        [sys.executable, "-m", "astevo.cli", "evolve", "--run", str(run), "--variation", "random", "--population",
-         "2", "--generations", "2", "--limit-train", "256", "--epochs", "1", "--workers", "1", "--force",
-         *small_validation(tmp_path)],
-        cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "astevo.cli", "evolve", "--run", str(run), *fault_run_flags(tmp_path)],
+        cwd=tmp_path, env=user_environment(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 300
-    while stored_individuals(run) < 2 and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
+    seen = _watched_until(process, lambda: stored_individuals(run) >= 2)
     assert process.poll() is None, "the run ended before it could be stopped"
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
@@ -66,11 +54,19 @@ def test_sigterm_stops_a_run_with_a_word_and_it_resumes_to_its_end(tmp_path: Pat
     assert stderr.strip().splitlines()[-1] == (
         f"stopped by SIGTERM; nothing evaluated is lost. Continue with: astevo evolve --run {run} --resume --force"
     )
-    with sqlite3.connect(run / "run.sqlite") as db:
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    resumed = astevo("evolve", "--run", str(run), "--resume", "--force", cwd=tmp_path)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert stored_individuals(run) == 1 + 2 * 2
+    intact(run)
+    none_left(seen)
+    assert resumed_to_its_end(run, tmp_path) == uninterrupted_fault_run
+
+
+def _watched_until(process: subprocess.Popen, ready: Callable[[], bool]) -> set[int]:
+    """Wait (at most five minutes) until `ready()` or the process ends; every process seen below it meanwhile."""
+    seen: set[int] = set()
+    deadline = time.monotonic() + 300
+    while not ready() and process.poll() is None and time.monotonic() < deadline:
+        seen |= set(descendants(process.pid))
+        time.sleep(0.2)
+    return seen | set(descendants(process.pid))
 
 
 TO_WARM_WORKERS = (signal.SIGTERM, signal.SIGHUP, signal.SIGKILL)
@@ -87,7 +83,7 @@ def test_a_killed_training_trains_again_stopped_warm_workers_are_replaced_and_a_
     run = tmp_path / "run"
     process = subprocess.Popen(
         [sys.executable, "-m", "astevo.cli", "evolve", "--run", str(run), "--variation", "random", "--population",
-         "2", "--generations", "1", "--limit-train", "2000", "--epochs", "1", "--workers", "1", "--force",
+         "2", "--generations", "2", "--limit-train", "2000", "--epochs", "1", "--workers", "1", "--force",
          "--no-cache", *small_validation(tmp_path)],
         cwd=tmp_path, env=user_environment(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -125,7 +121,7 @@ def test_a_killed_training_trains_again_stopped_warm_workers_are_replaced_and_a_
     assert process.returncode == 0, stderr[-2000:]
     with sqlite3.connect(run / "run.sqlite") as db:
         rows = db.execute("SELECT status, reason FROM individuals ORDER BY id").fetchall()
-    assert len(rows) == 1 + 2 and rows[0] == ("evaluated", None)  # the seed trained again after its kill
+    assert len(rows) == 1 + 2 * 2 and rows[0] == ("evaluated", None)  # the seed trained again after its kill
     assert all(status in ("evaluated", "discarded") for status, _ in rows)
     assert not any("signal 9" in (reason or "") for _, reason in rows)
     deadline = time.monotonic() + 10  # warm workers leave when their control socket closes
@@ -136,20 +132,19 @@ def test_a_killed_training_trains_again_stopped_warm_workers_are_replaced_and_a_
 
 @pytest.mark.slow
 @pytest.mark.needs_data
-def test_data_files_changed_mid_run_stop_it_before_any_failure_is_blamed_on_a_candidate(tmp_path: Path) -> None:
+def test_data_files_changed_mid_run_stop_it_before_any_failure_is_blamed_on_a_candidate(
+    tmp_path: Path, uninterrupted_fault_run
+) -> None:
     data = tmp_path / "data" / "fashion-mnist"
     shutil.copytree(FASHION_MNIST_SYSTEM_DIR, data)
     images = data / FASHION_MNIST_FILES["train_images"]
     run = tmp_path / "run"
     process = subprocess.Popen(
-        [sys.executable, "-m", "astevo.cli", "evolve", "--data", str(data.parent), "--run", str(run), "--variation",
-         "random", "--population", "2", "--generations", "1", "--limit-train", "256", "--epochs", "1", "--workers",
-         "1", "--force", "--no-cache", *small_validation(tmp_path)],
+        [sys.executable, "-m", "astevo.cli", "evolve", "--data", str(data.parent), "--run", str(run),
+         *fault_run_flags(tmp_path)],
         cwd=tmp_path, env=user_environment(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 300
-    while stored_individuals(run) < 1 and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
+    seen = _watched_until(process, lambda: stored_individuals(run) >= 1)
     assert process.poll() is None, "the run ended before its data could be changed"
     images.write_bytes(images.read_bytes()[:100])  # truncated, as a full disk or a careless copy leaves it
     _, stderr = process.communicate(timeout=300)
@@ -159,12 +154,11 @@ def test_data_files_changed_mid_run_stop_it_before_any_failure_is_blamed_on_a_ca
         f"error: the data in {data} changed while the run was going: {images.name} (changed); restore it; nothing "
         f"evaluated is lost. Once it is back, continue with: astevo evolve --run {run} --resume --force"
     )
+    intact(run)
     with sqlite3.connect(run / "run.sqlite") as db:
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         failed = db.execute("SELECT count(*) FROM individuals WHERE reason IS NOT NULL").fetchone()[0]
     assert failed == 0  # no candidate was blamed for the missing data
+    none_left(seen)
 
     shutil.copy2(FASHION_MNIST_SYSTEM_DIR / images.name, images)
-    resumed = astevo("evolve", "--run", str(run), "--resume", "--force", cwd=tmp_path)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert stored_individuals(run) == 1 + 2
+    assert resumed_to_its_end(run, tmp_path) == uninterrupted_fault_run  # the same data again, the same run

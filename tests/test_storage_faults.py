@@ -25,12 +25,11 @@ from astevo.cli.disk_space import run_need, space_warnings
 from astevo.cli.storage_faults import STORAGE_EXIT, storage_problem
 from astevo.paths import default_seed_path
 from astevo.store.run_store import RunStore
-from tests.cli_process import astevo, small_validation, user_environment
+from tests.cli_process import user_environment
+from tests.fault_runs import fault_run_flags, intact, resumed_to_its_end
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_data]
 
-RUN = ("--variation", "random", "--population", "2", "--generations", "3", "--limit-train", "64", "--epochs", "1",
-       "--workers", "1", "--no-cache", "--force")  # fmt: skip
 DISK_KB = 300  # room for the new run and its first few individuals (SQLite's WAL takes most), not the whole run
 
 
@@ -46,7 +45,7 @@ def _on_a_small_disk(tmp_path: Path) -> subprocess.CompletedProcess:
     namespace = _private_mounts()
     script = (
         f'mount -t tmpfs -o size={DISK_KB}k tmpfs "$1" && cd "$1" && "$3" -m astevo.cli evolve --run run '
-        f'{" ".join([*RUN, *small_validation(tmp_path)])}; status=$?; cp -a "$1/run" "$2/run"; exit $status'
+        f'{" ".join(fault_run_flags(tmp_path))}; status=$?; cp -a "$1/run" "$2/run"; exit $status'
     )
     disk = tmp_path / "disk"
     disk.mkdir()
@@ -115,7 +114,9 @@ def _astevo_processes() -> set[int]:
     return found
 
 
-def test_a_full_disk_then_one_turned_read_only_stop_the_run_with_a_word_and_a_copy_resumes_to_its_end(tmp_path):
+def test_a_full_disk_then_one_turned_read_only_stop_the_run_with_a_word_and_a_copy_resumes_to_its_end(
+    tmp_path, uninterrupted_fault_run
+):
     before = _astevo_processes()
     stopped = _on_a_small_disk(tmp_path)
     assert stopped.returncode == STORAGE_EXIT, stopped.stdout[-2000:] + stopped.stderr[-2000:]
@@ -141,12 +142,7 @@ def test_a_full_disk_then_one_turned_read_only_stop_the_run_with_a_word_and_a_co
     settled = [row for row in kept if row[4] != "pending"]
     assert kept_twice[: len(settled)] == settled and sum(row[4] == "evaluated" for row in kept_twice) > evaluated
 
-    resumed = astevo("evolve", "--run", str(run), "--resume", "--force", cwd=tmp_path)
-    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
-    finished = _stored(run)
-    assert len(finished) == 1 + 2 * 3
-    settled = [row for row in kept_twice if row[4] != "pending"]
-    assert settled and finished[: len(settled)] == settled  # nothing settled before the faults changed
+    assert resumed_to_its_end(run, tmp_path) == uninterrupted_fault_run
 
 
 def _stopped_cleanly(run: Path, before: set[int]) -> list[tuple]:
@@ -155,8 +151,7 @@ def _stopped_cleanly(run: Path, before: set[int]) -> list[tuple]:
     while not _astevo_processes() <= before and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _astevo_processes() <= before, "a process of the stopped run is still alive"
-    with sqlite3.connect(run / "run.sqlite") as connection:
-        assert connection.execute("pragma integrity_check").fetchone() == ("ok",)
+    intact(run)
     return _stored(run)
 
 
