@@ -13,6 +13,9 @@ Prints, per model:
   and the same share for first answers alone (before any retry).
 
     python tools/bench_mutate.py --proposals 16
+    python tools/bench_mutate.py --model qwen2.5-coder-1.5b --scope block --every-block --proposals 18
+
+`--every-block` takes the evolvable blocks in turn instead of drawing them, and adds a line per block.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import argparse
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from astevo.code.blocks import ModelFile
@@ -81,10 +84,17 @@ def share(part: int, whole: int) -> str:
 
 
 def drawn_proposals(
-    variation: Variation, seed: ModelFile, anatomy: Anatomy, count: int, intent: str | None, size: Size
+    variation: Variation,
+    seed: ModelFile,
+    anatomy: Anatomy,
+    count: int,
+    intent: str | None,
+    size: Size,
+    every_block: bool = False,
 ) -> Iterator[Proposal]:
-    """`count` proposals drawn as a run draws them; random draws seeded by index, so every model gets the same
-    intents and blocks (and a run's "known versions": a repeat of an earlier proposal is rejected)."""
+    """`count` proposals drawn as a run draws them (or with the blocks taken in turn); random draws seeded by
+    index, so every model gets the same intents and blocks (and a run's "known versions": a repeat of an earlier
+    proposal is rejected)."""
     blocks = evolvable_blocks(seed, anatomy, ())
     parameters = {name: sum(use.parameters) for name, use in anatomy.uses.items()}
     seen: dict[str, set[str]] = {}  # versions proposed so far, per block: a run holds them, and they are copies
@@ -92,6 +102,8 @@ def drawn_proposals(
         rng = random.Random(f"bench:{intent}:{index}")
         drawn = intent or rng.choice(INTENTS)
         block = choose_block(seed, blocks, drawn, rng, parameters, anatomy.parameters)
+        if every_block:
+            block = blocks[index % len(blocks)]
         known = seen.setdefault(block, {canonical_hash(seed.block(block).source)})
         check = BlockCheck(LocalEvaluator(), FAST, seed, block, parent_size=size, known=frozenset(known))
         proposal = variation.mutate(seed, block, drawn, rng, None, check)
@@ -100,13 +112,13 @@ def drawn_proposals(
         yield proposal
 
 
-def proposals(
-    variation: Variation, seed: ModelFile, anatomy: Anatomy, count: int, intent: str | None, size: Size
-) -> Tally:
-    tally = Tally()
-    for proposal in drawn_proposals(variation, seed, anatomy, count, intent, size):
-        tally.add(proposal, size.parameters)
-    return tally
+def tallied(proposals: Iterable[Proposal], before: int) -> tuple[Tally, dict[str, Tally]]:
+    """The tally of all proposals, and one per block."""
+    tally, per_block = Tally(), dict[str, Tally]()
+    for proposal in proposals:
+        tally.add(proposal, before)
+        per_block.setdefault(proposal.block, Tally()).add(proposal, before)
+    return tally, per_block
 
 
 def main() -> None:
@@ -114,6 +126,8 @@ def main() -> None:
     parser.add_argument("--proposals", type=int, default=16, help="proposals per model for each of the two draws")
     parser.add_argument("--scope", default="line", choices=["line", "block"])
     parser.add_argument("--repairs", type=int, default=3)
+    parser.add_argument("--model", action="append", help="a named model (repeatable); default: every one installed")
+    parser.add_argument("--every-block", action="store_true", help="the evolvable blocks in turn, not drawn")
     args = parser.parse_args()
     seed = ModelFile.read(default_seed_path())
     anatomy = inspect_model(seed, LocalEvaluator(), FAST)
@@ -122,11 +136,18 @@ def main() -> None:
     assert size is not None, "the seed fails its fast checks"
     print(f"blocks: {', '.join(blocks)}; seed: {size.parameters:,} parameters", flush=True)
     for info in bundled_models():
+        if args.model and info.name not in args.model:
+            continue
         settings = MutationSettings(model=info.name, scope=args.scope, repairs=args.repairs)
         variation = LLMVariation(LlamaCppGenerator.from_settings(settings, info), settings)
         started = time.perf_counter()
-        drawn = proposals(variation, seed, anatomy, args.proposals, None, size)
-        smaller = proposals(variation, seed, anatomy, args.proposals, "fewer_parameters", size)
+        drawn, per_block = tallied(
+            drawn_proposals(variation, seed, anatomy, args.proposals, None, size, args.every_block), size.parameters
+        )
+        smaller, _ = tallied(
+            drawn_proposals(variation, seed, anatomy, args.proposals, "fewer_parameters", size, args.every_block),
+            size.parameters,
+        )
         kinds = ", ".join(f"{kind} {n}" for kind, n in drawn.kinds.most_common()) or "-"
         print(
             f"{info.name}: drawn intents: useful {share(drawn.useful, drawn.proposals)}, "
@@ -138,6 +159,14 @@ def main() -> None:
             f"first answers: {share(smaller.first_shrunk, smaller.proposals)}; {time.perf_counter() - started:.0f} s",
             flush=True,
         )
+        if args.every_block:
+            for block, tally in per_block.items():
+                print(
+                    f"  {block}: useful {share(tally.useful, tally.proposals)}, "
+                    f"{tally.seconds / tally.proposals:.1f} s/proposal, size-changing (>= 5%) of useful: "
+                    f"{share(tally.resized, tally.useful)}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":
