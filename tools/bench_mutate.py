@@ -58,6 +58,7 @@ class Tally:
     kinds: Counter[str] = field(default_factory=Counter)
     distinct: set[tuple[str, str]] = field(default_factory=set)
     seconds: float = 0.0
+    rejected_at: Counter[str] = field(default_factory=Counter)  # why the final answer failed: its stage or kind
 
     def add(self, proposal: Proposal, before: int) -> None:
         self.proposals += 1
@@ -65,6 +66,7 @@ class Tally:
         self.seconds += proposal.seconds
         self.first_shrunk += bool(proposal.exchanges) and _shrinks(proposal.exchanges[0], before)
         if proposal.source is None:
+            self.rejected_at[(proposal.error or "no answer").split(":", 1)[0]] += 1
             return
         self.useful += 1
         self.distinct.add((proposal.block, canonical_hash(proposal.source)))
@@ -144,7 +146,7 @@ def main() -> None:
         drawn, per_block = tallied(
             drawn_proposals(variation, seed, anatomy, args.proposals, None, size, args.every_block), size.parameters
         )
-        smaller, _ = tallied(
+        smaller, smaller_per_block = tallied(
             drawn_proposals(variation, seed, anatomy, args.proposals, "fewer_parameters", size, args.every_block),
             size.parameters,
         )
@@ -159,14 +161,20 @@ def main() -> None:
             f"first answers: {share(smaller.first_shrunk, smaller.proposals)}; {time.perf_counter() - started:.0f} s",
             flush=True,
         )
-        if args.every_block:
-            for block, tally in per_block.items():
-                print(
-                    f"  {block}: useful {share(tally.useful, tally.proposals)}, "
-                    f"{tally.seconds / tally.proposals:.1f} s/proposal, size-changing (>= 5%) of useful: "
-                    f"{share(tally.resized, tally.useful)}",
-                    flush=True,
-                )
+        if not args.every_block:
+            continue
+        for draw, tallies in (("drawn intents", per_block), ("fewer_parameters", smaller_per_block)):
+            print(f"  {draw}, per block:", flush=True)
+            for block, tally in tallies.items():
+                print(f"    {block}: {per_block_line(tally)}", flush=True)
+
+
+def per_block_line(tally: Tally) -> str:
+    rejected = ", ".join(f"{why} {n}" for why, n in tally.rejected_at.most_common()) or "-"
+    return (
+        f"useful {share(tally.useful, tally.proposals)}, {tally.seconds / tally.proposals:.1f} s/proposal, "
+        f"size-changing (>= 5%) of useful: {share(tally.resized, tally.useful)}; rejected at: {rejected}"
+    )
 
 
 if __name__ == "__main__":
