@@ -11,6 +11,7 @@ change what the run decides.
 from __future__ import annotations
 
 import argparse
+import threading
 import time
 from pathlib import Path
 
@@ -45,11 +46,13 @@ class JumpingWallClock:
 
     def __init__(self) -> None:
         self.real, self.readings, self.offset = time.time, 0, 0.0
+        self.lock = threading.Lock()  # the slots' threads read it too
 
     def __call__(self) -> float:
-        self.readings += 1
-        self.offset += sum(jump for reading, jump in self.JUMPS if reading == self.readings)
-        return self.real() + self.offset
+        with self.lock:
+            self.readings += 1
+            self.offset += sum(jump for reading, jump in self.JUMPS if reading == self.readings)
+            return self.real() + self.offset
 
 
 def main() -> None:

@@ -150,6 +150,9 @@ def test_slots_executors_pipelining_warm_workers_and_the_clock_change_nothing_a_
         with sqlite3.connect(folder / "run.sqlite") as db:
             created = [row[0] for row in db.execute("SELECT created FROM individuals ORDER BY id")]
         assert any(later < earlier - 3600 for earlier, later in itertools.pairwise(created))  # the clock went back
+        with RunStore.open(folder) as store:
+            meta = store.meta()
+        assert meta["finished"] - meta["started"] > 20 * 3600  # and forward, both while the run went on
         for command in ("show", "report"):
             shown = CliRunner().invoke(app, [command, str(folder)])
             assert shown.exit_code == 0, shown.output

@@ -19,7 +19,7 @@ from astevo.cli.stop_signals import Stopped, StopSignals
 from astevo.data.sources import FASHION_MNIST_FILES, FASHION_MNIST_SYSTEM_DIR
 from tests.cli_process import astevo, small_validation, user_environment
 from tests.fault_runs import fault_run_flags, intact, none_left, resumed_to_its_end, stored_individuals
-from tests.process_tree import alive, descendants
+from tests.process_tree import age, alive, descendants, parents
 
 
 @pytest.mark.parametrize(
@@ -70,6 +70,7 @@ def _watched_until(process: subprocess.Popen, ready: Callable[[], bool]) -> set[
 
 
 TO_WARM_WORKERS = (signal.SIGTERM, signal.SIGHUP, signal.SIGKILL)
+READY = 8.0  # seconds after which a warm worker has surely imported torch: the signals stop idle, ready workers
 
 
 @pytest.mark.slow
@@ -107,10 +108,15 @@ def test_a_killed_training_trains_again_stopped_warm_workers_are_replaced_and_a_
             if killed is None and depth >= 3 and time.monotonic() - first_seen[pid] > 1.0:  # a training under way
                 os.kill(pid, signal.SIGKILL)
                 killed = pid
-        workers = [pid for pid, depth in below.items() if depth == 1 and pid not in stopped]
-        if killed is not None and workers:
-            stopped[workers[0]] = TO_WARM_WORKERS[len(stopped)]
-            os.kill(workers[0], stopped[workers[0]])
+        busy = set(parents().get(pid) for pid in below)  # a worker with a child is running a candidate
+        ready = [
+            pid
+            for pid, depth in below.items()
+            if depth == 1 and pid not in stopped and pid not in busy and age(pid) > READY
+        ]
+        if killed is not None and ready:  # an idle worker's end costs no candidate: the pool replaces it
+            stopped[ready[0]] = TO_WARM_WORKERS[len(stopped)]
+            os.kill(ready[0], stopped[ready[0]])
         time.sleep(0.05)
     assert killed is not None, "no training was seen to kill"
     assert list(stopped.values()) == list(TO_WARM_WORKERS), "the run ended before every warm worker was stopped"

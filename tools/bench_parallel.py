@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from astevo.code.blocks import ModelFile  # noqa: E402
-from astevo.evaluation.base import EvaluationRequest, EvaluationResult, Executor  # noqa: E402
+from astevo.evaluation.base import EvaluationRequest, EvaluationResult, Executor, SandboxTask  # noqa: E402
 from astevo.evaluation.executors.gpus import visible_gpus  # noqa: E402
 from astevo.evaluation.executors.local import LocalEvaluator  # noqa: E402
 from astevo.evaluation.executors.sequential import SequentialEvaluator  # noqa: E402
@@ -50,6 +50,7 @@ from astevo.evaluation.payloads import WARM_IMPORTS  # noqa: E402
 from astevo.evolution.loop import Evolution  # noqa: E402
 from astevo.evolution.machine_timings import measure_timings  # noqa: E402
 from astevo.evolution.run_setup import create_run, plan_run  # noqa: E402
+from astevo.isolation.sandbox import Outcome  # noqa: E402
 from astevo.isolation.warm_pool import shared_pool  # noqa: E402
 from astevo.llm.factory import ModelChoice  # noqa: E402
 from astevo.llm.gguf import resolve_model  # noqa: E402
@@ -94,6 +95,12 @@ class Recording:
         future = self.inner.submit(request)
         future.add_done_callback(lambda done: self.results.append(done.result()))
         return future
+
+    def run_now(self, task: SandboxTask) -> Outcome:
+        return self.inner.run_now(task)
+
+    def run(self, task: SandboxTask) -> Future[Outcome]:
+        return self.inner.run(task)
 
     def close(self) -> None:
         self.inner.close()
