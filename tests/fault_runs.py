@@ -14,7 +14,6 @@ from tests.test_evolve_resume import genealogy
 
 FAULT_RUN = ("--variation", "random", "--population", "2", "--generations", "3", "--limit-train", "64", "--epochs",
              "1", "--workers", "1", "--no-cache", "--force")  # fmt: skip
-INDIVIDUALS = 1 + 2 * 3
 
 
 def fault_run_flags(folder: Path) -> list[str]:

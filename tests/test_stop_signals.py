@@ -97,15 +97,13 @@ def test_a_killed_training_trains_again_stopped_warm_workers_are_replaced_and_a_
         f"error: run {run} is in use by another astevo process; wait for it to end"
     )
     seen: set[int] = set()
-    first_seen: dict[int, float] = {}
     killed = None
     stopped: dict[int, signal.Signals] = {}  # warm worker -> the signal it was sent
     while process.poll() is None and time.monotonic() < deadline and len(stopped) < len(TO_WARM_WORKERS):
         below = descendants(process.pid)
         seen |= set(below)
         for pid, depth in below.items():
-            first_seen.setdefault(pid, time.monotonic())
-            if killed is None and depth >= 3 and time.monotonic() - first_seen[pid] > 1.0:  # a training under way
+            if killed is None and depth >= 3 and age(pid) > 1.0:  # a training under way
                 os.kill(pid, signal.SIGKILL)
                 killed = pid
         busy = set(parents().get(pid) for pid in below)  # a worker with a child is running a candidate
