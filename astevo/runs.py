@@ -97,17 +97,21 @@ def language_model(config: EvolveConfig, announce: Announce) -> ModelChoice | No
     return None if config.variation == RANDOM else ModelChoice(config.mutation, announce)
 
 
-def make_variation(mutation: MutationSettings, model: ModelChoice | None) -> Variation:
-    """The run's variation: the model's, or uniformly drawn edits when there is no model (the random baseline)."""
+def make_variation(config: EvolveConfig, model: ModelChoice | None) -> Variation:
+    """The run's variation: the model's, told what a version is judged by, or uniformly drawn edits when there is
+    no model (the random baseline)."""
     if model is None:
         from astevo.variation.random_mutation import RandomVariation
 
-        return RandomVariation(mutation)
-    return llm_variation(mutation, model)
+        return RandomVariation(config.mutation)
+    from astevo.variation.prompts import training_objective
+
+    return llm_variation(config.mutation, model, training_objective(config.fitness))
 
 
-def llm_variation(mutation: MutationSettings, model: ModelChoice) -> LLMVariation:
-    """GE's mutation by the model, which is loaded now (a file) or reached (a server)."""
+def llm_variation(mutation: MutationSettings, model: ModelChoice, objective: str | None = None) -> LLMVariation:
+    """GE's mutation by the model, which is loaded now (a file) or reached (a server); `objective` is what a
+    version is judged by, when it is trained."""
     from astevo.variation.llm_mutation import LLMVariation
 
-    return LLMVariation(model.generator(), mutation)
+    return LLMVariation(model.generator(), mutation, objective)

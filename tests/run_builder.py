@@ -54,6 +54,7 @@ def add(
     discarded: str | None = None,
     pending: bool = False,
     first_answer_parameters: int | None = None,
+    edit: str | None = None,
 ) -> int:
     """Store an individual the way evolution does: proposed, then (unless discarded or pending) evaluated."""
     answer = {
@@ -61,6 +62,7 @@ def add(
         "prompt": f"rewrite {', '.join(blocks)}",
         "answer": f"answer for slot {slot}",
         "parameters": first_answer_parameters,
+        "edit": edit,
     }
     individual = store.add(
         NewIndividual(

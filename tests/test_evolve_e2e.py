@@ -72,6 +72,7 @@ def test_evolve_runs_to_the_end_and_records_every_individual(evolved):
     for child in offspring:
         if child.operator in ("mutate", "eot"):  # the real model was asked, and what it said is on record
             assert child.exchanges and child.exchanges[0]["prompt"] and child.blocks[0] in child.exchanges[0]["prompt"]
+            assert "trained from scratch for only" in child.exchanges[0]["prompt"]  # the model is told the fitness
         if child.source is not None:
             changed = [
                 name

@@ -14,6 +14,7 @@ from astevo.code.blocks import ModelFile, parse_definition, split_header
 from astevo.code.canonical import canonical_hash
 from astevo.evaluation.base import Size
 from astevo.paths import default_seed_path
+from astevo.store.records import Training
 from astevo.variation import prompts
 from astevo.variation.answerers import DrawnAnswers, ModelAnswers
 from astevo.variation.answers import RejectedAnswer, block_from_answer
@@ -22,6 +23,7 @@ from astevo.variation.edit_sites import argument_splits, sites
 from astevo.variation.intents import INTENTS
 from astevo.variation.rewriter import BlockRewriter
 from astevo.variation.structural import SizeOption, SizeOptions
+from tests import run_builder
 from tests.conftest import TINY_MODEL
 from tests.scripted_check import ScriptedCheck
 
@@ -66,11 +68,94 @@ def test_prompts_keep_code_braces_and_dollars_verbatim() -> None:
     assert "Change the values of the existing hyper-parameters" in text
 
 
-def test_evolution_of_thought_shows_the_measured_change() -> None:
-    exemplar = prompts.Exemplar("SE_LN", "old {code}", "new {code}", 0.0123, -300)
+def test_the_model_is_told_what_a_version_is_judged_by() -> None:
+    from astevo.settings import default_fitness
+
+    objective = prompts.training_objective(default_fitness())
+    assert objective == (
+        "Every version is trained from scratch for only 3 epochs on 6,000 images of fashion-mnist, "
+        "then judged by its accuracy on held-out validation images."
+    )
+    model = ScriptedModel(["nn.GELU()\n"])
+    BlockRewriter(ModelAnswers(model), random.Random(0), max_repairs=0, objective=objective).mutate(
+        SEED.blocks["DW"], SEED.source, "complexity"
+    )
+    assert all(objective in call["messages"][-1]["content"] for call in model.calls) and model.calls
+
+
+def test_evolution_of_thought_shows_the_measured_change_as_the_lines_it_changed() -> None:
+    before = SEED.blocks["DW"].source
+    after = before.replace(
+        "        return self.act(self.dw(x))\n",
+        "        x = self.act(self.dw(x))\n        x = x * 2\n        return x\n",
+    )
+    exemplar = prompts.Exemplar("DW", before, after, 0.0123, 0, "computations")
     text = prompts.mutation_prompt("SE", "class SE:\n    pass\n", "complexity", None, exemplar)
-    assert "validation accuracy +1.23 points, parameters -300" in text
-    assert "old {code}" in text and "new {code}" in text and "apply the same principle to `SE`" in text
+    assert "validation accuracy +1.23 points, parameters +0" in text
+    assert "apply the same principle to `SE`" in text
+    changed = [line for line in text.splitlines() if line.startswith(("-", "+"))]
+    assert changed == [
+        "-        return self.act(self.dw(x))",
+        "+        x = self.act(self.dw(x))",
+        "+        x = x * 2",
+        "+        return x",
+    ]
+    assert "    def forward(self, x):" in text and "class DW(nn.Module):" not in text  # neighbours, not the block
+
+
+@pytest.mark.parametrize("answers", ["model", "drawn"])
+def test_an_exemplar_s_kind_of_edit_is_tried_first_by_the_model_and_by_the_random_baseline(answers: str) -> None:
+    """Evolution of Thought asks for the same principle: a shown computation is answered at a computation's
+    spot, though the intent alone would change a layer first."""
+    block = SEED.blocks["DW"]
+    exemplar = prompts.Exemplar("ME", "x = 1\n", "x = 1\nx = x * 2\n", 0.02, 0, "computations")
+    for shown, first in ((None, "layers"), (exemplar, "computations")):
+        answerer = ModelAnswers(SpotAwareModel([])) if answers == "model" else DrawnAnswers()
+        proposal = BlockRewriter(answerer, random.Random(0), max_repairs=0).mutate(
+            block, SEED.source, "complexity", exemplar=shown
+        )
+        assert [exchange.edit for exchange in proposal.exchanges] == [first]
+        assert proposal.operator == ("eot" if shown else "mutate")
+
+
+def test_a_run_s_exemplar_is_its_best_elite_change_with_the_kind_of_edit_it_was(tmp_path) -> None:
+    from astevo.evolution.breeder import _exemplar
+
+    store = run_builder.new_run(tmp_path / "run")
+    seed = run_builder.add(store, 0, 0, run_builder.SEED, operator="seed", accuracy=0.80)
+    for slot, (accuracy, edit) in enumerate(((0.81, "layers"), (0.83, "arguments"), (0.79, "computations"))):
+        run_builder.add(
+            store,
+            1,
+            slot,
+            run_builder.SOURCES["dropout"].replace("0.3", f"0.{slot + 1}"),
+            parents=(seed,),
+            blocks=("ExquisiteNetV2",),
+            accuracy=accuracy,
+            edit=edit,
+        )
+    elites = [store.individual(i) for i in (2, 3, 4)]
+    exemplar = _exemplar(store, elites)  # the noise is not measured yet: any gain counts
+    assert exemplar is not None and exemplar.edit == "arguments"
+    assert exemplar.accuracy_change == pytest.approx(0.03) and exemplar.block == "ExquisiteNetV2"
+    assert [line for line in exemplar.change.splitlines() if line[:1] in "+-"] == [
+        "-        self.drop = nn.Dropout(0.5)",
+        "+        self.drop = nn.Dropout(0.2)",
+    ]
+    for training_seed, accuracy in ((1, 0.79), (2, 0.81)):  # one training's std: 1 point
+        store.record_training(Training(seed, training_seed, {"val_accuracy": accuracy}, 3.0))
+    assert _exemplar(store, elites) is not None  # +3 points: beyond 2 standard errors (2.83 points)
+    assert _exemplar(store, elites[:1] + elites[2:]) is None  # +1 point is inside the noise: it did not "help"
+
+
+def test_an_exemplar_of_a_size_edit_puts_the_size_menu_first() -> None:
+    block = SEED.blocks["ExquisiteNetV2"]
+    exemplar = prompts.Exemplar("ME", "a\n", "b\n", 0.02, -900, "width")
+    for shown, first in ((None, {"arguments"}), (exemplar, {"width", "depth"})):
+        proposal = BlockRewriter(DrawnAnswers(), random.Random(0), max_repairs=0).mutate(
+            block, SEED.source, "hyperparameters", exemplar=shown, sizes=_size_menu
+        )
+        assert {exchange.edit for exchange in proposal.exchanges} <= first and proposal.exchanges
 
 
 def test_header_split_and_salvage_of_a_cut_off_answer() -> None:

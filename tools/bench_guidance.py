@@ -14,11 +14,17 @@ on the run's budget (validation split only), the seed model with `--seed-trainin
 - distinct valid children per 10 proposals, and seconds per proposal;
 - by intent and by edit kind: improved / valid and the mean change.
 
-Then each llm method against random: the difference of improved shares and its standard error. Proposals
-and trainings are kept in --out (JSON), so an interrupted bench goes on where it stopped. Usage:
+Then each llm method against random: the difference of improved shares and its standard error.
+
+Evolution of Thought, as a run uses it: the proposals are made in `--rounds` rounds, and from the second on, a
+proposal is shown (at the run's `eot_rate`) the method's own earlier child that gained most over the seed, as
+measured once that child's round was trained; a run shows an elite's measured change in the same way. Random
+uses only the shown change's kind of edit, as in a run, so it can show what the model makes of the change.
+`--rounds 1` is one step from the seed with no memory. Proposals and trainings are kept in --out (JSON), so an
+interrupted bench goes on where it stopped. Usage:
 
     python tools/bench_guidance.py [--methods llm:qwen2.5-coder-1.5b,llm:qwen2.5-coder-0.5b,llm:smollm2-135m,random]
-        [--proposals 24] [--seeds 3] [--seed-trainings 6] [--workers 2] [--seed-file FILE] [--dataset D]
+        [--proposals 24] [--rounds 3] [--seeds 3] [--seed-trainings 6] [--workers 2] [--seed-file FILE] [--dataset D]
         [--data DIR] [--limit-train 6000] [--epochs 3] [--out /tmp/astevo-bench-guidance]
 """
 
@@ -28,6 +34,7 @@ import argparse
 import dataclasses
 import json
 import math
+import random
 import statistics
 import sys
 import time
@@ -48,16 +55,19 @@ from astevo.evaluation.base import EvaluationRequest, Size  # noqa: E402
 from astevo.evaluation.checks import BlockCheck  # noqa: E402
 from astevo.evaluation.executors.local import LocalEvaluator  # noqa: E402
 from astevo.evolution.evolvable import evolvable_blocks  # noqa: E402
+from astevo.evolution.noise import Noise  # noqa: E402
 from astevo.paths import default_seed_path  # noqa: E402
-from astevo.settings import FitnessSettings, MutationSettings, default_fitness  # noqa: E402
+from astevo.settings import EvolveConfig, FitnessSettings, MutationSettings, default_fitness  # noqa: E402
 from astevo.variation.base import Proposal, Variation  # noqa: E402
 from astevo.variation.intents import SIZE_STEP  # noqa: E402
+from astevo.variation.prompts import Exemplar  # noqa: E402
 
 IMPROVED_SE = 2.0  # a child improves when its mean beats the seed's by more than this many standard errors
 LOSS_ALLOWED = 0.01  # "as good": at most one point of accuracy lost
 
 
-def variation_for(method: str, settings: MutationSettings) -> Variation:
+def variation_for(method: str, settings: MutationSettings, fitness: FitnessSettings) -> Variation:
+    """The method's variation, as a run makes it: the model is told what a version is judged by."""
     if method == "random":
         from astevo.variation.random_mutation import RandomVariation
 
@@ -69,16 +79,18 @@ def variation_for(method: str, settings: MutationSettings) -> Variation:
     from astevo.llm.gguf import resolve_model
     from astevo.llm.llama_cpp_backend import LlamaCppGenerator
     from astevo.variation.llm_mutation import LLMVariation
+    from astevo.variation.prompts import training_objective
 
     model = resolve_model(name, lambda line: print(line, flush=True))
     settings = dataclasses.replace(settings, model=model.name, scope=scope or "line")
-    return LLMVariation(LlamaCppGenerator.from_settings(settings, model), settings)
+    return LLMVariation(LlamaCppGenerator.from_settings(settings, model), settings, training_objective(fitness))
 
 
-def proposal_record(proposal: Proposal, seed: ModelFile) -> dict[str, Any]:
+def proposal_record(proposal: Proposal, seed: ModelFile, exemplar: Exemplar | None) -> dict[str, Any]:
     final = proposal.exchanges[-1] if proposal.exchanges else None
     return {
         "block": proposal.block,
+        "exemplar": None if exemplar is None else f"{exemplar.block} {exemplar.edit} {exemplar.accuracy_change:+.4f}",
         "intent": proposal.intent,
         "persona": proposal.persona,
         "file": with_block(seed, proposal.block, proposal.source) if proposal.source is not None else None,
@@ -92,23 +104,72 @@ def proposal_record(proposal: Proposal, seed: ModelFile) -> dict[str, Any]:
     }
 
 
-def proposals_of(method: str, arguments: argparse.Namespace, seed: ModelFile, size: Size) -> list[dict[str, Any]]:
+def proposals_of(
+    method: str, arguments: argparse.Namespace, seed: ModelFile, size: Size, memory: Memory
+) -> list[dict[str, Any]]:
     """The method's proposals, made now or read back from an earlier bench."""
     path = arguments.out / f"proposals-{method.replace(':', '_').replace('/', '_')}.json"
     if path.exists():
         return list(json.loads(path.read_text()))
     anatomy = inspect_model(seed, LocalEvaluator(), fitness_of(arguments))
-    variation = variation_for(method, MutationSettings(repairs=arguments.repairs))
-    records = []
-    for proposal in drawn_proposals(variation, seed, anatomy, arguments.proposals, None, size):
-        records.append(proposal_record(proposal, seed))
+    variation = variation_for(method, MutationSettings(repairs=arguments.repairs), fitness_of(arguments))
+    records: list[dict[str, Any]] = []
+    shown: list[Exemplar | None] = []
+
+    def exemplar_for(index: int) -> Exemplar | None:
+        shown.append(memory.exemplar(index, records))
+        return shown[-1]
+
+    for proposal in drawn_proposals(variation, seed, anatomy, arguments.proposals, None, size, False, exemplar_for):
+        records.append(proposal_record(proposal, seed, shown[-1]))
         print(
-            f"  {method} {len(records)}/{arguments.proposals}: {proposal.intent} {proposal.block} -> "
+            f"  {method} {len(records)}/{arguments.proposals}: {proposal.intent} {proposal.block}"
+            f"{' (shown ' + records[-1]['exemplar'] + ')' if shown[-1] else ''} -> "
             f"{records[-1]['edit'] or proposal.error}, {proposal.seconds:.1f} s",
             flush=True,
         )
     path.write_text(json.dumps(records))
     return records
+
+
+class Memory:
+    """What Evolution of Thought shows a proposal: the method's own earlier child that gained most over the seed
+    (mean of its trainings, beyond the noise of the seed's), once its round is trained; only from the second round
+    on, at the run's rate."""
+
+    def __init__(self, seed: ModelFile, trainings: Trainings, arguments: argparse.Namespace) -> None:
+        self.seed, self.trainings, self.arguments = seed, trainings, arguments
+        self.round_size = math.ceil(arguments.proposals / arguments.rounds)
+        self.seed_code = canonical_hash(seed.source)
+
+    def exemplar(self, index: int, records: list[dict[str, Any]]) -> Exemplar | None:
+        if index < self.round_size or random.Random(f"bench-eot:{index}").random() >= self.arguments.eot_rate:
+            return None
+        earlier = [r for r in records[: index // self.round_size * self.round_size] if r["file"]]
+        files = {canonical_hash(r["file"]): r["file"] for r in earlier}
+        seeds = {code: range(self.arguments.seeds) for code in files}
+        files[self.seed_code], seeds[self.seed_code] = self.seed.source, range(self.arguments.seed_trainings)
+        self.trainings.run(files, seeds)
+        noise = Noise(tuple(self.trainings.of(self.seed_code, seeds[self.seed_code])))
+        best: tuple[float, dict[str, Any]] | None = None
+        for record in earlier:
+            accuracies = self.trainings.of(canonical_hash(record["file"]), range(self.arguments.seeds))
+            gain = statistics.fmean(accuracies) - statistics.fmean(noise.accuracies) if accuracies else 0.0
+            if gain <= 0 or noise.within(gain, (len(accuracies), len(noise.accuracies))):
+                continue  # as in a run: a gain inside the noise is no exemplar
+            if best is None or gain > best[0]:
+                best = (gain, record)
+        if best is None:
+            return None
+        gain, record = best
+        return Exemplar(
+            block=record["block"],
+            before=self.seed.block(record["block"]).source,
+            after=ModelFile(record["file"]).block(record["block"]).source,
+            accuracy_change=gain,
+            parameter_change=record["parameters"] - self.arguments.seed_parameters,
+            edit=record["edit"],
+        )
 
 
 class Trainings:
@@ -156,6 +217,7 @@ def pooled_std(groups: list[list[float]]) -> float:
 class Child:
     intent: str
     edit: str
+    shown: str  # the kind of the earlier change Evolution of Thought showed, or "nothing"
     change: float  # mean validation accuracy minus the seed's
     standard_error: float
     smaller: bool  # at least 5% fewer parameters
@@ -163,6 +225,10 @@ class Child:
     @property
     def improved(self) -> bool:
         return self.change > IMPROVED_SE * self.standard_error
+
+
+def _shown_kind(exemplar: str | None) -> str:
+    return "nothing" if exemplar is None else f"a {exemplar.split(' ')[1]} change"
 
 
 def share(part: int, whole: int) -> str:
@@ -213,7 +279,14 @@ def report(
             parameters = record["parameters"]
             smaller = parameters is not None and parameters <= (1 - SIZE_STEP) * seed_parameters
             children.append(
-                Child(record["intent"], record["edit"] or "?", statistics.fmean(accuracies) - seed_mean, error, smaller)
+                Child(
+                    record["intent"],
+                    record["edit"] or "?",
+                    _shown_kind(record.get("exemplar")),
+                    statistics.fmean(accuracies) - seed_mean,
+                    error,
+                    smaller,
+                )
             )
         children_of[method] = children
         total = len(records)
@@ -241,7 +314,7 @@ def report(
             print(
                 f"{method} - random, improved share: {(p - p_random) * 100:+.1f} points +- {error * 100:.1f}: {verdict}"
             )
-    for label, key in (("intent", "intent"), ("edit kind", "edit")):
+    for label, key in (("intent", "intent"), ("edit kind", "edit"), ("what Evolution of Thought showed", "shown")):
         print(f"\nby {label}: improved / valid children, mean change in points")
         for method, children in children_of.items():
             groups: dict[str, list[Child]] = {}
@@ -280,6 +353,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--methods", default="llm:qwen2.5-coder-1.5b,llm:qwen2.5-coder-0.5b,llm:smollm2-135m,random")
     parser.add_argument("--proposals", type=int, default=24)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of proposals; 1: no Evolution of Thought")
+    parser.add_argument("--eot-rate", type=float, default=EvolveConfig().eot_rate)
     parser.add_argument("--seeds", type=int, default=3, help="training seeds per child")
     parser.add_argument("--seed-trainings", type=int, default=6, help="training seeds of the seed model")
     parser.add_argument("--repairs", type=int, default=3)
@@ -305,16 +380,17 @@ def main() -> None:
         f"{fitness.limit_train} images x {fitness.budget.epochs:g} epochs, 1 thread per training",
         flush=True,
     )
+    trainings = Trainings(arguments.out / f"trainings-{arguments.limit_train}x{arguments.epochs:g}.json", fitness,
+                          arguments.workers)  # fmt: skip
+    memory = Memory(seed, trainings, arguments)
     methods = {}
     for method in arguments.methods.split(","):
         print(f"proposing: {method}", flush=True)
-        methods[method] = proposals_of(method, arguments, seed, size)
+        methods[method] = proposals_of(method, arguments, seed, size, memory)
     files = {canonical_hash(r["file"]): r["file"] for records in methods.values() for r in records if r["file"]}
     seed_code = canonical_hash(seed.source)
     seeds = {code: range(arguments.seeds) for code in files}
     files[seed_code], seeds[seed_code] = seed.source, range(arguments.seed_trainings)
-    trainings = Trainings(arguments.out / f"trainings-{arguments.limit_train}x{arguments.epochs:g}.json", fitness,
-                          arguments.workers)  # fmt: skip
     trainings.run(files, seeds)
     report(methods, trainings, seed_code, arguments)
 

@@ -24,7 +24,7 @@ import argparse
 import random
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from astevo.code.blocks import ModelFile
@@ -42,6 +42,7 @@ from astevo.settings import FitnessSettings, MutationSettings
 from astevo.variation.base import Exchange, Proposal, Variation
 from astevo.variation.intents import INTENTS
 from astevo.variation.llm_mutation import LLMVariation
+from astevo.variation.prompts import Exemplar
 from astevo.views.size_changes import direction
 
 FAST = FitnessSettings(train=False)
@@ -93,10 +94,12 @@ def drawn_proposals(
     intent: str | None,
     size: Size,
     every_block: bool = False,
+    exemplar_for: Callable[[int], Exemplar | None] | None = None,
 ) -> Iterator[Proposal]:
     """`count` proposals drawn as a run draws them (or with the blocks taken in turn); random draws seeded by
     index, so every model gets the same intents and blocks (and a run's "known versions": a repeat of an earlier
-    proposal is rejected)."""
+    proposal is rejected). `exemplar_for(index)`, asked as each proposal is made, is what Evolution of Thought
+    shows it."""
     blocks = evolvable_blocks(seed, anatomy, ())
     parameters = {name: sum(use.parameters) for name, use in anatomy.uses.items()}
     seen: dict[str, set[str]] = {}  # versions proposed so far, per block: a run holds them, and they are copies
@@ -108,7 +111,7 @@ def drawn_proposals(
             block = blocks[index % len(blocks)]
         known = seen.setdefault(block, {canonical_hash(seed.block(block).source)})
         check = BlockCheck(LocalEvaluator(), FAST, seed, block, parent_size=size, known=frozenset(known))
-        proposal = variation.mutate(seed, block, drawn, rng, None, check)
+        proposal = variation.mutate(seed, block, drawn, rng, exemplar_for(index) if exemplar_for else None, check)
         if proposal.source is not None:
             known.add(canonical_hash(proposal.source))
         yield proposal

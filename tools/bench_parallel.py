@@ -56,9 +56,9 @@ from astevo.llm.factory import ModelChoice  # noqa: E402
 from astevo.llm.gguf import resolve_model  # noqa: E402
 from astevo.llm.threads import threads_left_for_training  # noqa: E402
 from astevo.paths import default_seed_path  # noqa: E402
+from astevo.runs import make_variation  # noqa: E402
 from astevo.settings import EvolveConfig, apply  # noqa: E402
 from astevo.store.run_store import RunStore  # noqa: E402
-from astevo.variation.llm_mutation import LLMVariation  # noqa: E402
 
 OWN_STAGES = ("build", "probe", "train", "validate")
 
@@ -123,7 +123,7 @@ def evolve(
     model = ModelChoice(config.mutation)
     started = time.perf_counter()
     planned = plan_run(config, ModelFile.read(default_seed_path()), model, LocalEvaluator())
-    variation = LLMVariation(model.generator(), config.mutation)
+    variation = make_variation(config, model)
     plan, timings, measuring = None, None, 0.0
     workers = setting.workers
     if setting.auto:

@@ -174,7 +174,7 @@ def evolve(
         check_model(store, language.identity if language else None)  # before a file loads
         slots = resumed_slots(store, where.slots) if where.local else 0
         prestart_warm_workers(store.config().fitness, slots + 1)  # their imports overlap the model's load
-        run_variation = make_variation(store.config().mutation, language)  # a moved server answers at its new URL
+        run_variation = make_variation(store.config(), language)  # a moved server answers at its new URL
     else:
         run = run or Path("astevo-runs") / time.strftime("%Y%m%d-%H%M%S")
         RunStore.refuse_existing(run)  # before any data is decoded, the seed built or the machine measured
@@ -194,7 +194,7 @@ def evolve(
             with closing(ExecutorChoice().make(slots=1)) as here:
                 planned = plan_run(settings, seed_model, language, here)
         prestart_warm_workers(settings.fitness, 2)  # their imports overlap the model's load
-        run_variation = make_variation(planned.config.mutation, language)
+        run_variation = make_variation(planned.config, language)
         slots = 0
         chosen = None
         if where.local:

@@ -19,6 +19,8 @@ from astevo.errors import AstevoError
 from astevo.evaluation.base import Evaluation, Evaluator, Size
 from astevo.evaluation.checks import BlockCheck
 from astevo.evolution.block_choice import choose_block
+from astevo.evolution.noise import run_noise
+from astevo.evolution.racing import trainings
 from astevo.evolution.strategy import strategy_of
 from astevo.settings import EvolveConfig
 from astevo.store.records import DISCARDED, Individual, NewIndividual
@@ -178,7 +180,10 @@ class Breeder:
 
 
 def _exemplar(store: RunStore, population: list[Individual]) -> Exemplar | None:
-    """Evolution of Thought: the elite whose one-block change gained most accuracy over its parent."""
+    """Evolution of Thought: the elite whose one-block change gained most accuracy over its parent. The prompt
+    says the change helped, so a gain inside the run's noise (when measured) is no exemplar."""
+    seed = store.at(0, 0)
+    noise = run_noise(store, seed) if seed is not None else None
     best: tuple[float, Exemplar] | None = None
     for elite in population:
         if elite.operator not in ("mutate", "eot") or not elite.blocks:
@@ -187,7 +192,9 @@ def _exemplar(store: RunStore, population: list[Individual]) -> Exemplar | None:
         if not (parent.valid and elite.valid):
             continue
         gain = _measured(elite, "val_accuracy") - _measured(parent, "val_accuracy")
-        if gain > 0 and (best is None or gain > best[0]):
+        if gain <= 0 or (noise is not None and noise.within(gain, (trainings(elite), trainings(parent)))):
+            continue
+        if best is None or gain > best[0]:
             changed = elite.blocks[0]
             best = (
                 gain,
@@ -197,6 +204,7 @@ def _exemplar(store: RunStore, population: list[Individual]) -> Exemplar | None:
                     after=ModelFile(elite.code).block(changed).source,
                     accuracy_change=gain,
                     parameter_change=int(_measured(elite, "parameters") - _measured(parent, "parameters")),
+                    edit=elite.exchanges[-1].get("edit") if elite.exchanges else None,
                 ),
             )
     return best[1] if best else None

@@ -34,13 +34,14 @@ def whole_body_grammar(block: Block) -> str:
 class LLMVariation:
     """Mutation by a language model passed in; each call gets its own rng, so a resumed run repeats it."""
 
-    def __init__(self, generator: Generator, settings: MutationSettings) -> None:
+    def __init__(self, generator: Generator, settings: MutationSettings, objective: str | None = None) -> None:
+        """`objective`: what a version is judged by (prompts.training_objective), when it is trained."""
         if settings.scope == "line" and not generator.capabilities.grammar:
             raise AstevoError(
                 f"the model backend for {generator.name} cannot constrain its output, which line-scope "
                 "edits need; use --scope block"
             )
-        self.generator, self.settings = generator, settings
+        self.generator, self.settings, self.objective = generator, settings, objective
         self._measured_sizes = MeasuredSizes()
 
     @property
@@ -56,6 +57,7 @@ class LLMVariation:
             check=check,
             max_repairs=self.settings.repairs,
             scope=self.settings.scope,
+            objective=self.objective,
         )
 
     def mutate(

@@ -6,10 +6,13 @@ template text, so code inserted as a value is never interpreted.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from string import Template
+
+from astevo.settings import FitnessSettings
 
 
 @cache
@@ -30,16 +33,27 @@ class Exemplar:
     after: str
     accuracy_change: float
     parameter_change: int
+    edit: str | None = None  # the kind of edit it was (a spot's group or a size edit's kind), when known
+
+    @property
+    def change(self) -> str:
+        """The changed lines with their neighbours: a small model sees in two lines what two whole blocks hide."""
+        lines = difflib.unified_diff(self.before.splitlines(), self.after.splitlines(), lineterm="", n=2)
+        return "\n".join(line for line in lines if not line.startswith(("---", "+++", "@@")))
 
 
 def system_prompt() -> str:
     return text("system")
 
 
-def mutation_prompt(name: str, code: str, intent: str, persona: str | None, exemplar: Exemplar | None) -> str:
+def mutation_prompt(
+    name: str, code: str, intent: str, persona: str | None, exemplar: Exemplar | None, objective: str | None = None
+) -> str:
     opening = text(f"intents/{intent}")
     if persona:
         opening = f"{text(f'personas/{persona}')} {opening}"
+    if objective:
+        opening = f"{opening} {objective}"
     return template("mutate").substitute(
         opening=opening, name=name, code=code.rstrip("\n"), memory=_memory(name, exemplar)
     )
@@ -51,10 +65,19 @@ def _memory(name: str, exemplar: Exemplar | None) -> str:
     return template("memory").substitute(
         exemplar=exemplar.block,
         name=name,
-        before=exemplar.before.rstrip("\n"),
-        after=exemplar.after.rstrip("\n"),
+        change=exemplar.change,
         accuracy_change=f"{exemplar.accuracy_change * 100:+.2f} points",
         parameter_change=f"{exemplar.parameter_change:+,}",
+    )
+
+
+def training_objective(fitness: FitnessSettings) -> str:
+    """What a version is judged by. A block's code does not say that fitness is a short training from scratch,
+    and what helps a network learn in 3 epochs is not what helps it in 300."""
+    images = f"{fitness.limit_train:,} images" if fitness.limit_train else "the training images"
+    return (
+        f"Every version is trained from scratch for only {fitness.budget.epochs:g} epochs on {images} of "
+        f"{fitness.dataset}, then judged by its accuracy on held-out validation images."
     )
 
 

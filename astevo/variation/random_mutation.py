@@ -20,7 +20,8 @@ from astevo.variation.structural import MeasuredSizes
 
 
 class RandomVariation:
-    """Line-scope edits drawn uniformly; an exemplar is ignored, since nothing reads it."""
+    """Line-scope edits drawn uniformly. Of an exemplar only its kind of edit is used (it orders the spots, as
+    for the model), so a comparison with the model measures what the model makes of the change it is shown."""
 
     def __init__(self, settings: MutationSettings) -> None:
         self.settings = settings
@@ -41,4 +42,4 @@ class RandomVariation:
     ) -> Proposal:
         rewriter = BlockRewriter(DrawnAnswers(), rng, check=check, max_repairs=self.settings.repairs)
         sizes = self._measured_sizes.source(model_file, name, check)
-        return rewriter.mutate(model_file.block(name), model_file.source, intent, sizes=sizes)
+        return rewriter.mutate(model_file.block(name), model_file.source, intent, exemplar=exemplar, sizes=sizes)

@@ -43,10 +43,12 @@ class BlockRewriter:
         check: Check | None = None,
         max_repairs: int = 3,
         scope: Scope = "line",
+        objective: str | None = None,
     ) -> None:
         self.answerer, self.rng, self.grammar, self.check = answerer, rng, grammar, check
         self.max_repairs = max_repairs
         self.scope = scope
+        self.objective = objective  # what a version is judged by, told to the model (prompts.training_objective)
         self.proposed: set[str] = set()  # canonical hashes of accepted answers: a rewriter never repeats one
 
     def mutate(
@@ -59,10 +61,11 @@ class BlockRewriter:
         sizes: SizeOptionsSource | None = None,
     ) -> Proposal:
         operator = "eot" if exemplar else "mutate"
-        request = prompts.mutation_prompt(block.name, block.source, intent, persona, exemplar)
+        request = prompts.mutation_prompt(block.name, block.source, intent, persona, exemplar, self.objective)
         spots = _usable_sites(file_source, sites(block.source), self.answerer)
         if self.scope == "line" and (any(spots.values()) or (sizes is not None and sizes().options)):
-            return self._propose_edits(block, file_source, operator, intent, persona, request, spots, sizes)
+            first = _exemplar_group(exemplar, spots)
+            return self._propose_edits(block, file_source, operator, intent, persona, request, spots, sizes, first)
         if not self.answerer.writes_bodies:
             return Proposal(block.name, operator, intent, persona, None)
         return self._propose(block, operator, intent, persona, request, avoid=(block.source,))
@@ -77,10 +80,14 @@ class BlockRewriter:
         request: str,
         spots: dict[str, list[EditSite]],
         sizes: SizeOptionsSource | None,
+        first: str | None,
     ) -> Proposal:
-        """Continue the block from one spot at a time, or pick a size edit; a rejected change moves on."""
+        """Continue the block from one spot at a time, or pick a size edit; a rejected change moves on. The
+        intent orders the kinds of spot, except that an exemplar's kind of edit goes first: Evolution of Thought
+        asks for the same principle, and an elite's computation is copied at a computation's spot."""
         offered = _SizeMenu(sizes, intent, self.proposed | (self.check.known if self.check is not None else set()))
-        usable = [g for g in INTENT_SPOTS[intent] if spots.get(g) or (g == SIZES and offered.available)]
+        ordered = sorted(INTENT_SPOTS[intent], key=lambda g: g != first)
+        usable = [g for g in ordered if spots.get(g) or (g == SIZES and offered.available)]
         order = usable or [g for g in spots if spots[g]] or ([SIZES] if offered.available else [])
         exchanges: list[Exchange] = []
         note = ""
@@ -352,6 +359,13 @@ def _prefix(block: Block, site: EditSite) -> str:
     if site.kind == "insert":
         return before + statement.indent
     return before + statement.indent + statement.lead + site.kept_value
+
+
+def _exemplar_group(exemplar: prompts.Exemplar | None, spots: dict[str, list[EditSite]]) -> str | None:
+    """The kind of spot an exemplar's change was made at: its spot group, or the size edits for any size kind."""
+    if exemplar is None or exemplar.edit is None:
+        return None
+    return exemplar.edit if exemplar.edit in spots else SIZES
 
 
 def _usable_sites(file_source: str, spots: dict[str, list[EditSite]], answerer: Answerer) -> dict[str, list[EditSite]]:
