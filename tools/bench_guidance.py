@@ -151,6 +151,8 @@ class Memory:
         files[self.seed_code], seeds[self.seed_code] = self.seed.source, range(self.arguments.seed_trainings)
         self.trainings.run(files, seeds)
         noise = Noise(tuple(self.trainings.of(self.seed_code, seeds[self.seed_code])))
+        if not noise.accuracies:
+            return None  # the seed trained nowhere: nothing can be measured against it
         best: tuple[float, dict[str, Any]] | None = None
         for record in earlier:
             accuracies = self.trainings.of(canonical_hash(record["file"]), range(self.arguments.seeds))
@@ -366,6 +368,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=default_fitness().budget.epochs)
     parser.add_argument("--out", type=Path, default=Path("/tmp/astevo-bench-guidance"))
     arguments = parser.parse_args()
+    if arguments.rounds < 1 or not 0 <= arguments.eot_rate <= 1:
+        parser.error("--rounds must be at least 1 and --eot-rate between 0 and 1")
     arguments.out.mkdir(parents=True, exist_ok=True)
     fitness = fitness_of(arguments)
     seed = ModelFile.read(arguments.seed_file or default_seed_path())

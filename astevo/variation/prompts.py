@@ -37,9 +37,10 @@ class Exemplar:
 
     @property
     def change(self) -> str:
-        """The changed lines with their neighbours: a small model sees in two lines what two whole blocks hide."""
-        lines = difflib.unified_diff(self.before.splitlines(), self.after.splitlines(), lineterm="", n=2)
-        return "\n".join(line for line in lines if not line.startswith(("---", "+++", "@@")))
+        """The changed lines with their neighbours: a small model sees in two lines what two whole blocks hide.
+        Separate places are parted by "...", and the diff's file headers left out."""
+        lines = list(difflib.unified_diff(self.before.splitlines(), self.after.splitlines(), lineterm="", n=2))[2:]
+        return "\n".join("..." if line.startswith("@@") else line for line in lines[1:])
 
 
 def system_prompt() -> str:

@@ -19,7 +19,7 @@ from astevo.variation.base import Check, Exchange, Proposal
 from astevo.variation.edit_sites import EditSite, sites
 from astevo.variation.intents import INTENT_SPOTS, SIZE_STEP, SIZES, SMALLER
 from astevo.variation.spot_options import keyword_texts
-from astevo.variation.structural import SizeOption, SizeOptions, SizeOptionsSource
+from astevo.variation.structural import SizeOption, SizeOptions, SizeOptionsSource, is_size_kind
 
 TEMPERATURES = {"mutate": (0.05, 0.4), "eot": (0.05, 0.4)}
 MAX_NEW_TOKENS = (600, 1400)
@@ -83,8 +83,9 @@ class BlockRewriter:
         first: str | None,
     ) -> Proposal:
         """Continue the block from one spot at a time, or pick a size edit; a rejected change moves on. The
-        intent orders the kinds of spot, except that an exemplar's kind of edit goes first: Evolution of Thought
-        asks for the same principle, and an elite's computation is copied at a computation's spot."""
+        intent orders the kinds of spot, except that an exemplar's kind of edit goes first when the intent edits
+        that kind: Evolution of Thought asks for the same principle, and an elite's computation is copied at a
+        computation's spot (a "hyperparameters" intent still changes values only)."""
         offered = _SizeMenu(sizes, intent, self.proposed | (self.check.known if self.check is not None else set()))
         ordered = sorted(INTENT_SPOTS[intent], key=lambda g: g != first)
         usable = [g for g in ordered if spots.get(g) or (g == SIZES and offered.available)]
@@ -362,10 +363,13 @@ def _prefix(block: Block, site: EditSite) -> str:
 
 
 def _exemplar_group(exemplar: prompts.Exemplar | None, spots: dict[str, list[EditSite]]) -> str | None:
-    """The kind of spot an exemplar's change was made at: its spot group, or the size edits for any size kind."""
+    """The kind of spot an exemplar's change was made at: its spot group, or the size edits for a size kind; none
+    for a whole new body or an unrecorded kind."""
     if exemplar is None or exemplar.edit is None:
         return None
-    return exemplar.edit if exemplar.edit in spots else SIZES
+    if exemplar.edit in spots:
+        return exemplar.edit
+    return SIZES if is_size_kind(exemplar.edit) else None
 
 
 def _usable_sites(file_source: str, spots: dict[str, list[EditSite]], answerer: Answerer) -> dict[str, list[EditSite]]:

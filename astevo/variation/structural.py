@@ -43,6 +43,14 @@ GROUP_COUNTS = (2, 4)
 WIDTH = "width"
 DEPTH = "depth"
 GROUPS = "groups"
+SIZE = "size"  # a size inside a block: "size of <parameter>", or "size" when the parameter is unknown
+
+
+def is_size_kind(edit: str) -> bool:
+    """Whether a recorded kind of edit is one of the measured size edits."""
+    return edit in (WIDTH, DEPTH, GROUPS, SIZE) or edit.startswith(f"{SIZE} of ")
+
+
 KEPT_PARENTS = 32  # parents whose measured size edits are kept: elites are mutated again and again
 
 
@@ -104,7 +112,7 @@ def size_options(model_file: ModelFile, name: str, check: Check) -> SizeOptions:
     for (value, role, parameter), group in _groups(constructor, roles).items():
         if role == WIDTH:
             group = widths[value] = group + [f for f in found if not f.in_constructor and f.value == value]
-        kind = WIDTH if role == WIDTH else f"size of {parameter}" if parameter else "size"
+        kind = WIDTH if role == WIDTH else f"{SIZE} of {parameter}" if parameter else SIZE
         for new in _new_values(value, role):
             candidates.append((f"{kind} {value} -> {new}", kind, with_values(block.source, [(g, new) for g in group])))
     if len(widths) > 1:  # a width multiplier, as MobileNet's: every channel count scaled at once
