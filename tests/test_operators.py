@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import random
@@ -81,6 +82,8 @@ def test_the_model_is_told_what_a_version_is_judged_by() -> None:
         SEED.blocks["DW"], SEED.source, "complexity"
     )
     assert all(objective in call["messages"][-1]["content"] for call in model.calls) and model.calls
+    folder = dataclasses.replace(default_fitness(), dataset="folder", data_dir="/data/mine", limit_train=None)
+    assert "for only 3 epochs on the training images of the user's own data set," in prompts.training_objective(folder)
 
 
 def test_evolution_of_thought_shows_the_measured_change_as_the_lines_it_changed() -> None:

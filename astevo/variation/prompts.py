@@ -76,9 +76,10 @@ def training_objective(fitness: FitnessSettings) -> str:
     """What a version is judged by. A block's code does not say that fitness is a short training from scratch,
     and what helps a network learn in 3 epochs is not what helps it in 300."""
     images = f"{fitness.limit_train:,} images" if fitness.limit_train else "the training images"
+    source = "the user's own data set" if fitness.dataset == "folder" else fitness.dataset
     return (
         f"Every version is trained from scratch for only {fitness.budget.epochs:g} epochs on {images} of "
-        f"{fitness.dataset}, then judged by its accuracy on held-out validation images."
+        f"{source}, then judged by its accuracy on held-out validation images."
     )
 
 
