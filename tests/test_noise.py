@@ -20,6 +20,7 @@ from tests.run_builder import build_run
 def test_one_training_says_nothing_about_the_noise() -> None:
     noise = Noise((0.84,))
     assert noise.std is None and noise.margin is None and noise.within(0.001) is None
+    assert noise.gained(0.001) and not noise.gained(0.0)  # unmeasured: any positive difference counts
     assert "not measured yet" in noise_line(noise)
     assert format_accuracy(0.84, noise) == "84.00%"
 
@@ -30,6 +31,8 @@ def test_known_values_give_their_sample_std_and_a_margin_of_two_standard_errors_
     assert noise.margin == pytest.approx(2 * math.sqrt(2) * 0.02)  # 5.66 points
     assert noise.within(0.05) and noise.within(-0.05)
     assert not noise.within(0.06) and not noise.within(-0.06)
+    assert noise.gained(0.06) and not noise.gained(0.05) and not noise.gained(-0.06)
+    assert noise.gained(0.05, (3, 3))  # means of 3 trainings each: 2 standard errors are 3.27 points
     assert format_accuracy(0.8123, noise) == "81.23% ±2.00"
     assert format_difference(5.0, noise) == "+5.00 points, within noise"
     assert format_difference(-6.0, noise) == "-6.00 points, beyond noise"

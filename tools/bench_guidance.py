@@ -90,7 +90,9 @@ def proposal_record(proposal: Proposal, seed: ModelFile, exemplar: Exemplar | No
     final = proposal.exchanges[-1] if proposal.exchanges else None
     return {
         "block": proposal.block,
-        "exemplar": None if exemplar is None else f"{exemplar.block} {exemplar.edit} {exemplar.accuracy_change:+.4f}",
+        "exemplar": None
+        if exemplar is None
+        else {"block": exemplar.block, "edit": exemplar.edit, "gain": exemplar.accuracy_change},
         "intent": proposal.intent,
         "persona": proposal.persona,
         "file": with_block(seed, proposal.block, proposal.source) if proposal.source is not None else None,
@@ -122,9 +124,10 @@ def proposals_of(
 
     for proposal in drawn_proposals(variation, seed, anatomy, arguments.proposals, None, size, False, exemplar_for):
         records.append(proposal_record(proposal, seed, shown[-1]))
+        given = shown[-1]
         print(
             f"  {method} {len(records)}/{arguments.proposals}: {proposal.intent} {proposal.block}"
-            f"{' (shown ' + records[-1]['exemplar'] + ')' if shown[-1] else ''} -> "
+            f"{f' (shown {given.block} {given.edit} {given.accuracy_change:+.4f})' if given else ''} -> "
             f"{records[-1]['edit'] or proposal.error}, {proposal.seconds:.1f} s",
             flush=True,
         )
@@ -157,9 +160,8 @@ class Memory:
         for record in earlier:
             accuracies = self.trainings.of(canonical_hash(record["file"]), range(self.arguments.seeds))
             gain = statistics.fmean(accuracies) - statistics.fmean(noise.accuracies) if accuracies else 0.0
-            if gain <= 0 or noise.within(gain, (len(accuracies), len(noise.accuracies))):
-                continue  # as in a run: a gain inside the noise is no exemplar
-            if best is None or gain > best[0]:
+            counts = (len(accuracies), len(noise.accuracies))
+            if noise.gained(gain, counts) and (best is None or gain > best[0]):  # as a run picks its exemplar
                 best = (gain, record)
         if best is None:
             return None
@@ -229,8 +231,8 @@ class Child:
         return self.change > IMPROVED_SE * self.standard_error
 
 
-def _shown_kind(exemplar: str | None) -> str:
-    return "nothing" if exemplar is None else f"a {exemplar.split(' ')[1]} change"
+def _shown_kind(exemplar: dict[str, Any] | None) -> str:
+    return "nothing" if exemplar is None else f"a {exemplar['edit']} change"
 
 
 def share(part: int, whole: int) -> str:

@@ -19,7 +19,7 @@ from astevo.errors import AstevoError
 from astevo.evaluation.base import Evaluation, Evaluator, Size
 from astevo.evaluation.checks import BlockCheck
 from astevo.evolution.block_choice import choose_block
-from astevo.evolution.noise import run_noise
+from astevo.evolution.noise import Noise, run_noise
 from astevo.evolution.racing import trainings
 from astevo.evolution.strategy import strategy_of
 from astevo.settings import EvolveConfig
@@ -183,7 +183,7 @@ def _exemplar(store: RunStore, population: list[Individual]) -> Exemplar | None:
     """Evolution of Thought: the elite whose one-block change gained most accuracy over its parent. The prompt
     says the change helped, so a gain inside the run's noise (when measured) is no exemplar."""
     seed = store.at(0, 0)
-    noise = run_noise(store, seed) if seed is not None else None
+    noise = run_noise(store, seed) if seed is not None else Noise(())
     best: tuple[float, Exemplar] | None = None
     for elite in population:
         if elite.operator not in ("mutate", "eot") or not elite.blocks:
@@ -192,9 +192,7 @@ def _exemplar(store: RunStore, population: list[Individual]) -> Exemplar | None:
         if not (parent.valid and elite.valid):
             continue
         gain = _measured(elite, "val_accuracy") - _measured(parent, "val_accuracy")
-        if gain <= 0 or (noise is not None and noise.within(gain, (trainings(elite), trainings(parent)))):
-            continue
-        if best is None or gain > best[0]:
+        if noise.gained(gain, (trainings(elite), trainings(parent))) and (best is None or gain > best[0]):
             changed = elite.blocks[0]
             best = (
                 gain,

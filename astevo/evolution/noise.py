@@ -36,6 +36,10 @@ class Noise:
             return None
         return abs(difference) < 2 * self.std * math.sqrt(1 / trainings[0] + 1 / trainings[1])
 
+    def gained(self, difference: float, trainings: tuple[int, int] = (1, 1)) -> bool:
+        """Whether a difference is a gain beyond the noise; while the noise is unmeasured, any positive one."""
+        return difference > 0 and not self.within(difference, trainings)
+
 
 CHANCE_MARGIN = 0.03  # a seed whose mean validation accuracy is within 3 points of chance learns nothing
 
