@@ -36,7 +36,7 @@ from astevo.isolation.sandbox import (
     _workdir,
     run,
 )
-from astevo.isolation.warm_pool import WarmPool, WarmStartError, WarmWorker
+from astevo.isolation.warm_pool import WarmPool, WarmStartError, WarmWorker, shared_pool
 from tests import sandbox_tasks
 from tests.process_tree import alive, descendants
 
@@ -314,6 +314,30 @@ def test_a_worker_that_died_while_idle_is_closed_and_replaced() -> None:
         assert first.control.fileno() == -1 and first.log.closed  # its socket and log are not left open
     finally:
         pool.close()
+
+
+def test_a_worker_killed_after_its_lease_costs_the_task_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The out-of-memory killer, say, ends a worker between its lease and the fork: the task runs cold instead,
+    and the dead worker goes back to no pool."""
+    workers: list[WarmWorker] = []
+    fork = WarmWorker.start
+
+    def killed_then_asked(worker: WarmWorker, *arguments: object) -> object:
+        workers.append(worker)
+        worker.process.kill()
+        worker.process.wait()
+        return fork(worker, *arguments)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(WarmWorker, "start", killed_then_asked)
+    preload = ("json",)  # a worker that starts in a blink, and is no torch-importing worker of another test
+    outcome = run(task("train_briefly"), {"steps": 2}, replace(LIMITS, preload=preload))
+    assert outcome.ok, outcome.error
+    assert len(workers) == 1 and workers[0].broken and workers[0].control.fileno() == -1
+    try:
+        with shared_pool(preload).lease() as next_worker:
+            assert next_worker is not workers[0]
+    finally:
+        shared_pool(preload).close()
 
 
 def test_pages_shared_with_the_warm_worker_are_not_counted_against_the_candidate() -> None:

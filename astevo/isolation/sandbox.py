@@ -30,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -38,7 +38,7 @@ from typing import Protocol
 from astevo.errors import AstevoError
 from astevo.isolation.child import REQUEST_FILE, live_processes
 from astevo.isolation.environment import child_environment
-from astevo.isolation.warm_pool import WarmCandidate, shared_pool
+from astevo.isolation.warm_pool import WarmCandidate, WarmStartError, shared_pool
 
 OUTPUT_TAIL_BYTES = 4096
 RESULT_CAP_BYTES = 16 * 2**20
@@ -121,28 +121,51 @@ def run(
             )
         )
         with contextlib.ExitStack() as stack:
-            result_read, result_write = os.pipe()
-            output_read, output_write = os.pipe()
-            environment = _child_environment(workdir, limits.threads, slot)
             try:
-                if limits.preload:
-                    worker = stack.enter_context(shared_pool(limits.preload).lease())
-                    process: _Process = worker.start(workdir, environment, result_write, output_write)
-                else:
-                    process = _start_cold(workdir, environment, result_write, output_write)
+                environment = _child_environment(workdir, limits.threads, slot)
+                process, result_read, output_read = _start(workdir, environment, limits.preload, stack)
             except OSError as error:
-                os.close(result_read)
-                os.close(output_read)
                 return Outcome(False, None, f"could not start the sandbox: {error}", 0.0, "")
-            finally:
-                os.close(result_write)
-                os.close(output_write)
             watch = _Watch(process, output_read, result_read, limits, token, slot.stop)
             try:
                 watch.follow()
             finally:
                 watch.stop()
     return watch.outcome(token, time.monotonic() - started)
+
+
+def _start(
+    workdir: str, environment: dict[str, str], preload: tuple[str, ...], stack: contextlib.ExitStack
+) -> tuple[_Process, int, int]:
+    """The child, and the read ends of its result and output pipes. A warm worker that cannot take the task (killed
+    between its lease and the fork, or running threads) costs only time: the task starts cold instead, on fresh
+    pipes, once the worker is closed. The worker's lease, when it took the task, lasts as long as `stack`."""
+    if preload:
+        with contextlib.ExitStack() as attempt:
+            worker = attempt.enter_context(shared_pool(preload).lease())
+            try:
+                started = _piped(functools.partial(worker.start, workdir, environment))
+            except WarmStartError:
+                pass  # leaving `attempt` closes the broken worker before the cold start
+            else:
+                stack.enter_context(attempt.pop_all())
+                return started
+    return _piped(functools.partial(_start_cold, workdir, environment))
+
+
+def _piped(start: Callable[[int, int], _Process]) -> tuple[_Process, int, int]:
+    """`start(result_fd, output_fd)` on two new pipes; this side keeps only their read ends."""
+    result_read, result_write = os.pipe()
+    output_read, output_write = os.pipe()
+    try:
+        return start(result_write, output_write), result_read, output_read
+    except BaseException:
+        os.close(result_read)
+        os.close(output_read)
+        raise
+    finally:
+        os.close(result_write)
+        os.close(output_write)
 
 
 @contextlib.contextmanager
