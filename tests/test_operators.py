@@ -104,6 +104,9 @@ def test_evolution_of_thought_shows_the_measured_change_as_the_lines_it_changed(
         "+        return x",
     ]
     assert "    def forward(self, x):" in text and "class DW(nn.Module):" not in text  # neighbours, not the block
+    assert "Another block, `DW`, was changed like this" in text
+    again = prompts.mutation_prompt("DW", before, "complexity", None, exemplar)
+    assert "In another version of the model, `DW` was changed like this" in again and "Another block" not in again
 
 
 @pytest.mark.parametrize("answers", ["model", "drawn"])

@@ -63,8 +63,9 @@ def mutation_prompt(
 def _memory(name: str, exemplar: Exemplar | None) -> str:
     if exemplar is None:
         return ""
+    same = exemplar.block == name
     return template("memory").substitute(
-        exemplar=exemplar.block,
+        changed=f"In another version of the model, `{name}`" if same else f"Another block, `{exemplar.block}`,",
         name=name,
         change=exemplar.change,
         accuracy_change=f"{exemplar.accuracy_change * 100:+.2f} points",
