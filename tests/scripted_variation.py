@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 
 from astevo.code.blocks import ModelFile
 from astevo.llm.identity import ModelIdentity
 from astevo.variation.base import Check, Exchange, Proposal
+from astevo.variation.edit_outcomes import EditOutcome
 from astevo.variation.prompts import Exemplar
 
 ACTIVATIONS = ("ReLU", "SiLU", "Hardswish", "Sigmoid", "GELU", "Mish", "ReLU6", "Tanh")
@@ -33,6 +35,7 @@ class ScriptedVariation:
         rng: random.Random,
         exemplar: Exemplar | None,
         check: Check,
+        outcomes: Sequence[EditOutcome] = (),
     ) -> Proposal:
         self.calls += 1
         source = model_file.block(name).source

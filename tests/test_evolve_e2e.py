@@ -69,6 +69,11 @@ def test_evolve_runs_to_the_end_and_records_every_individual(evolved):
         " ".join(result.stdout.split())  # the console wraps long lines
     )
     assert all(i.status in ("evaluated", "discarded") for i in offspring)
+    # what each kind of edit did in generation 0 is shown to generation 1's proposals, once anything was measured
+    measured = any(c.generation == 0 and c.valid and c.exchanges and c.exchanges[-1].get("edit") for c in offspring)
+    for child in offspring:
+        if child.generation == 1 and child.operator in ("mutate", "eot") and child.exchanges:
+            assert ("Measured so far in this run" in child.exchanges[0]["prompt"]) == measured
     for child in offspring:
         if child.operator in ("mutate", "eot"):  # the real model was asked, and what it said is on record
             assert child.exchanges and child.exchanges[0]["prompt"] and child.blocks[0] in child.exchanges[0]["prompt"]

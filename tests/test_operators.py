@@ -20,6 +20,7 @@ from astevo.variation import prompts
 from astevo.variation.answerers import DrawnAnswers, ModelAnswers
 from astevo.variation.answers import RejectedAnswer, block_from_answer
 from astevo.variation.base import Proposal
+from astevo.variation.edit_outcomes import edit_label, edit_outcomes
 from astevo.variation.edit_sites import argument_splits, sites
 from astevo.variation.intents import INTENTS
 from astevo.variation.rewriter import BlockRewriter
@@ -153,6 +154,62 @@ def test_a_run_s_exemplar_is_its_best_elite_change_with_the_kind_of_edit_it_was(
     # 2 standard errors of one training against the seed's mean of 3: 2.31 points (of two single ones: 2.83)
     assert _exemplar(store, elites) is not None  # +2.5 points: beyond them
     assert _exemplar(store, elites[:1] + elites[2:]) is None  # +1 point is inside the noise: it did not "help"
+
+
+def test_a_run_shows_what_each_kind_of_edit_did_in_the_generations_before(tmp_path) -> None:
+    from astevo.evaluation.executors.local import LocalEvaluator
+    from astevo.evolution.breeder import Breeder
+    from tests.scripted_variation import ScriptedVariation
+
+    store = run_builder.new_run(tmp_path / "run")
+    seed = run_builder.add(store, 0, 0, run_builder.SEED, operator="seed", accuracy=0.80)
+    children = (
+        ("width", 1_000_000, 0.82, None),  # wider: +2 points
+        ("width", 300_000, 0.78, None),  # narrower: -2 points
+        ("computations", 518_230, 0.81, None),
+        ("computations", 518_231, 0.79, None),  # the same size: the two average to 0
+        ("layers", 518_230, None, "build: raised"),  # failed: nothing measured
+    )
+    ids = [
+        run_builder.add(
+            store, 1, slot, run_builder.SEED, parents=(seed,), blocks=("DW",), accuracy=accuracy,
+            parameters=parameters, edit=edit, failed=failed,
+        )
+        for slot, (edit, parameters, accuracy, failed) in enumerate(children, start=1)
+    ]  # fmt: skip
+    run_builder.add(store, 1, 6, run_builder.SEED, parents=(seed, ids[0]), operator="crossover", accuracy=0.9)
+    run_builder.add(
+        store, 2, 1, run_builder.SEED, parents=(ids[0],), accuracy=0.85, parameters=1_000_000, edit="arguments"
+    )
+    breeder = Breeder(store, ScriptedVariation(), LocalEvaluator())
+    shown = [(o.edit, round(o.accuracy_change, 6), o.children) for o in breeder._outcomes(2)]
+    assert shown == [
+        ("width, more parameters", 0.02, 1),
+        ("computations", 0.0, 2),
+        ("width, fewer parameters", -0.02, 1),
+    ]
+    assert ("arguments", 0.03, 1) in [(o.edit, round(o.accuracy_change, 6), o.children) for o in breeder._outcomes(3)]
+
+
+def test_measured_outcomes_are_shown_best_first_and_only_the_best_and_worst_when_many() -> None:
+    assert edit_label("width", 100_000, 104_000) == "width" and edit_label("depth", 100_000, 50_000) == (
+        "depth, fewer parameters"
+    )
+    outcomes = edit_outcomes((f"kind {number}", number / 100) for number in (*range(12), 3))
+    assert [o.edit for o in outcomes] == [
+        "kind 11",
+        "kind 10",
+        "kind 9",
+        "kind 8",
+        "kind 3",
+        "kind 2",
+        "kind 1",
+        "kind 0",
+    ]
+    assert [o.children for o in outcomes if o.edit == "kind 3"] == [2]
+    text = prompts.mutation_prompt("SE", "class SE:\n    pass\n", "complexity", None, None, None, outcomes[:2])
+    assert "- kind 11: +11.00 points (1)\n- kind 10: +10.00 points (1)" in text
+    assert "Measured so far" not in prompts.mutation_prompt("SE", "class SE:\n    pass\n", "complexity", None, None)
 
 
 def test_an_exemplar_of_two_places_is_shown_as_two_parted_hunks_and_a_whole_body_orders_nothing() -> None:

@@ -18,8 +18,10 @@ Then each llm method against random: the difference of improved shares and its s
 
 Evolution of Thought, as a run uses it: the proposals are made in `--rounds` rounds, and from the second on, a
 proposal is shown (at the run's `eot_rate`) the method's own earlier child that gained most over the seed, as
-measured once that child's round was trained; a run shows an elite's measured change in the same way. Random
-uses only the shown change's kind of edit, as in a run, so it can show what the model makes of the change.
+measured once that child's round was trained; a run shows an elite's measured change in the same way. Every
+proposal of those rounds is also shown what each kind of edit did on average in the earlier rounds, as a run
+shows what its earlier generations measured. Random uses only the shown change's kind of edit, as in a run, so
+the comparison shows what the model makes of what it is shown.
 `--rounds 1` is one step from the seed with no memory. Proposals and trainings are kept in --out (JSON), so an
 interrupted bench goes on where it stopped. Usage:
 
@@ -59,6 +61,7 @@ from astevo.evolution.noise import Noise  # noqa: E402
 from astevo.paths import default_seed_path  # noqa: E402
 from astevo.settings import EvolveConfig, FitnessSettings, MutationSettings, default_fitness  # noqa: E402
 from astevo.variation.base import Proposal, Variation  # noqa: E402
+from astevo.variation.edit_outcomes import EditOutcome, edit_label, edit_outcomes  # noqa: E402
 from astevo.variation.intents import SIZE_STEP  # noqa: E402
 from astevo.variation.prompts import Exemplar  # noqa: E402
 
@@ -86,13 +89,16 @@ def variation_for(method: str, settings: MutationSettings, fitness: FitnessSetti
     return LLMVariation(LlamaCppGenerator.from_settings(settings, model), settings, training_objective(fitness))
 
 
-def proposal_record(proposal: Proposal, seed: ModelFile, exemplar: Exemplar | None) -> dict[str, Any]:
+def proposal_record(
+    proposal: Proposal, seed: ModelFile, exemplar: Exemplar | None, outcomes: tuple[EditOutcome, ...]
+) -> dict[str, Any]:
     final = proposal.exchanges[-1] if proposal.exchanges else None
     return {
         "block": proposal.block,
         "exemplar": None
         if exemplar is None
         else {"block": exemplar.block, "edit": exemplar.edit, "gain": exemplar.accuracy_change},
+        "outcomes": [dataclasses.asdict(outcome) for outcome in outcomes],
         "intent": proposal.intent,
         "persona": proposal.persona,
         "file": with_block(seed, proposal.block, proposal.source) if proposal.source is not None else None,
@@ -116,18 +122,19 @@ def proposals_of(
     anatomy = inspect_model(seed, LocalEvaluator(), fitness_of(arguments))
     variation = variation_for(method, MutationSettings(repairs=arguments.repairs), fitness_of(arguments))
     records: list[dict[str, Any]] = []
-    shown: list[Exemplar | None] = []
+    shown: list[tuple[Exemplar | None, tuple[EditOutcome, ...]]] = []
 
-    def exemplar_for(index: int) -> Exemplar | None:
-        shown.append(memory.exemplar(index, records))
+    def memory_for(index: int) -> tuple[Exemplar | None, tuple[EditOutcome, ...]]:
+        shown.append((memory.exemplar(index, records), memory.outcomes(index, records)))
         return shown[-1]
 
-    for proposal in drawn_proposals(variation, seed, anatomy, arguments.proposals, None, size, False, exemplar_for):
-        records.append(proposal_record(proposal, seed, shown[-1]))
-        given = shown[-1]
+    for proposal in drawn_proposals(variation, seed, anatomy, arguments.proposals, None, size, False, memory_for):
+        given, outcomes = shown[-1]
+        records.append(proposal_record(proposal, seed, given, outcomes))
         print(
             f"  {method} {len(records)}/{arguments.proposals}: {proposal.intent} {proposal.block}"
-            f"{f' (shown {given.block} {given.edit} {given.accuracy_change:+.4f})' if given else ''} -> "
+            f"{f' (shown {given.block} {given.edit} {given.accuracy_change:+.4f})' if given else ''}"
+            f"{f' ({len(outcomes)} outcomes shown)' if outcomes else ''} -> "
             f"{records[-1]['edit'] or proposal.error}, {proposal.seconds:.1f} s",
             flush=True,
         )
@@ -136,9 +143,9 @@ def proposals_of(
 
 
 class Memory:
-    """What Evolution of Thought shows a proposal: the method's own earlier child that gained most over the seed
-    (mean of its trainings, beyond the noise of the seed's), once its round is trained; only from the second round
-    on, at the run's rate."""
+    """What a run shows a proposal, from the second round on, of the method's own children of earlier rounds once
+    they are trained: Evolution of Thought's exemplar (the child that gained most over the seed, by the mean of its
+    trainings and beyond the noise of the seed's; at the run's rate) and the outcomes of each kind of edit."""
 
     def __init__(self, seed: ModelFile, trainings: Trainings, arguments: argparse.Namespace) -> None:
         self.seed, self.trainings, self.arguments = seed, trainings, arguments
@@ -146,26 +153,16 @@ class Memory:
         self.seed_code = canonical_hash(seed.source)
 
     def exemplar(self, index: int, records: list[dict[str, Any]]) -> Exemplar | None:
-        if index < self.round_size or random.Random(f"bench-eot:{index}").random() >= self.arguments.eot_rate:
+        if random.Random(f"bench-eot:{index}").random() >= self.arguments.eot_rate:
             return None
-        earlier = [r for r in records[: index // self.round_size * self.round_size] if r["file"]]
-        files = {canonical_hash(r["file"]): r["file"] for r in earlier}
-        seeds = {code: range(self.arguments.seeds) for code in files}
-        files[self.seed_code], seeds[self.seed_code] = self.seed.source, range(self.arguments.seed_trainings)
-        self.trainings.run(files, seeds)
-        noise = Noise(tuple(self.trainings.of(self.seed_code, seeds[self.seed_code])))
-        if not noise.accuracies:
-            return None  # the seed trained nowhere: nothing can be measured against it
-        best: tuple[float, dict[str, Any]] | None = None
-        for record in earlier:
-            accuracies = self.trainings.of(canonical_hash(record["file"]), range(self.arguments.seeds))
-            gain = statistics.fmean(accuracies) - statistics.fmean(noise.accuracies) if accuracies else 0.0
-            counts = (len(accuracies), len(noise.accuracies))
-            if noise.gained(gain, counts) and (best is None or gain > best[0]):  # as a run picks its exemplar
-                best = (gain, record)
-        if best is None:
+        measured = self._measured(index, records)
+        if measured is None:
             return None
-        gain, record = best
+        noise, gains = measured
+        gained = [(gain, record) for record, gain, counts in gains if noise.gained(gain, counts)]  # as a run picks
+        if not gained:
+            return None
+        gain, record = max(gained, key=lambda pair: pair[0])
         return Exemplar(
             block=record["block"],
             before=self.seed.block(record["block"]).source,
@@ -174,6 +171,40 @@ class Memory:
             parameter_change=record["parameters"] - self.arguments.seed_parameters,
             edit=record["edit"],
         )
+
+    def outcomes(self, index: int, records: list[dict[str, Any]]) -> tuple[EditOutcome, ...]:
+        measured = self._measured(index, records)
+        if measured is None:
+            return ()
+        seed_parameters = self.arguments.seed_parameters
+        return edit_outcomes(
+            (edit_label(record["edit"], seed_parameters, record["parameters"]), gain)
+            for record, gain, _ in measured[1]
+            if record["edit"] is not None
+        )
+
+    def _measured(
+        self, index: int, records: list[dict[str, Any]]
+    ) -> tuple[Noise, list[tuple[dict[str, Any], float, tuple[int, int]]]] | None:
+        """The seed's noise, and each earlier round's trained child with its gain over the seed and the counts
+        of trainings behind it; None in the first round, or when the seed trained nowhere."""
+        if index < self.round_size:
+            return None
+        earlier = [r for r in records[: index // self.round_size * self.round_size] if r["file"]]
+        files = {canonical_hash(r["file"]): r["file"] for r in earlier}
+        seeds = {code: range(self.arguments.seeds) for code in files}
+        files[self.seed_code], seeds[self.seed_code] = self.seed.source, range(self.arguments.seed_trainings)
+        self.trainings.run(files, seeds)
+        noise = Noise(tuple(self.trainings.of(self.seed_code, seeds[self.seed_code])))
+        if not noise.accuracies:
+            return None
+        gains = []
+        for record in earlier:
+            accuracies = self.trainings.of(canonical_hash(record["file"]), range(self.arguments.seeds))
+            if accuracies:
+                gain = statistics.fmean(accuracies) - statistics.fmean(noise.accuracies)
+                gains.append((record, gain, (len(accuracies), len(noise.accuracies))))
+        return noise, gains
 
 
 class Trainings:

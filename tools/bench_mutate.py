@@ -40,6 +40,7 @@ from astevo.llm.llama_cpp_backend import LlamaCppGenerator
 from astevo.paths import default_seed_path
 from astevo.settings import FitnessSettings, MutationSettings
 from astevo.variation.base import Exchange, Proposal, Variation
+from astevo.variation.edit_outcomes import EditOutcome
 from astevo.variation.intents import INTENTS
 from astevo.variation.llm_mutation import LLMVariation
 from astevo.variation.prompts import Exemplar
@@ -94,12 +95,12 @@ def drawn_proposals(
     intent: str | None,
     size: Size,
     every_block: bool = False,
-    exemplar_for: Callable[[int], Exemplar | None] | None = None,
+    memory_for: Callable[[int], tuple[Exemplar | None, tuple[EditOutcome, ...]]] | None = None,
 ) -> Iterator[Proposal]:
     """`count` proposals drawn as a run draws them (or with the blocks taken in turn); random draws seeded by
     index, so every model gets the same intents and blocks (and a run's "known versions": a repeat of an earlier
-    proposal is rejected). `exemplar_for(index)`, asked as each proposal is made, is what Evolution of Thought
-    shows it."""
+    proposal is rejected). `memory_for(index)`, asked as each proposal is made, is what the run shows it: Evolution
+    of Thought's exemplar and the measured outcomes of each kind of edit."""
     blocks = evolvable_blocks(seed, anatomy, ())
     parameters = {name: sum(use.parameters) for name, use in anatomy.uses.items()}
     seen: dict[str, set[str]] = {}  # versions proposed so far, per block: a run holds them, and they are copies
@@ -111,7 +112,8 @@ def drawn_proposals(
             block = blocks[index % len(blocks)]
         known = seen.setdefault(block, {canonical_hash(seed.block(block).source)})
         check = BlockCheck(LocalEvaluator(), FAST, seed, block, parent_size=size, known=frozenset(known))
-        proposal = variation.mutate(seed, block, drawn, rng, exemplar_for(index) if exemplar_for else None, check)
+        exemplar, outcomes = memory_for(index) if memory_for else (None, ())
+        proposal = variation.mutate(seed, block, drawn, rng, exemplar, check, outcomes)
         if proposal.source is not None:
             known.add(canonical_hash(proposal.source))
         yield proposal

@@ -27,6 +27,7 @@ from astevo.store.records import DISCARDED, Individual, NewIndividual
 from astevo.store.run_store import RunStore
 from astevo.variation.base import Variation
 from astevo.variation.crossover import crossover
+from astevo.variation.edit_outcomes import EditOutcome, edit_label, edit_outcomes
 from astevo.variation.intents import INTENTS
 from astevo.variation.prompts import Exemplar
 
@@ -47,6 +48,7 @@ class Breeder:
         self.config: EvolveConfig = store.config()
         self.strategy = strategy_of(self.config)
         self._block_hashes: dict[int, dict[str, str]] = {}  # each stored individual's blocks, hashed once
+        self._edits: dict[int, str | None] = {}  # each measured child's kind of edit, read once
 
     def seed(self) -> NewIndividual:
         """Individual #1: the seed model file as it is."""
@@ -139,7 +141,8 @@ class Breeder:
         check = BlockCheck(
             self.evaluator, self.config.fitness, parent_file, block, parent_size=size, known=self._versions_of(block)
         )
-        proposal = self.variation.mutate(parent_file, block, intent, rng, exemplar, check)
+        outcomes = self._outcomes(generation) if evolving else ()
+        proposal = self.variation.mutate(parent_file, block, intent, rng, exemplar, check, outcomes)
         source: str | None = None
         discarded: str | None = (
             f"no answer passed the fast checks ({proposal.error})"
@@ -169,6 +172,23 @@ class Breeder:
             discarded=discarded,
         )
         return Bred(new, check.verdict(source) if source else None)
+
+    def _outcomes(self, generation: int) -> tuple[EditOutcome, ...]:
+        """What each kind of edit has done to its parent's accuracy in the generations before this one: settled
+        (racing ends a generation), so a resumed run shows what the uninterrupted run showed."""
+        listed = {individual.id: individual for individual in self.store.individuals(with_text=False)}
+        changes: list[tuple[str, float]] = []
+        for child in listed.values():
+            if child.generation >= generation or child.operator not in ("mutate", "eot") or not child.valid:
+                continue
+            parent = listed[child.parents[0]]
+            if child.id not in self._edits:
+                self._edits[child.id] = _edit_of(self.store.individual(child.id))
+            edit = self._edits[child.id]
+            if edit is not None and parent.valid:
+                label = edit_label(edit, _measured(parent, "parameters"), _measured(child, "parameters"))
+                changes.append((label, _measured(child, "val_accuracy") - _measured(parent, "val_accuracy")))
+        return edit_outcomes(changes)
 
     def _versions_of(self, block: str) -> frozenset[str]:
         """Every version of `block` the run holds, proposed before this point in (generation, slot) order, so a
@@ -202,10 +222,15 @@ def _exemplar(store: RunStore, population: list[Individual]) -> Exemplar | None:
                     after=ModelFile(elite.code).block(changed).source,
                     accuracy_change=gain,
                     parameter_change=int(_measured(elite, "parameters") - _measured(parent, "parameters")),
-                    edit=elite.exchanges[-1].get("edit") if elite.exchanges else None,
+                    edit=_edit_of(elite),
                 ),
             )
     return best[1] if best else None
+
+
+def _edit_of(child: Individual) -> str | None:
+    """The kind of edit that made a mutated child: its accepted exchange's."""
+    return child.exchanges[-1].get("edit") if child.exchanges else None
 
 
 def _measured(individual: Individual, metric: str) -> float:

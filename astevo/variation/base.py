@@ -14,6 +14,7 @@ from typing import Protocol
 from astevo.code.blocks import ModelFile
 from astevo.evaluation.base import Size, VariantsMeasured
 from astevo.llm.identity import ModelIdentity
+from astevo.variation.edit_outcomes import EditOutcome
 from astevo.variation.prompts import Exemplar
 
 
@@ -99,6 +100,8 @@ class Variation(Protocol):
         rng: random.Random,
         exemplar: Exemplar | None,
         check: Check,
+        outcomes: Sequence[EditOutcome] = (),
     ) -> Proposal:
-        """One proposal that depends only on its arguments, so that resuming a run repeats it exactly."""
+        """One proposal that depends only on its arguments, so that resuming a run repeats it exactly. `exemplar`
+        is Evolution of Thought's elite change, `outcomes` what each kind of edit has done in the run so far."""
         ...

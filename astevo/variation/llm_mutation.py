@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from astevo.code.blocks import Block, ModelFile
 from astevo.errors import AstevoError
@@ -13,6 +13,7 @@ from astevo.llm.identity import ModelIdentity
 from astevo.settings import MutationSettings
 from astevo.variation.answerers import ModelAnswers
 from astevo.variation.base import Check, Proposal
+from astevo.variation.edit_outcomes import EditOutcome
 from astevo.variation.intents import INTENTS, PERSONAS
 from astevo.variation.prompts import Exemplar, system_prompt
 from astevo.variation.rewriter import BlockRewriter
@@ -68,6 +69,7 @@ class LLMVariation:
         rng: random.Random,
         exemplar: Exemplar | None,
         check: Check,
+        outcomes: Sequence[EditOutcome] = (),
     ) -> Proposal:
         """One proposal that depends only on its arguments: resuming a run repeats it exactly."""
         self.generator.restart(system_prompt())
@@ -78,6 +80,7 @@ class LLMVariation:
             self._persona(rng),
             exemplar,
             sizes=self._sizes(model_file, name, check),
+            outcomes=outcomes,
         )
 
     def _persona(self, rng: random.Random) -> str:

@@ -7,12 +7,14 @@ template text, so code inserted as a value is never interpreted.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from string import Template
 
 from astevo.settings import FitnessSettings
+from astevo.variation.edit_outcomes import EditOutcome
 
 
 @cache
@@ -48,7 +50,13 @@ def system_prompt() -> str:
 
 
 def mutation_prompt(
-    name: str, code: str, intent: str, persona: str | None, exemplar: Exemplar | None, objective: str | None = None
+    name: str,
+    code: str,
+    intent: str,
+    persona: str | None,
+    exemplar: Exemplar | None,
+    objective: str | None = None,
+    outcomes: Sequence[EditOutcome] = (),
 ) -> str:
     opening = text(f"intents/{intent}")
     if persona:
@@ -56,7 +64,7 @@ def mutation_prompt(
     if objective:
         opening = f"{opening} {objective}"
     return template("mutate").substitute(
-        opening=opening, name=name, code=code.rstrip("\n"), memory=_memory(name, exemplar)
+        opening=opening, name=name, code=code.rstrip("\n"), memory=_memory(name, exemplar) + _measured(outcomes)
     )
 
 
@@ -71,6 +79,13 @@ def _memory(name: str, exemplar: Exemplar | None) -> str:
         accuracy_change=f"{exemplar.accuracy_change * 100:+.2f} points",
         parameter_change=f"{exemplar.parameter_change:+,}",
     )
+
+
+def _measured(outcomes: Sequence[EditOutcome]) -> str:
+    if not outcomes:
+        return ""
+    lines = "\n".join(f"- {o.edit}: {o.accuracy_change * 100:+.2f} points ({o.children})" for o in outcomes)
+    return template("outcomes").substitute(outcomes=lines)
 
 
 def training_objective(fitness: FitnessSettings) -> str:

@@ -8,12 +8,14 @@ same, and only what the model would write is drawn uniformly from the spot's opt
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 from astevo.code.blocks import ModelFile
 from astevo.llm.identity import ModelIdentity
 from astevo.settings import MutationSettings
 from astevo.variation.answerers import DrawnAnswers
 from astevo.variation.base import Check, Proposal
+from astevo.variation.edit_outcomes import EditOutcome
 from astevo.variation.prompts import Exemplar
 from astevo.variation.rewriter import BlockRewriter
 from astevo.variation.structural import MeasuredSizes
@@ -21,7 +23,8 @@ from astevo.variation.structural import MeasuredSizes
 
 class RandomVariation:
     """Line-scope edits drawn uniformly. Of an exemplar only its kind of edit is used (it orders the spots, as
-    for the model), so a comparison with the model measures what the model makes of the change it is shown."""
+    for the model), and measured outcomes, which only a reader of the prompt could use, not at all: a comparison
+    with the model measures what the model makes of what it is shown."""
 
     def __init__(self, settings: MutationSettings) -> None:
         self.settings = settings
@@ -39,6 +42,7 @@ class RandomVariation:
         rng: random.Random,
         exemplar: Exemplar | None,
         check: Check,
+        outcomes: Sequence[EditOutcome] = (),
     ) -> Proposal:
         rewriter = BlockRewriter(DrawnAnswers(), rng, check=check, max_repairs=self.settings.repairs)
         sizes = self._measured_sizes.source(model_file, name, check)

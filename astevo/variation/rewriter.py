@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 
 from astevo.code.blocks import Block, split_header
@@ -16,6 +16,7 @@ from astevo.variation import prompts
 from astevo.variation.answerers import Answerer
 from astevo.variation.answers import RejectedAnswer, block_from_answer
 from astevo.variation.base import Check, Exchange, Proposal
+from astevo.variation.edit_outcomes import EditOutcome
 from astevo.variation.edit_sites import EditSite, sites
 from astevo.variation.intents import INTENT_SPOTS, SIZE_STEP, SIZES, SMALLER
 from astevo.variation.spot_options import keyword_texts
@@ -59,9 +60,10 @@ class BlockRewriter:
         persona: str | None = None,
         exemplar: prompts.Exemplar | None = None,
         sizes: SizeOptionsSource | None = None,
+        outcomes: Sequence[EditOutcome] = (),
     ) -> Proposal:
         operator = "eot" if exemplar else "mutate"
-        request = prompts.mutation_prompt(block.name, block.source, intent, persona, exemplar, self.objective)
+        request = prompts.mutation_prompt(block.name, block.source, intent, persona, exemplar, self.objective, outcomes)
         spots = _usable_sites(file_source, sites(block.source), self.answerer)
         if self.scope == "line" and (any(spots.values()) or (sizes is not None and sizes().options)):
             first = _exemplar_group(exemplar, spots)
