@@ -25,6 +25,7 @@ import pytest
 
 from astevo.errors import AstevoError
 from astevo.evaluation.payloads import WARM_IMPORTS
+from astevo.isolation.child import REQUEST_FILE
 from astevo.isolation.sandbox import (
     ANYWHERE,
     OUTPUT_TAIL_BYTES,
@@ -316,26 +317,58 @@ def test_a_worker_that_died_while_idle_is_closed_and_replaced() -> None:
         pool.close()
 
 
-def test_a_worker_killed_after_its_lease_costs_the_task_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The out-of-memory killer, say, ends a worker between its lease and the fork: the task runs cold instead,
-    and the dead worker goes back to no pool."""
+@pytest.mark.parametrize("when", ["before the request", "after the fork"])
+def test_a_worker_killed_after_its_lease_costs_the_task_nothing(when: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The out-of-memory killer, say, ends a worker between its lease and the fork, or after the fork but before
+    its reply (when the candidate may have taken the request already): the task runs cold instead, and the dead
+    worker goes back to no pool."""
     workers: list[WarmWorker] = []
     fork = WarmWorker.start
 
-    def killed_then_asked(worker: WarmWorker, *arguments: object) -> object:
+    def killed(worker: WarmWorker, workdir: str, environment: dict[str, str], result: int, output: int) -> object:
         workers.append(worker)
+        if when == "after the fork":
+            fork(worker, workdir, environment, result, output)
+            request = Path(workdir, REQUEST_FILE)
+            deadline = time.monotonic() + 30
+            while request.exists() and time.monotonic() < deadline:  # the candidate has read it, and deleted it
+                time.sleep(0.01)
         worker.process.kill()
         worker.process.wait()
-        return fork(worker, *arguments)  # type: ignore[arg-type]
+        if when == "after the fork":
+            worker.broken = True
+            raise WarmStartError("the warm worker did not answer (killed)")
+        return fork(worker, workdir, environment, result, output)
 
-    monkeypatch.setattr(WarmWorker, "start", killed_then_asked)
+    monkeypatch.setattr(WarmWorker, "start", killed)
     preload = ("json",)  # a worker that starts in a blink, and is no torch-importing worker of another test
-    outcome = run(task("train_briefly"), {"steps": 2}, replace(LIMITS, preload=preload))
-    assert outcome.ok, outcome.error
-    assert len(workers) == 1 and workers[0].broken and workers[0].control.fileno() == -1
     try:
+        outcome = run(task("report_environment"), {}, replace(LIMITS, preload=preload))
+        assert outcome.ok, outcome.error
+        assert len(workers) == 1 and workers[0].broken and workers[0].control.fileno() == -1
+        monkeypatch.undo()
         with shared_pool(preload).lease() as next_worker:
             assert next_worker is not workers[0]
+    finally:
+        shared_pool(preload).close()
+
+
+def test_a_worker_that_refuses_to_fork_sends_this_and_every_later_task_cold(monkeypatch: pytest.MonkeyPatch) -> None:
+    preload = ("json", "tests.thread_at_import")
+    started: list[WarmWorker] = []
+    make = WarmWorker.__init__
+
+    def counted(worker: WarmWorker, modules: tuple[str, ...]) -> None:
+        started.append(worker)
+        make(worker, modules)
+
+    monkeypatch.setattr(WarmWorker, "__init__", counted)
+    try:
+        for _ in range(2):
+            outcome = run(task("report_environment"), {}, replace(LIMITS, preload=preload))
+            assert outcome.ok, outcome.error
+        assert len(started) == 1  # refused once: the second task did not wait for a worker's imports again
+        assert shared_pool(preload).refusal == "the warm worker runs 2 threads, and a fork copies only one"
     finally:
         shared_pool(preload).close()
 

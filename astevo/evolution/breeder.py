@@ -32,6 +32,7 @@ from astevo.variation.intents import INTENTS
 from astevo.variation.prompts import Exemplar
 
 Pair = tuple[Individual, Individual]
+MUTATIONS = ("mutate", "eot")  # the operators of one-block changes, whose measured gain is their edit's
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Breeder:
         self.strategy = strategy_of(self.config)
         self._block_hashes: dict[int, dict[str, str]] = {}  # each stored individual's blocks, hashed once
         self._edits: dict[int, str | None] = {}  # each measured child's kind of edit, read once
+        self._outcomes_before: dict[int, tuple[EditOutcome, ...]] = {}  # by generation: what its prompts list
 
     def seed(self) -> NewIndividual:
         """Individual #1: the seed model file as it is."""
@@ -176,10 +178,15 @@ class Breeder:
     def _outcomes(self, generation: int) -> tuple[EditOutcome, ...]:
         """What each kind of edit has done to its parent's accuracy in the generations before this one: settled
         (racing ends a generation), so a resumed run shows what the uninterrupted run showed."""
+        if generation not in self._outcomes_before:
+            self._outcomes_before[generation] = self._measure_outcomes(generation)
+        return self._outcomes_before[generation]
+
+    def _measure_outcomes(self, generation: int) -> tuple[EditOutcome, ...]:
         listed = {individual.id: individual for individual in self.store.individuals(with_text=False)}
         changes: list[tuple[str, float]] = []
         for child in listed.values():
-            if child.generation >= generation or child.operator not in ("mutate", "eot") or not child.valid:
+            if child.generation >= generation or child.operator not in MUTATIONS or not child.valid:
                 continue
             parent = listed[child.parents[0]]
             if child.id not in self._edits:
@@ -206,7 +213,7 @@ def _exemplar(store: RunStore, population: list[Individual]) -> Exemplar | None:
     noise = run_noise(store, seed) if seed is not None else Noise(())
     best: tuple[float, Exemplar] | None = None
     for elite in population:
-        if elite.operator not in ("mutate", "eot") or not elite.blocks:
+        if elite.operator not in MUTATIONS or not elite.blocks:
             continue
         parent = store.individual(elite.parents[0])
         if not (parent.valid and elite.valid):

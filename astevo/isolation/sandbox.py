@@ -38,7 +38,7 @@ from typing import Protocol
 from astevo.errors import AstevoError
 from astevo.isolation.child import REQUEST_FILE, live_processes
 from astevo.isolation.environment import child_environment
-from astevo.isolation.warm_pool import WarmCandidate, WarmStartError, shared_pool
+from astevo.isolation.warm_pool import WarmCandidate, WarmPool, WarmStartError, shared_pool
 
 OUTPUT_TAIL_BYTES = 4096
 RESULT_CAP_BYTES = 16 * 2**20
@@ -106,57 +106,62 @@ def run(
     started = time.monotonic()
     token = secrets.token_hex(16)
     _remove_abandoned_workdirs()
+    request = json.dumps(
+        {
+            "function": function,
+            "payload": payload,
+            "token": token,
+            "isolate": isolate,
+            "parent_pid": os.getpid(),
+            "threads": limits.threads,
+            "memory_mb": limits.memory_mb,
+        }
+    )
+    pool = shared_pool(limits.preload) if limits.preload else None
+    ran = _attempt(request, token, limits, slot, pool if pool is not None and pool.refusal is None else None)
+    if ran is None:  # the warm worker could not take the task, and is closed: it starts cold, in a fresh folder
+        ran = _attempt(request, token, limits, slot, None)
+    if not isinstance(ran, _Watch):
+        return Outcome(False, None, f"could not start the sandbox: {ran}", 0.0, "")
+    return ran.outcome(token, time.monotonic() - started)
+
+
+def _attempt(request: str, token: str, limits: Limits, slot: Slot, pool: WarmPool | None) -> _Watch | str | None:
+    """One start of the task, in a working folder of its own, followed to its end: the finished watch; why it
+    could not start; None when a warm worker could not take it (killed between its lease and the fork, or
+    running threads). Whatever that worker may have forked reads and deletes the request in its own folder, and
+    dies with the worker, so the cold start that follows gets a fresh folder."""
     with _workdir() as workdir:
-        Path(workdir, REQUEST_FILE).write_text(
-            json.dumps(
-                {
-                    "function": function,
-                    "payload": payload,
-                    "token": token,
-                    "isolate": isolate,
-                    "parent_pid": os.getpid(),
-                    "threads": limits.threads,
-                    "memory_mb": limits.memory_mb,
-                }
-            )
-        )
+        Path(workdir, REQUEST_FILE).write_text(request)
+        environment = _child_environment(workdir, limits.threads, slot)
         with contextlib.ExitStack() as stack:
             try:
-                environment = _child_environment(workdir, limits.threads, slot)
-                process, result_read, output_read = _start(workdir, environment, limits.preload, stack)
+                if pool is not None:
+                    worker = stack.enter_context(pool.lease())
+                    process, result_read, output_read = _piped(functools.partial(worker.start, workdir, environment))
+                else:
+                    process, result_read, output_read = _piped(functools.partial(_start_cold, workdir, environment))
+            except WarmStartError:
+                return None  # leaving the stack closes the broken worker
             except OSError as error:
-                return Outcome(False, None, f"could not start the sandbox: {error}", 0.0, "")
+                return str(error)
             watch = _Watch(process, output_read, result_read, limits, token, slot.stop)
             try:
                 watch.follow()
             finally:
                 watch.stop()
-    return watch.outcome(token, time.monotonic() - started)
-
-
-def _start(
-    workdir: str, environment: dict[str, str], preload: tuple[str, ...], stack: contextlib.ExitStack
-) -> tuple[_Process, int, int]:
-    """The child, and the read ends of its result and output pipes. A warm worker that cannot take the task (killed
-    between its lease and the fork, or running threads) costs only time: the task starts cold instead, on fresh
-    pipes, once the worker is closed. The worker's lease, when it took the task, lasts as long as `stack`."""
-    if preload:
-        with contextlib.ExitStack() as attempt:
-            worker = attempt.enter_context(shared_pool(preload).lease())
-            try:
-                started = _piped(functools.partial(worker.start, workdir, environment))
-            except WarmStartError:
-                pass  # leaving `attempt` closes the broken worker before the cold start
-            else:
-                stack.enter_context(attempt.pop_all())
-                return started
-    return _piped(functools.partial(_start_cold, workdir, environment))
+    return watch
 
 
 def _piped(start: Callable[[int, int], _Process]) -> tuple[_Process, int, int]:
     """`start(result_fd, output_fd)` on two new pipes; this side keeps only their read ends."""
     result_read, result_write = os.pipe()
-    output_read, output_write = os.pipe()
+    try:
+        output_read, output_write = os.pipe()
+    except OSError:
+        os.close(result_read)
+        os.close(result_write)
+        raise
     try:
         return start(result_write, output_write), result_read, output_read
     except BaseException:

@@ -33,7 +33,7 @@ _ERROR_TAIL_BYTES = 400
 
 
 class WarmStartError(OSError):
-    """A warm worker could not take a candidate; the sandbox reports it as "could not start the sandbox"."""
+    """A warm worker could not take a candidate; the sandbox then starts it cold."""
 
 
 class WarmCandidate:
@@ -88,6 +88,7 @@ class WarmWorker:
         self.control = ours
         self.ready = False
         self.broken = False
+        self.refusal: str | None = None  # why it would not fork (it runs threads): every worker of its kind would
 
     def start(self, workdir: str, environment: dict[str, str], result_fd: int, output_fd: int) -> WarmCandidate:
         """Fork a candidate that runs the request in `workdir`; raises WarmStartError when the worker cannot."""
@@ -102,7 +103,8 @@ class WarmWorker:
         reply = self.receive(_REPLY_SECONDS)
         if reply is None or "pid" not in reply:
             self.broken = True
-            raise WarmStartError((reply or {}).get("refused") or f"the warm worker did not answer ({self._log_tail()})")
+            self.refusal = (reply or {}).get("refused")
+            raise WarmStartError(self.refusal or f"the warm worker did not answer ({self._log_tail()})")
         return WarmCandidate(self, reply["pid"], reply["shared_pages"])
 
     def receive(self, timeout: float) -> dict[str, Any] | None:
@@ -154,6 +156,7 @@ class WarmPool:
 
     def __init__(self, preload: tuple[str, ...]) -> None:
         self.preload = preload
+        self.refusal: str | None = None  # why its workers cannot fork (the preload starts threads): lend no more
         self._idle: list[WarmWorker] = []
         self._lock = threading.Lock()
 
@@ -169,6 +172,7 @@ class WarmPool:
         try:
             yield worker
         finally:
+            self.refusal = self.refusal or worker.refusal
             if worker.broken:
                 worker.close()
             else:
