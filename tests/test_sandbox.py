@@ -29,15 +29,13 @@ from astevo.isolation.child import REQUEST_FILE
 from astevo.isolation.sandbox import (
     ANYWHERE,
     OUTPUT_TAIL_BYTES,
-    WORKDIR_PREFIX,
     Limits,
     Outcome,
     Slot,
-    _remove_abandoned_workdirs,
-    _workdir,
     run,
 )
 from astevo.isolation.warm_pool import WarmPool, WarmStartError, WarmWorker, shared_pool
+from astevo.isolation.workdirs import WORKDIR_PREFIX, remove_abandoned_workdirs, working_folder
 from tests import sandbox_tasks
 from tests.process_tree import alive, descendants
 
@@ -441,7 +439,7 @@ def test_only_working_folders_that_no_live_astevo_holds_are_swept(
     for folder in (abandoned, older):
         folder.mkdir()
         (folder / "request.json").write_text("{}")
-    with _workdir() as live:
-        _remove_abandoned_workdirs.__wrapped__()
+    with working_folder() as live:
+        remove_abandoned_workdirs.__wrapped__()
         assert Path(live).is_dir() and not abandoned.exists() and older.is_dir()
     assert not Path(live).exists()

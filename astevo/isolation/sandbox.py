@@ -17,20 +17,17 @@ refusal), "returned ..." (not a JSON-able dict), "sent a forged or malformed res
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import json
 import os
 import secrets
 import select
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -39,14 +36,13 @@ from astevo.errors import AstevoError
 from astevo.isolation.child import REQUEST_FILE, live_processes
 from astevo.isolation.environment import child_environment
 from astevo.isolation.warm_pool import WarmCandidate, WarmPool, WarmStartError, shared_pool
+from astevo.isolation.workdirs import remove_abandoned_workdirs, working_folder
 
 OUTPUT_TAIL_BYTES = 4096
 RESULT_CAP_BYTES = 16 * 2**20
 _POLL_SECONDS = 0.1
 _GRACE_SECONDS = 2.0
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
-WORKDIR_PREFIX = "astevo-sandbox-"  # then the pid of the astevo that made the folder, and a random part
-_MAKING_PREFIX = "astevo-making-"  # a working folder's name until its lock is held
 
 
 @dataclass(frozen=True)
@@ -105,7 +101,7 @@ def run(
     """
     started = time.monotonic()
     token = secrets.token_hex(16)
-    _remove_abandoned_workdirs()
+    remove_abandoned_workdirs()
     request = json.dumps(
         {
             "function": function,
@@ -131,7 +127,7 @@ def _attempt(request: str, token: str, limits: Limits, slot: Slot, pool: WarmPoo
     could not start; None when a warm worker could not take it (killed between its lease and the fork, or
     running threads). Whatever that worker may have forked reads and deletes the request in its own folder, and
     dies with the worker, so the cold start that follows gets a fresh folder."""
-    with _workdir() as workdir:
+    with working_folder() as workdir:
         Path(workdir, REQUEST_FILE).write_text(request)
         environment = _child_environment(workdir, limits.threads, slot)
         with contextlib.ExitStack() as stack:
@@ -171,44 +167,6 @@ def _piped(start: Callable[[int, int], _Process]) -> tuple[_Process, int, int]:
     finally:
         os.close(result_write)
         os.close(output_write)
-
-
-@contextlib.contextmanager
-def _workdir() -> Iterator[str]:
-    """A fresh working folder for one child, removed afterwards. This process keeps the folder itself locked (the
-    kernel drops the lock when the process dies, however it dies, and the child cannot touch it); it is made under
-    another name and renamed only once locked, so the sweep below never sees it unlocked while its owner lives."""
-    making = Path(tempfile.mkdtemp(prefix=_MAKING_PREFIX))
-    held = os.open(making, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(held, fcntl.LOCK_EX)
-        folder = making.with_name(f"{WORKDIR_PREFIX}{os.getpid()}-{making.name.removeprefix(_MAKING_PREFIX)}")
-        os.rename(making, folder)
-        try:
-            yield str(folder)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-    finally:
-        os.close(held)
-
-
-@functools.cache
-def _remove_abandoned_workdirs() -> None:
-    """Once per process: remove the working folders that an astevo killed mid-task (SIGKILL, the out-of-memory
-    killer) could not remove itself: those whose lock no process holds. A lock, unlike a pid, also holds across
-    pid namespaces (containers that share /tmp)."""
-    for folder in Path(tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}[0-9]*-*"):  # not an older astevo's, unlocked
-        try:
-            owner = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        except OSError:  # gone meanwhile, or another user's
-            continue
-        try:
-            fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:  # a live owner holds it
-            continue
-        finally:
-            os.close(owner)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 class _Process(Protocol):
