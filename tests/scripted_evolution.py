@@ -25,6 +25,7 @@ from astevo.evolution.run_setup import create_run, plan_run
 from astevo.paths import DEFAULT_SEED
 from astevo.settings import EvolveConfig, apply
 from astevo.store.run_store import RunStore
+from astevo.variation.base import Variation
 from tests.scripted_variation import ScriptedVariation
 
 SEED = Path(__file__).resolve().parents[1] / "seeds" / DEFAULT_SEED  # run from the checkout, as the tests are
@@ -65,7 +66,7 @@ def main() -> None:
     arguments = parser.parse_args()
     if arguments.clock_jumps:
         time.time = JumpingWallClock()
-    variation = ScriptedVariation()
+    variation: Variation = ScriptedVariation()
     workers = workers_flag(arguments.workers)
     if arguments.resume:
         store = RunStore.open(arguments.folder)
@@ -73,7 +74,7 @@ def main() -> None:
     else:
         settings = apply(EvolveConfig(), SETTINGS)
         planned = plan_run(settings, ModelFile.read(SEED), None, LocalEvaluator())
-        planned, chosen, workers = new_run_slots(planned, variation, workers)
+        planned, chosen, workers, variation = new_run_slots(planned, variation, workers)
         store = create_run(arguments.folder, planned, chosen)
     evaluator: Executor = RayEvaluator(num_cpus=2, num_gpus=2) if arguments.ray else LocalEvaluator(workers=workers)
     with store:

@@ -1,16 +1,27 @@
-"""`--workers auto`: the rule on given timings, and a resumed run keeping what its start chose."""
+"""`--workers auto`: the rule on given timings, a resumed run keeping what its start chose, and the measured
+proposal kept as the run's first child."""
 
 from __future__ import annotations
+
+import random
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from astevo.cli.slot_choice import resumed_slots, workers_flag
+from astevo.cli.slot_choice import new_run_slots, resumed_slots, workers_flag
+from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
-from astevo.evaluation.executors.local import default_workers
+from astevo.evaluation.executors.local import LocalEvaluator, default_workers
 from astevo.evaluation.executors.slot_plan import MachineTimings, SlotPlan, individuals_per_hour, plan_slots
+from astevo.evolution.breeder import Breeder
+from astevo.evolution.run_setup import create_run, plan_run
+from astevo.settings import EvolveConfig, apply
 from astevo.store.run_store import RunStore
+from astevo.variation.base import Proposal
+from astevo.variation.reuse import ReusingFirstProposal
+from tests.scripted_evolution import SEED, SETTINGS
+from tests.scripted_variation import ScriptedVariation
 
 
 def timings(**changes: object) -> MachineTimings:
@@ -121,3 +132,52 @@ def test_a_resumed_run_keeps_the_slots_its_start_chose(tmp_path):
         assert resumed_slots(store, 1) == 1
     with RunStore.create(tmp_path / "older", {"config": {}}) as store:
         assert resumed_slots(store, None) == default_workers()
+
+
+class PassingCheck:
+    known: frozenset[str] = frozenset()
+
+    def __call__(self, block_source: str) -> None:
+        return None
+
+
+def test_a_kept_proposal_is_handed_back_once_and_only_for_the_same_draw():
+    inner = ScriptedVariation()
+    reusing = ReusingFirstProposal(inner)
+    seed = ModelFile.read(SEED)
+
+    def propose(rng_seed: str, intent: str = "hyperparameters") -> tuple[Proposal, float]:
+        rng = random.Random(rng_seed)
+        proposal = reusing.mutate(seed, "SE_LN", intent, rng, None, PassingCheck())
+        return proposal, rng.random()  # where the proposal left the generator
+
+    first = propose("a")
+    assert inner.calls == 1
+    assert propose("b")[0] != first[0] and inner.calls == 2  # another draw: the model is asked
+    propose("a", intent="unusual_values")
+    assert inner.calls == 3  # another intent too
+    assert propose("a") == first and inner.calls == 3  # the same draw: handed back, the generator where it was
+    assert propose("a") == first and inner.calls == 4  # once
+
+
+def test_the_proposal_auto_measures_is_the_runs_first_child(tmp_path):
+    """`--workers auto` times the model on the run's own first mutation and the run keeps it: the same child a
+    fixed --workers run breeds there, for one model call instead of two."""
+    planned = plan_run(apply(EvolveConfig(), SETTINGS), ModelFile.read(SEED), None, LocalEvaluator())
+    measured_with = ScriptedVariation()
+    auto_planned, chosen, _, run_variation = new_run_slots(planned, measured_with, None)
+    assert chosen is not None and measured_with.calls == 1
+    fixed_planned, _, _, fixed_variation = new_run_slots(planned, ScriptedVariation(), 1)
+    children = []
+    runs = (("auto", auto_planned, run_variation), ("fixed", fixed_planned, fixed_variation))
+    for name, run_planned, variation in runs:
+        evaluator = LocalEvaluator()
+        with create_run(tmp_path / name, run_planned, None) as store:
+            breeder = Breeder(store, variation, evaluator)
+            store.add(breeder.seed())
+            seed = store.at(0, 0)
+            assert seed is not None
+            children.append(breeder.breed(0, 1, (seed, seed), [seed]).new)
+        evaluator.close()
+    assert measured_with.calls == 1  # the run's first mutation made no second model call
+    assert children[0] == children[1] and children[0].source is not None

@@ -40,6 +40,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from astevo.cli.slot_choice import with_training_threads  # noqa: E402
 from astevo.code.blocks import ModelFile  # noqa: E402
 from astevo.evaluation.base import EvaluationRequest, EvaluationResult, Executor, SandboxTask  # noqa: E402
 from astevo.evaluation.executors.gpus import visible_gpus  # noqa: E402
@@ -127,11 +128,11 @@ def evolve(
     plan, timings, measuring = None, None, 0.0
     workers = setting.workers
     if setting.auto:
-        timings, measuring = measure_timings(planned, variation, len(visible_gpus()))
+        measured = measure_timings(planned, variation, len(visible_gpus()))
+        timings, measuring, variation = measured.timings, measured.seconds, measured.variation
         plan = plan_slots(timings)
         workers = plan.slots
-        fitness = dataclasses.replace(planned.config.fitness, threads=plan.threads)
-        planned = dataclasses.replace(planned, config=dataclasses.replace(planned.config, fitness=fitness))
+        planned = with_training_threads(planned, plan.threads)
     store = create_run(folder, planned, plan)
     evaluator = executor or LocalEvaluator(workers=workers)
     try:

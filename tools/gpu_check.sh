@@ -71,8 +71,9 @@ from astevo.settings import EvolveConfig, apply
 from tests.scripted_evolution import SEED
 from tests.scripted_variation import ScriptedVariation
 planned = plan_run(apply(EvolveConfig(), {"blocks": ["SE_LN", "DFSEBV2"]}), ModelFile.read(SEED), None, LocalEvaluator())
-timings, seconds = measure_timings(planned, ScriptedVariation(), len(visible_gpus()))
-print(f"measured in {seconds:.1f} s: {timings}")
+measured = measure_timings(planned, ScriptedVariation(), len(visible_gpus()))
+timings = measured.timings
+print(f"measured in {measured.seconds:.1f} s: {timings}")
 cores = os.cpu_count() or 1
 for label, model_cores in (("scripted variation", timings.model_cores), ("offloaded model", 1.0), ("model on the CPU", cores // 2)):
     plan = plan_slots(dataclasses.replace(timings, model_cores=model_cores, propose_seconds=max(timings.propose_seconds, 9.0)))

@@ -198,7 +198,7 @@ def evolve(
         slots = 0
         chosen = None
         if where.local:
-            planned, chosen, slots = new_run_slots(planned, run_variation, where.slots)
+            planned, chosen, slots, run_variation = new_run_slots(planned, run_variation, where.slots)
         store = create_run(run, planned, chosen)
     with store:
         _run(store, run_variation, where, slots, force)

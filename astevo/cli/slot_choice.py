@@ -40,21 +40,26 @@ def workers_flag(text: str) -> int | None:
 
 def new_run_slots(
     planned: PlannedRun, variation: Variation, workers: int | None
-) -> tuple[PlannedRun, SlotPlan | None, int]:
+) -> tuple[PlannedRun, SlotPlan | None, int, Variation]:
     """The planned run with its training threads fixed, the choice made for this machine (None when the flags
-    made it), and the slots."""
+    made it), the slots, and the variation for the run (after measuring, one that already holds its first
+    proposal)."""
     fitness = planned.config.fitness
     if workers is not None:
         if fitness.threads == 0:  # fixed now: results must not depend on a later --workers
-            planned = _with_threads(planned, threads_left_for_training(planned.config.mutation, workers))
-        return planned, None, workers
+            planned = with_training_threads(planned, threads_left_for_training(planned.config.mutation, workers))
+        return planned, None, workers, variation
     from astevo.evolution.machine_timings import measure_timings  # imports torch: only once a run is starting
 
-    with console.status("measuring this machine for --workers auto: the seed trains twice on a slice, one proposal"):
-        timings, seconds = measure_timings(planned, variation, len(visible_gpus()))
-    plan = plan_slots(timings, threads=fitness.threads or None)
-    console.print(f"slots: {plan.reason} (measured in {seconds:.0f} s)", highlight=False, soft_wrap=True)
-    return _with_threads(planned, plan.threads), plan, plan.slots
+    with console.status("measuring this machine for --workers auto: the seed trains on a slice, the model proposes"):
+        measured = measure_timings(planned, variation, len(visible_gpus()))
+    plan = plan_slots(measured.timings, threads=fitness.threads or None)
+    console.print(
+        f"slots: {plan.reason} (measured in {measured.seconds:.0f} s, the run's first proposal included)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return with_training_threads(planned, plan.threads), plan, plan.slots, measured.variation
 
 
 def resumed_slots(store: RunStore, workers: int | None) -> int:
@@ -71,6 +76,6 @@ def resumed_slots(store: RunStore, workers: int | None) -> int:
     return plan.slots
 
 
-def _with_threads(planned: PlannedRun, threads: int) -> PlannedRun:
+def with_training_threads(planned: PlannedRun, threads: int) -> PlannedRun:
     fitness = dataclasses.replace(planned.config.fitness, threads=threads)
     return dataclasses.replace(planned, config=dataclasses.replace(planned.config, fitness=fitness))

@@ -13,8 +13,22 @@ import random
 from collections.abc import Mapping, Sequence
 
 from astevo.code.blocks import ModelFile
-from astevo.variation.intents import SIZE_FIRST, SIZE_STEP, SMALLER
+from astevo.settings import EvolveConfig
+from astevo.variation.intents import INTENTS, SIZE_FIRST, SIZE_STEP, SMALLER
 from astevo.variation.structural import size_levers
+
+
+def mutation_site(
+    model_file: ModelFile,
+    config: EvolveConfig,
+    rng: random.Random,
+    parameters: Mapping[str, int] | None,
+    total: int | None,
+) -> tuple[str, str]:
+    """A mutation's intent and block, drawn in the one order every run draws them, so that a proposal made before
+    the run starts (the one `--workers auto` times) is the proposal the run would make there."""
+    intent = config.mutation.intent or rng.choice(INTENTS)
+    return intent, choose_block(model_file, config.blocks, intent, rng, parameters, total)
 
 
 def choose_block(

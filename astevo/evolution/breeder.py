@@ -18,7 +18,7 @@ from astevo.code.validity import child_problem
 from astevo.errors import AstevoError
 from astevo.evaluation.base import Evaluation, Evaluator, Size
 from astevo.evaluation.checks import BlockCheck
-from astevo.evolution.block_choice import choose_block
+from astevo.evolution.block_choice import mutation_site
 from astevo.evolution.noise import Noise, run_noise
 from astevo.evolution.racing import trainings
 from astevo.evolution.strategy import strategy_of
@@ -28,7 +28,6 @@ from astevo.store.run_store import RunStore
 from astevo.variation.base import Variation
 from astevo.variation.crossover import crossover
 from astevo.variation.edit_outcomes import EditOutcome, edit_label, edit_outcomes
-from astevo.variation.intents import INTENTS
 from astevo.variation.prompts import Exemplar
 
 Pair = tuple[Individual, Individual]
@@ -70,7 +69,7 @@ class Breeder:
         )
 
     def breed(self, generation: int, slot: int, pair: Pair, population: list[Individual]) -> Bred:
-        rng_seed = f"{self.config.random_seed}:{generation}:{slot}"
+        rng_seed = draw_seed(self.config, generation, slot)
         rng = random.Random(rng_seed)
         first, second = pair
         if (
@@ -126,10 +125,9 @@ class Breeder:
         rng_seed: str,
     ) -> Bred:
         parent_file = ModelFile(parent.code, f"#{parent.id}")
-        intent = self.config.mutation.intent or rng.choice(INTENTS)
         meta = self.store.meta()
-        block = choose_block(
-            parent_file, self.config.blocks, intent, rng, meta.get("block_parameters"), meta.get("model_parameters")
+        intent, block = mutation_site(
+            parent_file, self.config, rng, meta.get("block_parameters"), meta.get("model_parameters")
         )
         evolving = self.strategy.evolves(generation)
         exemplar = _exemplar(self.store, population) if evolving and rng.random() < self.config.eot_rate else None
@@ -204,6 +202,11 @@ class Breeder:
             if listed.id not in self._block_hashes and listed.status != DISCARDED:
                 self._block_hashes[listed.id] = block_hashes(self.store.individual(listed.id).code)
         return frozenset(hashes[block] for hashes in self._block_hashes.values() if block in hashes)
+
+
+def draw_seed(config: EvolveConfig, generation: int, slot: int) -> str:
+    """What seeds every draw of one child: its place in the run, not the order in which slots get to it."""
+    return f"{config.random_seed}:{generation}:{slot}"
 
 
 def _exemplar(store: RunStore, population: list[Individual]) -> Exemplar | None:

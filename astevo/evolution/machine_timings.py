@@ -1,12 +1,12 @@
 """The timings a new run's slots and threads are chosen from, measured on this machine before its first training.
 
 The seed trains on a slice of the budget at one thread and at every core (once, at the given threads or
-at a GPU's share of the cores, when those decide), and the variation makes
-one proposal of the seed as the run would, its fast checks included; the model's cores are the
-process's CPU time over that proposal's wall time, so a model offloaded to a GPU counts as what it
-really takes. Nothing here is cached or stored as a result, and the proposal is thrown away: the
-run's own draws do not change. It costs at most two short trainings and one proposal, less than a
-generation.
+at a GPU's share of the cores, when those decide), and the variation makes the run's first mutation of the
+seed, drawn as the run will draw it, its fast checks included; the model's cores are the process's CPU time
+over that proposal's wall time, so a model offloaded to a GPU counts as what it really takes. No training
+here is cached or stored as a result; the proposal is kept, and the run's first child is that proposal
+instead of a second model call (the draw is the same, so the run decides the same). What measuring costs is
+then at most two short trainings, less than a generation.
 """
 
 from __future__ import annotations
@@ -17,23 +17,32 @@ import os
 import random
 import time
 
+from astevo.code.canonical import block_hashes
 from astevo.errors import AstevoError
 from astevo.evaluation.base import EvaluationRequest, Size
 from astevo.evaluation.checks import BlockCheck
 from astevo.evaluation.executors.local import LocalEvaluator
 from astevo.evaluation.executors.slot_plan import MachineTimings
-from astevo.evolution.block_choice import choose_block
+from astevo.evolution.block_choice import mutation_site
+from astevo.evolution.breeder import draw_seed
 from astevo.evolution.run_setup import PlannedRun
 from astevo.evolution.strategy import strategy_of
 from astevo.settings import EvolveConfig, FitnessSettings
 from astevo.variation.base import Variation
-from astevo.variation.intents import INTENTS
+from astevo.variation.reuse import ReusingFirstProposal
 
 PROBE_IMAGES = 2048  # a slice long enough that the first steps' set-up is a small part of it
+FIRST_MUTATION = (0, 1)  # generation 0 mutates the seed from slot 1 on (slot 0 is the seed itself)
 
 
-def measure_timings(planned: PlannedRun, variation: Variation, gpus: int) -> tuple[MachineTimings, float]:
-    """The timings, and the seconds measuring them took."""
+@dataclasses.dataclass(frozen=True)
+class Measured:
+    timings: MachineTimings
+    seconds: float  # what measuring took, the proposal included
+    variation: Variation  # the run's: it hands the measured proposal back as the run's first child
+
+
+def measure_timings(planned: PlannedRun, variation: Variation, gpus: int) -> Measured:
     started = time.perf_counter()
     cores = os.cpu_count() or 1
     evaluator = LocalEvaluator(workers=1)  # uncached: a result from an earlier run would take no time at all
@@ -47,7 +56,8 @@ def measure_timings(planned: PlannedRun, variation: Variation, gpus: int) -> tup
             counts = sorted({1, cores})
         trained = {threads: _training_seconds(evaluator, planned, threads) for threads in counts}
         size = next(iter(trained.values()))[1]
-        propose_seconds, model_cores = _proposal(evaluator, planned, variation, size)
+        reusing = ReusingFirstProposal(variation)
+        propose_seconds, model_cores = _first_proposal(evaluator, planned, reusing, size)
     finally:
         evaluator.close()
     timings = MachineTimings(
@@ -59,7 +69,7 @@ def measure_timings(planned: PlannedRun, variation: Variation, gpus: int) -> tup
         population=planned.config.population,
         further_trainings=_raced_per_generation(planned.config),
     )
-    return timings, time.perf_counter() - started
+    return Measured(timings, time.perf_counter() - started, reusing)
 
 
 def _raced_per_generation(config: EvolveConfig) -> int:
@@ -92,13 +102,15 @@ def _probe_settings(fitness: FitnessSettings, threads: int, images: int) -> Fitn
     return dataclasses.replace(fitness, threads=threads, budget=budget)
 
 
-def _proposal(evaluator: LocalEvaluator, planned: PlannedRun, variation: Variation, size: Size) -> tuple[float, float]:
-    """Seconds of one proposal of the seed, drawn as a run draws one, and the cores the model took meanwhile."""
+def _first_proposal(
+    evaluator: LocalEvaluator, planned: PlannedRun, variation: Variation, size: Size
+) -> tuple[float, float]:
+    """Seconds of the run's first mutation of the seed, and the cores the model took meanwhile."""
     config, seed = planned.config, planned.seed_model
-    rng = random.Random(f"{config.random_seed}:timing")
-    intent = config.mutation.intent or rng.choice(INTENTS)
-    block = choose_block(seed, config.blocks, intent, rng, planned.block_parameters, planned.anatomy.parameters)
-    check = BlockCheck(evaluator, config.fitness, seed, block, parent_size=size)
+    rng = random.Random(draw_seed(config, *FIRST_MUTATION))
+    intent, block = mutation_site(seed, config, rng, planned.block_parameters, planned.anatomy.parameters)
+    known = frozenset({block_hashes(seed.source)[block]})  # the run then holds the seed alone
+    check = BlockCheck(evaluator, config.fitness, seed, block, parent_size=size, known=known)
     cpu, wall = time.process_time(), time.perf_counter()
     variation.mutate(seed, block, intent, rng, None, check)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall

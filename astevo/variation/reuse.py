@@ -1,0 +1,71 @@
+"""A variation that makes a proposal once: `--workers auto` times the model on the run's own first mutation,
+and the run keeps that child instead of paying for the same model call a second time."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from astevo.code.blocks import ModelFile
+from astevo.llm.identity import ModelIdentity
+from astevo.variation.base import Check, Proposal, Variation
+from astevo.variation.edit_outcomes import EditOutcome
+from astevo.variation.prompts import Exemplar
+
+
+@dataclass(frozen=True)
+class Draw:
+    """Everything a proposal depends on (`Variation.mutate`), so that equal draws give equal proposals."""
+
+    parent: str
+    block: str
+    intent: str
+    rng_state: tuple[Any, ...]
+    exemplar: Exemplar | None
+    known: frozenset[str]
+    outcomes: tuple[EditOutcome, ...]
+
+
+@dataclass(frozen=True)
+class _Kept:
+    draw: Draw
+    proposal: Proposal
+    rng_after: tuple[Any, ...]  # where the proposal left the generator, for a caller that draws on
+
+
+class ReusingFirstProposal:
+    """Passes every call on to `inner`, keeping the first one's proposal; the next call with the same draw gets it
+    back (once) without a model call."""
+
+    def __init__(self, inner: Variation) -> None:
+        self.inner = inner
+        self._kept: _Kept | None = None
+        self._first = True
+
+    @property
+    def identity(self) -> ModelIdentity | None:
+        return self.inner.identity
+
+    def mutate(
+        self,
+        model_file: ModelFile,
+        name: str,
+        intent: str,
+        rng: random.Random,
+        exemplar: Exemplar | None,
+        check: Check,
+        outcomes: Sequence[EditOutcome] = (),
+    ) -> Proposal:
+        draw = Draw(model_file.source, name, intent, rng.getstate(), exemplar, check.known, tuple(outcomes))
+        kept = self._kept
+        if kept is not None and kept.draw == draw:
+            self._kept = None
+            rng.setstate(kept.rng_after)
+            return kept.proposal
+        proposal = self.inner.mutate(model_file, name, intent, rng, exemplar, check, outcomes)
+        if self._first:
+            self._first = False
+            self._kept = _Kept(draw, proposal, rng.getstate())
+        return proposal
