@@ -4,6 +4,7 @@ proposal kept as the run's first child."""
 from __future__ import annotations
 
 import random
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -13,8 +14,15 @@ from astevo.cli.slot_choice import new_run_slots, resumed_slots, workers_flag
 from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
 from astevo.evaluation.executors.local import LocalEvaluator, default_workers
-from astevo.evaluation.executors.slot_plan import MachineTimings, SlotPlan, individuals_per_hour, plan_slots
+from astevo.evaluation.executors.slot_plan import (
+    MachineTimings,
+    SlotPlan,
+    individuals_per_hour,
+    plan_slots,
+    widest_training,
+)
 from astevo.evolution.breeder import Breeder
+from astevo.evolution.machine_timings import measure_timings
 from astevo.evolution.run_setup import create_run, plan_run
 from astevo.settings import EvolveConfig, apply
 from astevo.store.run_store import RunStore
@@ -99,7 +107,7 @@ def test_record_round_trips():
 )
 def test_no_setting_is_predicted_faster_than_the_model_proposes(cores, model, propose, single, speedup, population):
     """Proposals are made one after another, so no setting can beat one proposal per `propose` seconds; and
-    the plan is the best of the settings it weighs, up to its tie margin."""
+    the plan is the best of the settings it weighs, up to its tie margin (3% below the best)."""
     machine = timings(
         cores=cores,
         model_cores=min(model, cores),
@@ -110,10 +118,16 @@ def test_no_setting_is_predicted_faster_than_the_model_proposes(cores, model, pr
     )
     plan = plan_slots(machine)
     assert plan.per_hour <= 3600.0 / propose * (1 + 1e-6)
+    assert plan.threads <= widest_training(cores, machine.model_cores)  # so measuring trains no wider than that
     for slots in range(1, cores + 1):
-        assert individuals_per_hour(machine, slots, 1) <= plan.per_hour * 1.03 + 1e-6 or (
+        assert individuals_per_hour(machine, slots, 1) <= plan.per_hour / 0.97 + 1e-6 or (
             machine.model_cores > 1 and slots + machine.model_cores > cores  # not weighed: the model's threads spin
         )
+
+
+def test_the_widest_training_is_what_the_cores_beside_the_model_hold():
+    assert [widest_training(2, model) for model in (0.0, 0.1, 0.9, 1.5)] == [2, 1, 1, 1]
+    assert widest_training(16, 1.0) == 15 and widest_training(16, 0.95) == 15 and widest_training(4, 3.9) == 1
 
 
 def test_workers_flag():
@@ -181,3 +195,28 @@ def test_the_proposal_auto_measures_is_the_runs_first_child(tmp_path):
         evaluator.close()
     assert measured_with.calls == 1  # the run's first mutation made no second model call
     assert children[0] == children[1] and children[0].source is not None
+
+
+class BusyVariation(ScriptedVariation):
+    """Takes a core for a second before it proposes, as a one-thread model on the CPU does."""
+
+    def mutate(self, *arguments, **keywords) -> Proposal:
+        end = time.process_time() + 1.0
+        while time.process_time() < end:
+            pass
+        return super().mutate(*arguments, **keywords)
+
+
+def test_the_seed_trains_at_several_threads_only_where_the_model_leaves_cores_for_them():
+    """The rule never gives a training more threads than the cores the model leaves, so measuring trains the
+    seed at those only when there are two or more (on 2 cores beside a one-thread model, never)."""
+    fitness = {**SETTINGS["fitness"], "threads": 0}
+    planned = plan_run(
+        apply(EvolveConfig(), {**SETTINGS, "fitness": fitness}), ModelFile.read(SEED), None, LocalEvaluator()
+    )
+    measured = measure_timings(planned, BusyVariation(), gpus=0)
+    machine = measured.timings
+    assert machine.model_cores >= 0.3 and machine.propose_seconds >= 1.0
+    widest = widest_training(machine.cores, machine.model_cores)
+    assert sorted(machine.train_seconds) == sorted({1, widest})
+    assert plan_slots(machine).threads <= widest

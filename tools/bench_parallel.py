@@ -12,8 +12,8 @@ budget, nothing comes from the evaluation cache. The same run seed and settings 
 each with a fresh LLM and fresh warm workers. Sequential settings train with every core (astevo 0.3's
 default); pipelined ones with the cores the LLM's threads leave, shared by the slots (astevo's default
 now), since more threads than cores collapse both. Runs with the same training threads must give the
-same genealogy: the sequential pair, and the pipelined ones. For each fixed setting the rate the auto rule
-predicts from its measurements is printed beside the measured one.
+same genealogy: the sequential pair, and the pipelined ones with auto when it chose their threads. For
+each fixed setting the rate the auto rule predicts from its measurements is printed beside the measured one.
 Then the overhead per evaluation, cold and warm: the median wall seconds of a full evaluation of
 the seed outside its build, probe, train and validate stages. Last, the same run on a local Ray
 cluster with two logical GPUs: each task must have seen exactly one GPU, and the genealogy must
@@ -184,6 +184,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="astevo-bench-parallel-") as scratch:
         rates: dict[str, float] = {}
         genealogies: dict[str, list[tuple]] = {}
+        by_threads: dict[int, list[str]] = {}  # runs that train at the same threads must decide the same
         chosen: tuple[MachineTimings, SlotPlan, float] | None = None
         chosen_settings = [setting for setting in SETTINGS if not (arguments.no_cold and not setting.warm)]
         for setting in chosen_settings:
@@ -195,17 +196,18 @@ def main() -> None:
             genealogies[setting.name] = genealogy(folder)
             with RunStore.open(folder) as store:
                 threads = store.config().fitness.threads
+            by_threads.setdefault(threads, []).append(setting.name)
             print(
                 f"  {setting.name:26} {threads or 'all'} training thread(s): {individuals} individuals "
                 f"in {seconds:6.1f} s, {rates[setting.name]:6.1f} per hour"
                 + (f"; measuring took {auto[2]:.1f} s of it and chose {auto[1].reason}" if auto else ""),
                 flush=True,
             )
-        for first, second in ((SETTINGS[0], SETTINGS[1]), (SETTINGS[2], SETTINGS[3])):
-            if first.name in genealogies:
-                same = genealogies[first.name] == genealogies[second.name]
-                valid = sum(row[5] == "evaluated" for row in genealogies[second.name])
-                print(f"same genealogy, {first.name} and {second.name}: {same} ({valid} evaluated)")
+        for count, names in sorted(by_threads.items()):  # auto's first child is the proposal it measured with
+            if len(names) > 1:
+                same = all(genealogies[name] == genealogies[names[0]] for name in names)
+                valid = sum(row[5] == "evaluated" for row in genealogies[names[0]])
+                print(f"same genealogy, {', '.join(names)} ({count or 'all'} thread(s)): {same} ({valid} evaluated)")
         warm = SETTINGS[1].name
         best = max((s.name for s in chosen_settings if not s.auto), key=rates.__getitem__)
         for setting in chosen_settings:

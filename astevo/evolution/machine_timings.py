@@ -1,12 +1,13 @@
 """The timings a new run's slots and threads are chosen from, measured on this machine before its first training.
 
-The seed trains on a slice of the budget at one thread and at every core (once, at the given threads or
-at a GPU's share of the cores, when those decide), and the variation makes the run's first mutation of the
-seed, drawn as the run will draw it, its fast checks included; the model's cores are the process's CPU time
-over that proposal's wall time, so a model offloaded to a GPU counts as what it really takes. No training
-here is cached or stored as a result; the proposal is kept, and the run's first child is that proposal
-instead of a second model call (the draw is the same, so the run decides the same). What measuring costs is
-then at most two short trainings, less than a generation.
+The seed trains on a slice of the budget at one thread (at the given threads or at a GPU's share of the
+cores, when those decide), and the variation makes the run's first mutation of the seed, drawn as the run
+will draw it, its fast checks included; the model's cores are the process's CPU time over that proposal's
+wall time, so a model offloaded to a GPU counts as what it really takes. Only when the cores the model leaves
+allow a training of several threads does the seed train on the slice again, at that many. No training here
+is cached or stored as a result; the proposal is kept, and the run's first child is that proposal instead of
+a second model call (the draw is the same, so the run decides the same). Measuring costs one proposal that
+is not yet overlapped with a training, and one or two short trainings: less than a generation.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from astevo.errors import AstevoError
 from astevo.evaluation.base import EvaluationRequest, Size
 from astevo.evaluation.checks import BlockCheck
 from astevo.evaluation.executors.local import LocalEvaluator
-from astevo.evaluation.executors.slot_plan import MachineTimings
+from astevo.evaluation.executors.slot_plan import MachineTimings, widest_training
 from astevo.evolution.block_choice import mutation_site
 from astevo.evolution.breeder import draw_seed
 from astevo.evolution.run_setup import PlannedRun
@@ -48,16 +49,13 @@ def measure_timings(planned: PlannedRun, variation: Variation, gpus: int) -> Mea
     evaluator = LocalEvaluator(workers=1)  # uncached: a result from an earlier run would take no time at all
     try:
         fitness = planned.config.fitness
-        if fitness.threads:
-            counts = [fitness.threads]
-        elif gpus:
-            counts = [max(1, cores // gpus)]
-        else:
-            counts = sorted({1, cores})
-        trained = {threads: _training_seconds(evaluator, planned, threads) for threads in counts}
-        size = next(iter(trained.values()))[1]
+        first = fitness.threads or (max(1, cores // gpus) if gpus else 1)
+        trained = {first: _training_seconds(evaluator, planned, first)}
         reusing = ReusingFirstProposal(variation)
-        propose_seconds, model_cores = _first_proposal(evaluator, planned, reusing, size)
+        propose_seconds, model_cores = _first_proposal(evaluator, planned, reusing, trained[first][1])
+        widest = widest_training(cores, model_cores)
+        if not fitness.threads and not gpus and widest > 1:  # only then can a setting train with several threads
+            trained[widest] = _training_seconds(evaluator, planned, widest)
     finally:
         evaluator.close()
     timings = MachineTimings(

@@ -13,6 +13,7 @@ With GPUs, each slot trains on its own GPU.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -78,6 +79,12 @@ def plan_slots(timings: MachineTimings, *, threads: int | None = None) -> SlotPl
 def individuals_per_hour(timings: MachineTimings, slots: int, threads: int) -> float:
     seconds = _generation_seconds(timings, slots, threads)
     return 3600.0 * timings.population / seconds if seconds > 0 else float("inf")
+
+
+def widest_training(cores: int, model_cores: float) -> int:
+    """The most threads one training may get beside the model: a wider one would run beyond the cores the model
+    leaves, where threads that wait for each other collapse."""
+    return max(1, math.floor(cores - model_cores + 1e-9))
 
 
 def _settings(timings: MachineTimings, threads: int | None) -> list[tuple[int, int]]:
