@@ -4,7 +4,8 @@ proposal kept as the run's first child."""
 from __future__ import annotations
 
 import random
-import time
+import types
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from astevo.cli.slot_choice import new_run_slots, resumed_slots, workers_flag
 from astevo.code.blocks import ModelFile
 from astevo.errors import AstevoError
+from astevo.evaluation.base import Size
 from astevo.evaluation.executors.local import LocalEvaluator, default_workers
 from astevo.evaluation.executors.slot_plan import (
     MachineTimings,
@@ -21,8 +23,8 @@ from astevo.evaluation.executors.slot_plan import (
     plan_slots,
     widest_training,
 )
-from astevo.evolution.breeder import Breeder
-from astevo.evolution.machine_timings import measure_timings
+from astevo.evolution import machine_timings
+from astevo.evolution.loop import Evolution
 from astevo.evolution.run_setup import create_run, plan_run
 from astevo.settings import EvolveConfig, apply
 from astevo.store.run_store import RunStore
@@ -155,9 +157,7 @@ class PassingCheck:
         return None
 
 
-def test_a_kept_proposal_is_handed_back_once_and_only_for_the_same_draw():
-    inner = ScriptedVariation()
-    reusing = ReusingFirstProposal(inner)
+def _proposer(reusing: ReusingFirstProposal) -> Callable[..., tuple[Proposal, float]]:
     seed = ModelFile.read(SEED)
 
     def propose(rng_seed: str, intent: str = "hyperparameters") -> tuple[Proposal, float]:
@@ -165,58 +165,74 @@ def test_a_kept_proposal_is_handed_back_once_and_only_for_the_same_draw():
         proposal = reusing.mutate(seed, "SE_LN", intent, rng, None, PassingCheck())
         return proposal, rng.random()  # where the proposal left the generator
 
+    return propose
+
+
+def test_the_kept_proposal_goes_back_to_the_next_call_making_the_same_draw_and_no_later_one():
+    inner = ScriptedVariation()
+    propose = _proposer(ReusingFirstProposal(inner))
     first = propose("a")
     assert inner.calls == 1
-    assert propose("b")[0] != first[0] and inner.calls == 2  # another draw: the model is asked
-    propose("a", intent="unusual_values")
-    assert inner.calls == 3  # another intent too
-    assert propose("a") == first and inner.calls == 3  # the same draw: handed back, the generator where it was
-    assert propose("a") == first and inner.calls == 4  # once
+    assert propose("a") == first and inner.calls == 1  # handed back, the generator left where the model left it
+    assert propose("a") == first and inner.calls == 2  # nothing kept any more: the model answers
 
 
+@pytest.mark.parametrize("other", [("b", "hyperparameters"), ("a", "unusual_values")], ids=["generator", "intent"])
+def test_a_call_making_another_draw_goes_to_the_model_and_drops_the_kept_proposal(other):
+    inner = ScriptedVariation()
+    propose = _proposer(ReusingFirstProposal(inner))
+    first = propose("a")
+    propose(*other)
+    assert inner.calls == 2
+    assert propose("a") == first and inner.calls == 3
+
+
+@pytest.mark.slow
 def test_the_proposal_auto_measures_is_the_runs_first_child(tmp_path):
-    """`--workers auto` times the model on the run's own first mutation and the run keeps it: the same child a
-    fixed --workers run breeds there, for one model call instead of two."""
-    planned = plan_run(apply(EvolveConfig(), SETTINGS), ModelFile.read(SEED), None, LocalEvaluator())
-    measured_with = ScriptedVariation()
-    auto_planned, chosen, _, run_variation = new_run_slots(planned, measured_with, None)
-    assert chosen is not None and measured_with.calls == 1
-    fixed_planned, _, _, fixed_variation = new_run_slots(planned, ScriptedVariation(), 1)
-    children = []
-    runs = (("auto", auto_planned, run_variation), ("fixed", fixed_planned, fixed_variation))
-    for name, run_planned, variation in runs:
-        evaluator = LocalEvaluator()
-        with create_run(tmp_path / name, run_planned, None) as store:
-            breeder = Breeder(store, variation, evaluator)
-            store.add(breeder.seed())
-            seed = store.at(0, 0)
-            assert seed is not None
-            children.append(breeder.breed(0, 1, (seed, seed), [seed]).new)
+    """`--workers auto` times the model on the run's own first mutation and the run keeps it: a generation
+    bred as a fixed --workers run breeds it, with one model call fewer."""
+    config = apply(EvolveConfig(), {**SETTINGS, "generations": 1})
+    planned = plan_run(config, ModelFile.read(SEED), None, LocalEvaluator())
+    variations = {"auto": ScriptedVariation(), "fixed": ScriptedVariation()}
+    bred = {}
+    for name, workers in (("auto", None), ("fixed", 1)):
+        run_planned, chosen, slots, variation = new_run_slots(planned, variations[name], workers)
+        evaluator = LocalEvaluator(workers=slots)
+        with create_run(tmp_path / name, run_planned, chosen) as store:
+            Evolution(store, variation, evaluator, force=True).run()
+            bred[name] = [(i.generation, i.slot, i.operator, i.code_hash, i.exchanges) for i in store.individuals()]
         evaluator.close()
-    assert measured_with.calls == 1  # the run's first mutation made no second model call
-    assert children[0] == children[1] and children[0].source is not None
+    assert bred["auto"] == bred["fixed"] and len(bred["auto"]) == 1 + SETTINGS["population"]
+    assert variations["auto"].calls == variations["fixed"].calls  # the measuring's call was the run's first
 
 
-class BusyVariation(ScriptedVariation):
-    """Takes a core for a second before it proposes, as a one-thread model on the CPU does."""
+@pytest.mark.parametrize(
+    ("cores", "model_cores", "threads", "gpus", "probed"),
+    [
+        (2, 0.9, 0, 0, [1]),  # this machine beside a one-thread model: no setting trains wider than 1
+        (2, 0.0, 0, 0, [1, 2]),  # a served model takes no core here
+        (8, 0.9, 0, 0, [1, 7]),
+        (8, 0.9, 3, 0, [3]),  # given threads decide
+        (8, 0.9, 0, 2, [4]),  # each GPU's share of the cores
+    ],
+)
+def test_the_seed_trains_again_only_at_threads_a_setting_could_use(
+    monkeypatch, cores, model_cores, threads, gpus, probed
+):
+    """The rule never gives a training more threads than the cores the model leaves, so the seed is trained
+    at those only when there are two or more."""
+    trained: list[int] = []
 
-    def mutate(self, *arguments, **keywords) -> Proposal:
-        end = time.process_time() + 1.0
-        while time.process_time() < end:
-            pass
-        return super().mutate(*arguments, **keywords)
+    def training_seconds(evaluator, planned, count):
+        trained.append(count)
+        return 10.0 / count, Size(1000, 1000)
 
-
-def test_the_seed_trains_at_several_threads_only_where_the_model_leaves_cores_for_them():
-    """The rule never gives a training more threads than the cores the model leaves, so measuring trains the
-    seed at those only when there are two or more (on 2 cores beside a one-thread model, never)."""
-    fitness = {**SETTINGS["fitness"], "threads": 0}
-    planned = plan_run(
-        apply(EvolveConfig(), {**SETTINGS, "fitness": fitness}), ModelFile.read(SEED), None, LocalEvaluator()
-    )
-    measured = measure_timings(planned, BusyVariation(), gpus=0)
-    machine = measured.timings
-    assert machine.model_cores >= 0.3 and machine.propose_seconds >= 1.0
-    widest = widest_training(machine.cores, machine.model_cores)
-    assert sorted(machine.train_seconds) == sorted({1, widest})
-    assert plan_slots(machine).threads <= widest
+    monkeypatch.setattr(machine_timings.os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(machine_timings, "_training_seconds", training_seconds)
+    monkeypatch.setattr(machine_timings, "_first_proposal", lambda *arguments: (9.0, model_cores))
+    fitness = {**SETTINGS["fitness"], "threads": threads}
+    config = apply(EvolveConfig(), {**SETTINGS, "fitness": fitness})
+    planned = types.SimpleNamespace(config=config)  # what measuring reads when the trainings are stubbed
+    measured = machine_timings.measure_timings(planned, ScriptedVariation(), gpus)
+    assert trained == probed and sorted(measured.timings.train_seconds) == sorted(probed)
+    assert plan_slots(measured.timings, threads=threads or None).threads <= max(probed)

@@ -38,12 +38,15 @@ FIRST_MUTATION = (0, 1)  # generation 0 mutates the seed from slot 1 on (slot 0 
 
 @dataclasses.dataclass(frozen=True)
 class Measured:
+    """What the slot choice reads, and the variation the run must use to keep the measured proposal."""
+
     timings: MachineTimings
     seconds: float  # what measuring took, the proposal included
     variation: Variation  # the run's: it hands the measured proposal back as the run's first child
 
 
 def measure_timings(planned: PlannedRun, variation: Variation, gpus: int) -> Measured:
+    """Timings measured only as far as a setting the rule may choose needs them."""
     started = time.perf_counter()
     cores = os.cpu_count() or 1
     evaluator = LocalEvaluator(workers=1)  # uncached: a result from an earlier run would take no time at all
@@ -52,7 +55,7 @@ def measure_timings(planned: PlannedRun, variation: Variation, gpus: int) -> Mea
         first = fitness.threads or (max(1, cores // gpus) if gpus else 1)
         trained = {first: _training_seconds(evaluator, planned, first)}
         reusing = ReusingFirstProposal(variation)
-        propose_seconds, model_cores = _first_proposal(evaluator, planned, reusing, trained[first][1])
+        propose_seconds, model_cores = _first_proposal(evaluator, planned, reusing, trained[first][1], first)
         widest = widest_training(cores, model_cores)
         if not fitness.threads and not gpus and widest > 1:  # only then can a setting train with several threads
             trained[widest] = _training_seconds(evaluator, planned, widest)
@@ -101,14 +104,16 @@ def _probe_settings(fitness: FitnessSettings, threads: int, images: int) -> Fitn
 
 
 def _first_proposal(
-    evaluator: LocalEvaluator, planned: PlannedRun, variation: Variation, size: Size
+    evaluator: LocalEvaluator, planned: PlannedRun, variation: Variation, size: Size, threads: int
 ) -> tuple[float, float]:
-    """Seconds of the run's first mutation of the seed, and the cores the model took meanwhile."""
+    """Seconds of the run's first mutation of the seed, and the cores the model took meanwhile; its fast checks
+    run at `threads`, as the run's will unless it chooses more."""
     config, seed = planned.config, planned.seed_model
     rng = random.Random(draw_seed(config, *FIRST_MUTATION))
     intent, block = mutation_site(seed, config, rng, planned.block_parameters, planned.anatomy.parameters)
     known = frozenset({block_hashes(seed.source)[block]})  # the run then holds the seed alone
-    check = BlockCheck(evaluator, config.fitness, seed, block, parent_size=size, known=known)
+    settings = dataclasses.replace(config.fitness, threads=threads)
+    check = BlockCheck(evaluator, settings, seed, block, parent_size=size, known=known)
     cpu, wall = time.process_time(), time.perf_counter()
     variation.mutate(seed, block, intent, rng, None, check)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall

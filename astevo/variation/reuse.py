@@ -17,7 +17,8 @@ from astevo.variation.prompts import Exemplar
 
 @dataclass(frozen=True)
 class Draw:
-    """Everything a proposal depends on (`Variation.mutate`), so that equal draws give equal proposals."""
+    """The arguments of `Variation.mutate` a proposal depends on, so that equal draws give equal proposals (the
+    check's settings aside: the measuring's and the run's differ at most in threads, which change no verdict)."""
 
     parent: str
     block: str
@@ -36,8 +37,8 @@ class _Kept:
 
 
 class ReusingFirstProposal:
-    """Passes every call on to `inner`, keeping the first one's proposal; the next call with the same draw gets it
-    back (once) without a model call."""
+    """Passes every call on to `inner`, keeping the first one's proposal; the next call gets it back without a
+    model call when it makes the same draw, and after that nothing is kept."""
 
     def __init__(self, inner: Variation) -> None:
         self.inner = inner
@@ -58,10 +59,11 @@ class ReusingFirstProposal:
         check: Check,
         outcomes: Sequence[EditOutcome] = (),
     ) -> Proposal:
+        if not self._first and self._kept is None:
+            return self.inner.mutate(model_file, name, intent, rng, exemplar, check, outcomes)
         draw = Draw(model_file.source, name, intent, rng.getstate(), exemplar, check.known, tuple(outcomes))
-        kept = self._kept
+        kept, self._kept = self._kept, None  # only the call after the kept one may match: the run's first mutation
         if kept is not None and kept.draw == draw:
-            self._kept = None
             rng.setstate(kept.rng_after)
             return kept.proposal
         proposal = self.inner.mutate(model_file, name, intent, rng, exemplar, check, outcomes)
