@@ -19,9 +19,10 @@ the seed outside its build, probe, train and validate stages. Last, the same run
 cluster with two logical GPUs: each task must have seen exactly one GPU, and the genealogy must
 equal the local run's. Usage:
 
-    python tools/bench_parallel.py [--population 4] [--generations 3] [--overhead-runs 5] [--no-ray]
+    python tools/bench_parallel.py [--population 4] [--generations 3] [--overhead-runs 5] [--no-ray] [--rounds 1]
 
-(`--overhead-runs 0` skips the overhead measurement.)
+(`--overhead-runs 0` skips the overhead measurement; `--rounds N` runs the settings N times, round by round,
+and prints each setting's mean with its rounds, since one run of a setting varies by 10-15% on a busy machine.)
 """
 
 from __future__ import annotations
@@ -174,7 +175,10 @@ def main() -> None:
     parser.add_argument("--overhead-runs", type=int, default=5)
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray run")
     parser.add_argument("--no-cold", action="store_true", help="skip cold sequential (astevo 0.3's way; the slowest)")
+    parser.add_argument("--rounds", type=int, default=1, help="run every setting this many times, round by round")
     arguments = parser.parse_args()
+    if arguments.rounds < 1:
+        parser.error(f"--rounds must be 1 or more, got {arguments.rounds}")
     base = apply(EvolveConfig(), {"population": arguments.population, "generations": arguments.generations})
     print(
         f"workload: population {base.population}, {base.generations} generations, default budget "
@@ -182,52 +186,47 @@ def main() -> None:
         f"{resolve_model(None).path.name}, no evaluation cache, {os.cpu_count()} cores"
     )
     with tempfile.TemporaryDirectory(prefix="astevo-bench-parallel-") as scratch:
-        rates: dict[str, float] = {}
+        chosen_settings = [setting for setting in SETTINGS if not (arguments.no_cold and not setting.warm)]
+        rates: dict[str, list[float]] = {setting.name: [] for setting in chosen_settings}
         genealogies: dict[str, list[tuple]] = {}
         by_threads: dict[int, list[str]] = {}  # runs that train at the same threads must decide the same
-        chosen: tuple[MachineTimings, SlotPlan, float] | None = None
-        chosen_settings = [setting for setting in SETTINGS if not (arguments.no_cold and not setting.warm)]
-        for setting in chosen_settings:
-            config = setting_config(base, setting)
-            folder = Path(scratch) / setting.name.replace(" ", "-").replace(",", "")
-            seconds, individuals, auto = evolve(config, folder, setting)
-            chosen = auto or chosen
-            rates[setting.name] = individuals / seconds * 3600
-            genealogies[setting.name] = genealogy(folder)
-            with RunStore.open(folder) as store:
-                threads = store.config().fitness.threads
-            by_threads.setdefault(threads, []).append(setting.name)
-            print(
-                f"  {setting.name:26} {threads or 'all'} training thread(s): {individuals} individuals "
-                f"in {seconds:6.1f} s, {rates[setting.name]:6.1f} per hour"
-                + (f"; measuring took {auto[2]:.1f} s of it and chose {auto[1].reason}" if auto else ""),
-                flush=True,
-            )
+        measured: list[MachineTimings] = []  # auto's, by round
+        threads_of: dict[str, int] = {}
+        for round_ in range(1, arguments.rounds + 1):  # every setting once per round: drift falls on all alike
+            for setting in chosen_settings:
+                config = setting_config(base, setting)
+                run = f"{setting.name}, round {round_}"
+                folder = Path(scratch) / run.replace(" ", "-").replace(",", "")
+                seconds, individuals, auto = evolve(config, folder, setting)
+                rates[setting.name].append(individuals / seconds * 3600)
+                genealogies[run] = genealogy(folder)
+                with RunStore.open(folder) as store:
+                    threads = threads_of[setting.name] = store.config().fitness.threads
+                by_threads.setdefault(threads, []).append(run)
+                if auto:
+                    measured.append(auto[0])
+                print(
+                    f"  {run:35} {threads or 'all'} training thread(s): {individuals} individuals "
+                    f"in {seconds:6.1f} s, {rates[setting.name][-1]:6.1f} per hour"
+                    + (f"; measuring took {auto[2]:.1f} s of it and chose {auto[1].reason}" if auto else ""),
+                    flush=True,
+                )
         for count, names in sorted(by_threads.items()):  # auto's first child is the proposal it measured with
             if len(names) > 1:
                 same = all(genealogies[name] == genealogies[names[0]] for name in names)
                 valid = sum(row[5] == "evaluated" for row in genealogies[names[0]])
-                print(f"same genealogy, {', '.join(names)} ({count or 'all'} thread(s)): {same} ({valid} evaluated)")
-        warm = SETTINGS[1].name
-        best = max((s.name for s in chosen_settings if not s.auto), key=rates.__getitem__)
-        for setting in chosen_settings:
-            against_cold = (
-                f"{rates[setting.name] / rates[SETTINGS[0].name]:.2f}x cold sequential, "
-                if (SETTINGS[0].name in rates)
-                else ""
-            )
-            print(
-                f"  {setting.name:26} {against_cold}{rates[setting.name] / rates[warm]:.2f}x warm sequential, "
-                f"{rates[setting.name] / rates[best]:.2f}x the best fixed setting ({best})"
-            )
-        if chosen is not None:
-            print("what the auto rule predicted for the pipelined settings, from its own measurements:")
+                print(f"same genealogy, {'; '.join(names)} ({count or 'all'} thread(s)): {same} ({valid} evaluated)")
+        report_rates(chosen_settings, rates)
+        if measured:
+            print("what the auto rule predicted for the pipelined settings, from its own measurements in each round:")
             for setting in chosen_settings:
                 if setting.pipelined and not setting.auto:
-                    with RunStore.open(Path(scratch) / setting.name.replace(" ", "-").replace(",", "")) as store:
-                        threads = store.config().fitness.threads or os.cpu_count() or 1
-                    predicted = individuals_per_hour(chosen[0], setting.workers, threads)
-                    print(f"  {setting.name:26} {predicted:6.1f} per hour (measured {rates[setting.name]:6.1f})")
+                    threads = threads_of[setting.name] or os.cpu_count() or 1
+                    predicted = [individuals_per_hour(timings, setting.workers, threads) for timings in measured]
+                    print(
+                        f"  {setting.name:26} {', '.join(f'{rate:6.1f}' for rate in predicted)} per hour "
+                        f"(measured {', '.join(f'{rate:6.1f}' for rate in rates[setting.name])})"
+                    )
         shared_pool(WARM_IMPORTS).close()
         for label, warm_workers in (("cold", False), ("warm", True)) if arguments.overhead_runs else ():
             outside, whole = overhead(base, warm_workers, arguments.overhead_runs)
@@ -237,7 +236,28 @@ def main() -> None:
                 f"{statistics.median(whole):.2f} s"
             )
         if not arguments.no_ray:
-            ray_run(setting_config(base, SETTINGS[2]), Path(scratch) / "ray", genealogies[SETTINGS[2].name])
+            local = genealogies[f"{SETTINGS[2].name}, round 1"]
+            ray_run(setting_config(base, SETTINGS[2]), Path(scratch) / "ray", local)
+
+
+def report_rates(settings: list[Setting], rates: dict[str, list[float]]) -> None:
+    """Each setting's mean rate against warm sequential's and the best fixed setting's, with the same ratio
+    round by round (measured side by side, so less exposed to the machine's drift than the means)."""
+    mean = {name: statistics.fmean(values) for name, values in rates.items()}
+    warm = SETTINGS[1].name
+    best = max((s.name for s in settings if not s.auto), key=mean.__getitem__)
+    cold = SETTINGS[0].name
+    for setting in settings:
+        values = rates[setting.name]
+        spread = f" (rounds: {', '.join(f'{value:.1f}' for value in values)})" if len(values) > 1 else ""
+        against_cold = f"{mean[setting.name] / mean[cold]:.2f}x cold sequential, " if cold in mean else ""
+        by_round = [value / rates[best][index] for index, value in enumerate(values)]
+        print(
+            f"  {setting.name:26} {mean[setting.name]:6.1f} per hour{spread}: {against_cold}"
+            f"{mean[setting.name] / mean[warm]:.2f}x warm sequential, {mean[setting.name] / mean[best]:.2f}x the best "
+            f"fixed setting ({best})"
+            + (f", by round {', '.join(f'{ratio:.2f}x' for ratio in by_round)}" if len(values) > 1 else "")
+        )
 
 
 def ray_run(config: EvolveConfig, folder: Path, local: list[tuple]) -> None:
