@@ -27,6 +27,7 @@ from astevo.variation.intents import INTENTS, PERSONAS
 DATASET_NAMES = ("cifar10", "fashion-mnist", "folder")  # folder: the user's own images, in --data
 COSTS = ("parameters", "macs")
 SCOPES = ("line", "block")
+ANSWERS = ("written", "ranked")  # at a spot: the model writes under the grammar, or ranks the spot's listed options
 # What proposes offspring: evolution with the language model, evolution with uniformly drawn edits (the
 # baseline that asks whether the model's choices beat chance), or the model's mutations of the seed alone
 # with no selection (best-of-n sampling, the baseline that asks whether evolving helps).
@@ -170,6 +171,7 @@ class MutationSettings:
     intent: str | None = None
     persona: str | None = None  # None: one drawn per proposal
     scope: str = "line"
+    answers: str = "written"  # one of ANSWERS
     repairs: int = 3
     random_seed: int = 0
 
@@ -185,6 +187,7 @@ class MutationSettings:
             f"must be one of {', '.join(PERSONAS)}, got {self.persona!r}",
         )
         require(self.scope in SCOPES, "scope", f"must be one of {', '.join(SCOPES)}, got {self.scope!r}")
+        require(self.answers in ANSWERS, "answers", f"must be one of {', '.join(ANSWERS)}, got {self.answers!r}")
         require(self.backend in BACKENDS, "backend", f"must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         require(
             self.backend != SERVER or self.server.url is not None,

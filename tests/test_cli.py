@@ -159,6 +159,7 @@ def test_mutate_shows_a_diff_and_a_verdict_with_the_bundled_model() -> None:
         (["--block", "SE", "--model", "/nonexistent/model.gguf"], "/nonexistent/model.gguf"),
         (["--block", "SE", "--operator", "nonsense"], "--operator must be one of hyperparameters"),
         (["--block", "SE", "--n", "0"], "--n must be at least 1"),
+        (["--block", "SE", "--answers", "guessed"], "--answers must be one of written, ranked"),
     ],
 )
 def test_mutate_usage_errors_exit_2(args: list[str], message: str) -> None:

@@ -3,9 +3,11 @@
 
 Each method makes `--proposals` proposals from the seed, drawn as a run draws them (intent, then block;
 the same draws for every method): `llm:NAME` is the LLM mutation by the named model (or a .gguf path),
-`llm:NAME:block` the same in block scope (the model writes the whole body), and `random` the uniformly
-drawn edits of `--variation random`. Every distinct valid child is trained with `--seeds` training seeds
-on the run's budget (validation split only), the seed model with `--seed-trainings`. Per method:
+`llm:NAME:block` the same in block scope (the model writes the whole body), `llm:NAME:ranked` the model
+choosing among the options `random` draws from, by their log-probabilities (`[mutation] answers = "ranked"`),
+and `random` the uniformly drawn edits of `--variation random`. Every distinct valid child is trained with
+`--seeds` training seeds on the run's budget (validation split only), the seed model with `--seed-trainings`.
+Per method:
 
 - improved: children whose mean beats the seed's by more than 2 standard errors, of all proposals
   (one training's noise is the pooled within-model std of every model trained here);
@@ -76,16 +78,17 @@ def variation_for(method: str, settings: MutationSettings, fitness: FitnessSetti
 
         return RandomVariation(settings)
     kind, _, rest = method.partition(":")
-    if kind != "llm" or not rest:
-        raise SystemExit(f"error: a method is llm:NAME, llm:NAME:block or random, got {method!r}")
-    name, _, scope = rest.partition(":")
+    name, _, way = rest.partition(":")
+    if kind != "llm" or not name or way not in ("", "block", "ranked"):
+        raise SystemExit(f"error: a method is llm:NAME, llm:NAME:block, llm:NAME:ranked or random, got {method!r}")
     from astevo.llm.gguf import resolve_model
     from astevo.llm.llama_cpp_backend import LlamaCppGenerator
     from astevo.variation.llm_mutation import LLMVariation
     from astevo.variation.prompts import training_objective
 
     model = resolve_model(name, lambda line: print(line, flush=True))
-    settings = dataclasses.replace(settings, model=model.name, scope=scope or "line")
+    scope, answers = ("block", "written") if way == "block" else ("line", way or "written")
+    settings = dataclasses.replace(settings, model=model.name, scope=scope, answers=answers)
     return LLMVariation(LlamaCppGenerator.from_settings(settings, model), settings, training_objective(fitness))
 
 

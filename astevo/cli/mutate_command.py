@@ -47,6 +47,13 @@ def mutate(
     scope: Annotated[
         str, typer.Option(help="line: edit one spot per call (suits tiny models); block: write the whole body.")
     ] = "line",
+    answers: Annotated[
+        str,
+        typer.Option(
+            help="written: the model writes at a spot under its grammar; ranked: it chooses among the spot's "
+            "listed options by their log-probabilities (a model file only)."
+        ),
+    ] = "written",
     repairs: Annotated[int, typer.Option(help="Further attempts after a rejected answer.")] = 3,
     seed: Annotated[int, typer.Option(help="Seed of the run's random draws.")] = 0,
     threads: Annotated[int, typer.Option(help="Threads for llama.cpp (0: half the cores).")] = 0,
@@ -67,6 +74,7 @@ def mutate(
             "intent": operator,
             "persona": persona,
             "scope": scope,
+            "answers": answers,
             "repairs": repairs,
             "random_seed": seed,
             "llama_cpp": {"threads": threads, "context": context, "gpu_layers": gpu_layers},

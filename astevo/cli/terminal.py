@@ -34,6 +34,7 @@ SETTING_FLAGS = {
     "mutation.intent": "--operator",
     "mutation.persona": "--persona",
     "mutation.scope": "--scope",
+    "mutation.answers": "--answers",
     "mutation.repairs": "--repairs",
     "mutation.random_seed": "--seed",
     "mutation.llama_cpp.threads": "--threads",

@@ -7,8 +7,10 @@ llama.cpp's own GBNF sampler, which is several times slower on large vocabularie
 from __future__ import annotations
 
 import ctypes
+import math
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TypedDict
 
@@ -212,10 +214,7 @@ class LlamaCppGenerator:
             self._tokenize(self.render([{"role": "system", "content": system}, {"role": "user", "content": text}]))
             for text in ("a", "b")
         )
-        length = next(
-            (i for i, (x, y) in enumerate(zip(one, other, strict=False)) if x != y), min(len(one), len(other))
-        )
-        return one[: max(length - 1, 0)]
+        return one[: max(_common_length(one, other) - 1, 0)]
 
     def render(self, messages: list[dict[str, str]]) -> str:
         """The chat as the model was trained to read it, ending where the assistant speaks."""
@@ -276,6 +275,49 @@ class LlamaCppGenerator:
             finish=finish,
         )
 
+    def score(self, messages: list[dict[str, str]], options: Sequence[str], *, prefix: str = "") -> list[float]:
+        """Each option's log-probability as the text after `prefix` (astevo.llm.scoring).
+
+        The tokens every option's text shares with the prompt are evaluated once, reusing the KV cache as
+        `complete` does; each option then costs one batch of its own tokens. Tokens may merge across the
+        prompt's end, so each option is tokenized together with the prompt and scored from where they part.
+        """
+        if not options or not all(options):
+            raise ValueError("scoring needs one or more options, none of them empty")
+        prompt = self.render(messages) + prefix
+        sequences = [self._tokenize(prompt + option) for option in options]
+        longest = max(len(tokens) for tokens in sequences)
+        if longest > self._llama.n_ctx():
+            raise AstevoError(
+                f"the prompt and an option take {longest} tokens, more than the model's context of "
+                f"{self._llama.n_ctx()}: shorten the prompt or raise n_ctx"
+            )
+        shared = min(_common_length(sequences[0], tokens) for tokens in sequences)
+        shared = min(shared, *(len(tokens) - 1 for tokens in sequences))  # every option keeps a token to score
+        if shared < 1:
+            raise ValueError("scoring needs a prompt")
+        llama = self._llama
+        cached = llama.input_ids[: llama.n_tokens].tolist()
+        llama.n_tokens = min(_common_length(cached, sequences[0][:shared]), shared - 1)  # the last one gives logits
+        llama.eval(sequences[0][llama.n_tokens : shared])
+        count = llama.n_vocab()
+        first = _log_softmax(np.ctypeslib.as_array(llama._ctx.get_logits_ith(-1), shape=(count,)))
+        scores = []
+        for tokens in sequences:
+            tail = tokens[shared:]
+            total = float(first[tail[0]])
+            if len(tail) > 1:  # the logits after each of its tokens but the last, in one batch
+                llama._ctx.kv_cache_seq_rm(-1, shared, -1)
+                llama._batch.set_batch(tail[:-1], n_past=shared, logits_all=True)
+                llama._ctx.decode(llama._batch)
+                rows = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(len(tail) - 1, count))
+                total += sum(float(_log_softmax(row)[token]) for row, token in zip(rows, tail[1:], strict=True))
+            scores.append(total)
+        llama._ctx.kv_cache_seq_rm(-1, shared, -1)
+        llama.n_tokens = shared
+        llama._requires_eval = True  # the logits on hand belong to an option's token
+        return scores
+
     def _extend(
         self,
         prompt_ids: list[int],
@@ -333,3 +375,12 @@ class LlamaCppGenerator:
             if kept is not None:
                 return kept.decode("utf-8", errors="replace")
         return self._llama.detokenize(tokens).decode("utf-8", errors="replace")
+
+
+def _common_length(one: Sequence[int], other: Sequence[int]) -> int:
+    return next((i for i, (x, y) in enumerate(zip(one, other, strict=False)) if x != y), min(len(one), len(other)))
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits.astype(np.float64) - float(np.max(logits))
+    return shifted - math.log(float(np.exp(shifted).sum()))

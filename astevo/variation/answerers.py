@@ -1,13 +1,17 @@
-"""Who writes at a spot: the language model under the spot's grammar, or the random baseline's uniform draw over
-the same options. The rewriter asks either the same way, so the baseline differs from the model in nothing else."""
+"""Who writes at a spot: the language model under the spot's grammar, the model's choice among the spot's options
+ranked by their log-probabilities, or the random baseline's uniform draw over the same options. The rewriter asks
+each the same way, so they differ in nothing else."""
 
 from __future__ import annotations
 
+import math
 import random
+import time
 from typing import Protocol
 
 from astevo.llm.backend import Completion, Generator
 from astevo.llm.grammar import assignment_grammar, choice_grammar, continuation_grammar, layer_grammar
+from astevo.llm.scoring import Scorer
 from astevo.variation.edit_sites import EditSite
 from astevo.variation.spot_options import insert_targets, keyword_texts, spot_options
 from astevo.variation.vocabulary import edit_vocabulary
@@ -77,6 +81,35 @@ class ModelAnswers:
         return self.generator.complete(
             messages, prefix=prefix, grammar=grammar, temperature=temperature, max_tokens=max_tokens, seed=seed
         )
+
+
+class RankedAnswers(ModelAnswers):
+    """The model chooses among exactly the options the random baseline draws from, each weighed by how likely
+    the model finds its whole text there (at the answer's temperature), instead of writing token by token."""
+
+    def __init__(self, generator: Generator, scorer: Scorer) -> None:
+        super().__init__(generator)
+        self.scorer = scorer
+
+    def can_answer(self, file_source: str, site: EditSite) -> bool:
+        return bool(spot_options(file_source, site))
+
+    def at_spot(
+        self, messages: Messages, file_source: str, site: EditSite, prefix: str, temperature: float, seed: int
+    ) -> Completion:
+        return self._ranked(messages, spot_options(file_source, site), prefix, temperature, seed)
+
+    def pick(self, messages: Messages, labels: list[str], temperature: float, seed: int) -> Completion:
+        return self._ranked(messages, [f"{label}\n" for label in labels], "", temperature, seed)
+
+    def _ranked(self, messages: Messages, options: list[str], prefix: str, temperature: float, seed: int) -> Completion:
+        started = time.perf_counter()
+        scores = self.scorer.score(messages, options, prefix=prefix)
+        best = max(scores)
+        weights = [math.exp((score - best) / max(temperature, 1e-3)) for score in scores]
+        index = random.Random(seed).choices(range(len(options)), weights)[0]
+        shown = f"{len(options)} options ranked by the model's log-probability; chose one at {scores[index]:.2f}"
+        return Completion(options[index], shown, 0, 0, time.perf_counter() - started, 0.0, "complete")
 
 
 class DrawnAnswers:

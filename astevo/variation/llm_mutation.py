@@ -10,8 +10,9 @@ from astevo.errors import AstevoError
 from astevo.llm.backend import Generator
 from astevo.llm.grammar import body_grammar
 from astevo.llm.identity import ModelIdentity
+from astevo.llm.scoring import Scorer
 from astevo.settings import MutationSettings
-from astevo.variation.answerers import ModelAnswers
+from astevo.variation.answerers import ModelAnswers, RankedAnswers
 from astevo.variation.base import Check, Proposal
 from astevo.variation.edit_outcomes import EditOutcome
 from astevo.variation.intents import INTENTS, PERSONAS
@@ -42,6 +43,11 @@ class LLMVariation:
                 f"the model backend for {generator.name} cannot constrain its output, which line-scope "
                 "edits need; use --scope block"
             )
+        if settings.answers == "ranked" and not isinstance(generator, Scorer):
+            raise AstevoError(
+                f'the model backend for {generator.name} cannot score options, which answers = "ranked" needs; '
+                'use answers = "written" or a model file (--model)'
+            )
         self.generator, self.settings, self.objective = generator, settings, objective
         self._measured_sizes = MeasuredSizes()
 
@@ -51,8 +57,13 @@ class LLMVariation:
 
     def rewriter(self, rng: random.Random, check: Check) -> BlockRewriter:
         grammar = whole_body_grammar if self.generator.capabilities.body_grammar else None
+        answers = (
+            RankedAnswers(self.generator, self.generator)
+            if isinstance(self.generator, Scorer) and self.settings.answers == "ranked"
+            else ModelAnswers(self.generator)
+        )
         return BlockRewriter(
-            ModelAnswers(self.generator),
+            answers,
             rng,
             grammar=grammar,
             check=check,
