@@ -296,6 +296,8 @@ class LlamaCppGenerator:
         shared = min(shared, *(len(tokens) - 1 for tokens in sequences))  # every option keeps a token to score
         if shared < 1:
             raise ValueError("scoring needs a prompt")
+        if longest - shared > self._llama.n_batch:  # each option is decoded in one batch
+            raise ValueError(f"an option takes more than {self._llama.n_batch} tokens; scoring is for short options")
         llama = self._llama
         cached = llama.input_ids[: llama.n_tokens].tolist()
         llama.n_tokens = min(_common_length(cached, sequences[0][:shared]), shared - 1)  # the last one gives logits
