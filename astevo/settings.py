@@ -188,6 +188,7 @@ class MutationSettings:
         )
         require(self.scope in SCOPES, "scope", f"must be one of {', '.join(SCOPES)}, got {self.scope!r}")
         require(self.answers in ANSWERS, "answers", f"must be one of {', '.join(ANSWERS)}, got {self.answers!r}")
+        require(self.answers == "written" or self.scope == "line", "answers", 'must be "written" with scope "block"')
         require(self.backend in BACKENDS, "backend", f"must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         require(
             self.backend != SERVER or self.server.url is not None,

@@ -18,6 +18,7 @@ from astevo.llm.gguf import resolve_model
 from astevo.llm.llama_cpp_backend import LlamaCppGenerator
 from astevo.paths import default_seed_path
 from astevo.settings import MutationSettings
+from astevo.typed_records import SettingsError
 from astevo.variation.answerers import RankedAnswers
 from astevo.variation.edit_sites import sites
 from astevo.variation.llm_mutation import LLMVariation
@@ -125,6 +126,17 @@ def test_a_ranked_proposal_is_one_of_the_options_random_draws_from(model: LlamaC
     assert len(changed) == 1 and any(option in changed[0] for option in written)
 
 
-def test_ranked_answers_need_a_backend_that_scores() -> None:
+def test_ranked_answers_need_a_backend_that_scores_and_line_scope() -> None:
     with pytest.raises(AstevoError, match="cannot score options"):
         LLMVariation(WritesBodies([]), MutationSettings(answers="ranked"))
+    with pytest.raises(SettingsError, match='must be "written" with scope "block"'):
+        MutationSettings(answers="ranked", scope="block")
+
+
+def test_options_the_model_rules_out_entirely_are_drawn_uniformly() -> None:
+    block = SEED.block("SE_LN")
+    site = sites(block.source)["layers"][0]
+    options = spot_options(SEED.source, site)
+    answers = RankedAnswers(WritesBodies([]), ScriptedScores({option: -math.inf for option in options}))
+    drawn = {answers.at_spot(MESSAGES, SEED.source, site, "", 0.2, seed).text for seed in range(60)}
+    assert not answers.writes_bodies and len(drawn) > 1 and drawn <= set(options)

@@ -296,7 +296,7 @@ class LlamaCppGenerator:
         shared = min(shared, *(len(tokens) - 1 for tokens in sequences))  # every option keeps a token to score
         if shared < 1:
             raise ValueError("scoring needs a prompt")
-        if longest - shared > self._llama.n_batch:  # each option is decoded in one batch
+        if longest - shared - 1 > self._llama.n_batch:  # each option but its last token is decoded in one batch
             raise ValueError(f"an option takes more than {self._llama.n_batch} tokens; scoring is for short options")
         llama = self._llama
         cached = llama.input_ids[: llama.n_tokens].tolist()
@@ -305,19 +305,23 @@ class LlamaCppGenerator:
         count = llama.n_vocab()
         first = _log_softmax(np.ctypeslib.as_array(llama._ctx.get_logits_ith(-1), shape=(count,)))
         scores = []
-        for tokens in sequences:
-            tail = tokens[shared:]
-            total = float(first[tail[0]])
-            if len(tail) > 1:  # the logits after each of its tokens but the last, in one batch
-                llama._ctx.kv_cache_seq_rm(-1, shared, -1)
-                llama._batch.set_batch(tail[:-1], n_past=shared, logits_all=True)
-                llama._ctx.decode(llama._batch)
-                rows = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(len(tail) - 1, count))
-                total += sum(float(_log_softmax(row)[token]) for row, token in zip(rows, tail[1:], strict=True))
-            scores.append(total)
-        llama._ctx.kv_cache_seq_rm(-1, shared, -1)
-        llama.n_tokens = shared
-        llama._requires_eval = True  # the logits on hand belong to an option's token
+        try:
+            for tokens in sequences:
+                tail = tokens[shared:]
+                total = float(first[tail[0]])
+                if len(tail) > 1:  # the logits after each of its tokens but the last, in one batch
+                    if not llama._ctx.kv_cache_seq_rm(-1, shared, -1):
+                        raise AstevoError(f"{self.name} cannot drop part of its cache, which scoring needs; use "
+                                          'answers = "written"')  # fmt: skip
+                    llama._batch.set_batch(tail[:-1], n_past=shared, logits_all=True)
+                    llama._ctx.decode(llama._batch)
+                    rows = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(len(tail) - 1, count))
+                    total += sum(float(_log_softmax(row)[token]) for row, token in zip(rows, tail[1:], strict=True))
+                scores.append(total)
+        finally:  # also after an error: the next completion must not read an option's logits or cache
+            llama._ctx.kv_cache_seq_rm(-1, shared, -1)
+            llama.n_tokens = shared
+            llama._requires_eval = True
         return scores
 
     def _extend(

@@ -85,7 +85,10 @@ class ModelAnswers:
 
 class RankedAnswers(ModelAnswers):
     """The model chooses among exactly the options the random baseline draws from, each weighed by how likely
-    the model finds its whole text there (at the answer's temperature), instead of writing token by token."""
+    the model finds its whole text there (at the answer's temperature), instead of writing token by token. Like
+    the baseline it never writes a whole body, so the two differ only in the weights."""
+
+    writes_bodies = False
 
     def __init__(self, generator: Generator, scorer: Scorer) -> None:
         super().__init__(generator)
@@ -106,6 +109,8 @@ class RankedAnswers(ModelAnswers):
         started = time.perf_counter()
         scores = self.scorer.score(messages, options, prefix=prefix)
         best = max(scores)
+        if not math.isfinite(best):  # the model rules every option out: nothing to weigh them by
+            scores, best = [0.0] * len(options), 0.0
         weights = [math.exp((score - best) / max(temperature, 1e-3)) for score in scores]
         index = random.Random(seed).choices(range(len(options)), weights)[0]
         shown = f"{len(options)} options ranked by the model's log-probability; chose one at {scores[index]:.2f}"
