@@ -79,6 +79,9 @@ def test_scoring_leaves_the_next_completion_as_it_would_have_been(model: LlamaCp
         model.restart(MESSAGES[0]["content"])
         if scored:
             model.score(MESSAGES, OPTIONS, prefix=PREFIX)
+            prompt = model._tokenize(model.render(MESSAGES) + PREFIX)
+            llama = model._llama
+            assert llama._requires_eval and llama.input_ids[: llama.n_tokens].tolist() == prompt[: llama.n_tokens]
         completions.append(model.complete(MESSAGES, prefix=PREFIX, max_tokens=12, temperature=0.3, seed=5).text)
     assert completions[0] == completions[1] and completions[0]
 

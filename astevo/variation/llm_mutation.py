@@ -43,11 +43,14 @@ class LLMVariation:
                 f"the model backend for {generator.name} cannot constrain its output, which line-scope "
                 "edits need; use --scope block"
             )
-        if settings.answers == "ranked" and not isinstance(generator, Scorer):
-            raise AstevoError(
-                f'the model backend for {generator.name} cannot score options, which answers = "ranked" needs; '
-                'use answers = "written" or a model file (--model)'
-            )
+        self._answers = ModelAnswers(generator)
+        if settings.answers == "ranked":
+            if not isinstance(generator, Scorer):
+                raise AstevoError(
+                    f'the model backend for {generator.name} cannot score options, which answers = "ranked" needs; '
+                    'use answers = "written" or a model file (--model)'
+                )
+            self._answers = RankedAnswers(generator, generator)
         self.generator, self.settings, self.objective = generator, settings, objective
         self._measured_sizes = MeasuredSizes()
 
@@ -57,13 +60,8 @@ class LLMVariation:
 
     def rewriter(self, rng: random.Random, check: Check) -> BlockRewriter:
         grammar = whole_body_grammar if self.generator.capabilities.body_grammar else None
-        answers = (
-            RankedAnswers(self.generator, self.generator)
-            if isinstance(self.generator, Scorer) and self.settings.answers == "ranked"
-            else ModelAnswers(self.generator)
-        )
         return BlockRewriter(
-            answers,
+            self._answers,
             rng,
             grammar=grammar,
             check=check,
